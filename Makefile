@@ -1,0 +1,45 @@
+# Two set-up commands for a new user: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip install --constraint constraints.txt
+DATA   ?= ../shared/data
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test lint typecheck bench bench-quick clean
+
+$(STAMP): pyproject.toml constraints.txt $(wildcard adapters/*/pyproject.toml)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, from the constraints file, so nothing later drags in a CUDA build.
+	$(PIP) --quiet torch==2.13.0
+	$(PIP) --quiet -e '.[dev]'
+	@for a in adapters/*/; do \
+	  if [ -f $$a/pyproject.toml ]; then echo "installing adapter $$a"; $(PIP) --quiet -e "$$a[test]" || exit 1; fi; \
+	done
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/vectorseam ingest $(DATA)/cookbook/fine_food_reviews_1k.csv --collection reviews \
+	  --text-template 'Title: {Summary}; Content: {Text}' \
+	  --metadata-fields Score,ProductId,UserId,Time
+	$(BIN)/vectorseam search --collection reviews -k 3 \
+	  "delicious beans" "whole wheat pasta" "bad delivery" "spoilt" "pet food"
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check src tests adapters benchmarks
+	$(BIN)/mypy
+
+bench: venv
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: venv
+	$(BIN)/python -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from vectorseam.cli import main
+
+main()

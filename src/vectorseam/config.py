@@ -1,0 +1,177 @@
+"""Configuration: environment variables (``VECTORSEAM_`` prefix, ``__`` for nesting) over an optional
+``vectorseam.toml`` over defaults.
+
+The store and the embedder are chosen by name, so moving from the embedded default to PostgreSQL or
+Qdrant is a configuration change only::
+
+    VECTORSEAM_STORE__NAME=pgvector
+    VECTORSEAM_STORE__OPTIONS='{"dsn": "postgresql://app@db:5432/app"}'
+
+Secrets (API keys, DSNs with passwords, store options whose name says key/password/token/secret/dsn)
+are held as ``SecretStr`` so they never appear in logs, reprs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from vectorseam.errors import ConfigError
+
+_SECRET_OPTION = re.compile(r"(key|password|passwd|token|secret|dsn|url)$", re.IGNORECASE)
+CONFIG_ENV = "VECTORSEAM_CONFIG"
+DEFAULT_CONFIG_FILE = "vectorseam.toml"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vectorseam"
+
+
+class StoreSettings(BaseModel):
+    name: str = Field("memory", description="store plugin name (entry point in group vectorseam.stores)")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword options for the store factory")
+
+    @field_validator("options")
+    @classmethod
+    def _hide_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: SecretStr(v) if isinstance(v, str) and _SECRET_OPTION.search(k) else v for k, v in value.items()
+        }
+
+    def factory_options(self) -> dict[str, Any]:
+        """Options as the store factory takes them, with secrets revealed only here."""
+        return {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.options.items()}
+
+
+class EmbedderSettings(BaseModel):
+    name: Literal["local", "openai"] = "local"
+    model: str | None = Field(None, description="model name; default per provider")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    api_key: SecretStr | None = None
+    dimension: int | None = Field(None, description="vector length, for models the client does not know")
+    batch_size: int = Field(64, ge=1, le=2048)
+    max_retries: int = Field(5, ge=0, le=20)
+    timeout: float = Field(60.0, gt=0)
+    on_too_long: Literal["truncate", "error"] | None = Field(
+        None, description="inputs over the model's limit: truncate or raise (default: local truncates, openai raises)"
+    )
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible chat endpoint for answers and cluster names; unset means offline/extractive."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=20)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url or self.api_key) and bool(self.model)
+
+
+class APIKeySettings(BaseModel):
+    """One API key of the HTTP service, stored only as a hash (``vectorseam serve --hash-key``)."""
+
+    name: str = Field(..., min_length=1, description="who holds the key; logged instead of the key")
+    hash: str = Field(..., pattern=r"^sha256:[0-9a-f]{64}$", description="'sha256:' + hex digest of the key")
+    scope: Literal["read", "admin"] = Field("read", description="read: queries; admin: also writes and ingest")
+
+
+class ServiceSettings(BaseModel):
+    """The HTTP service (``vectorseam serve``): where it listens, who may call it, and request limits."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    api_keys: list[APIKeySettings] = Field(default_factory=list)
+    allow_unauthenticated: bool = Field(
+        False, description="serve without API keys on a non-loopback host (open on 127.0.0.1 regardless)"
+    )
+    cors_origins: list[str] = Field(default_factory=list)
+    ingest_dirs: list[Path] = Field(default_factory=list, description="server directories ingest may read")
+    max_k: int = Field(100, ge=1, le=10_000)
+    max_text_chars: int = Field(10_000, ge=1)
+    max_batch: int = Field(256, ge=1, le=100_000, description="records, ids or inputs per request")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VECTORSEAM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="where embedded stores keep data")
+    collection: str = Field("default", description="collection used when a command names none")
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)  # type: ignore[arg-type]
+    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
+    service: ServiceSettings = Field(default_factory=ServiceSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+_explicit_path: Path | None = None
+
+
+def _config_path() -> Path | None:
+    if _explicit_path is not None:
+        return _explicit_path
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    local = Path(DEFAULT_CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Settings from (in order of precedence) overrides, environment, the TOML file, defaults."""
+    global _explicit_path
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        _explicit_path = path
+    else:
+        env = os.environ.get(CONFIG_ENV)
+        if env and not Path(env).is_file():
+            raise ConfigError(f"{CONFIG_ENV} points at {env}, which does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    except Exception as exc:  # a malformed TOML file or env value
+        raise ConfigError(f"cannot read the configuration: {exc}") from None
+    finally:
+        _explicit_path = None

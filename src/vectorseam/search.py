@@ -1,0 +1,70 @@
+"""Semantic search: query text -> embedding -> store query -> hits, guarded by the embedder fingerprint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vectorseam.embedders.base import FINGERPRINT_KEY, Embedder
+from vectorseam.errors import EmbedderMismatchError, ValidationError
+from vectorseam.filters import FilterLike, parse_filter
+from vectorseam.store import VectorStore, describe
+from vectorseam.types import CollectionInfo, CollectionSpec, Hit, Metric
+
+MAX_QUERY_CHARS = 10_000
+
+
+def collection_spec(name: str, embedder: Embedder, metric: Metric = "cosine") -> CollectionSpec:
+    """The spec a collection filled by ``embedder`` must have: its dimension and fingerprint."""
+    return CollectionSpec(name, embedder.dimension, metric, {FINGERPRINT_KEY: embedder.fingerprint})
+
+
+def check_embedder(info: CollectionInfo, embedder: Embedder) -> None:
+    """Refuse to mix vector spaces: a query embedded by another model would return garbage silently."""
+    recorded = info.metadata.get(FINGERPRINT_KEY)
+    if recorded is not None and recorded != embedder.fingerprint:
+        raise EmbedderMismatchError(
+            f"collection {info.name!r} was embedded with {recorded!r}, but the configured embedder is "
+            f"{embedder.fingerprint!r}. Configure the original embedder, or re-embed into a new collection "
+            f"with `vectorseam reindex {info.name} --embedder ...`"
+        )
+
+
+def ensure_collection_for(store: VectorStore, name: str, embedder: Embedder) -> CollectionInfo:
+    info = store.ensure_collection(collection_spec(name, embedder))
+    check_embedder(info, embedder)
+    return info
+
+
+class Searcher:
+    """Dense search over one store with one embedder; checks each collection's fingerprint once."""
+
+    def __init__(self, store: VectorStore, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+        self._checked: set[str] = set()
+
+    def check(self, collection: str) -> None:
+        if collection not in self._checked:
+            check_embedder(describe(self.store, collection), self.embedder)
+            self._checked.add(collection)
+
+    def search(
+        self, collection: str, query: str, k: int = 10, filter: FilterLike = None
+    ) -> list[Hit]:
+        return self.search_many(collection, [query], k, filter)[0]
+
+    def search_many(
+        self, collection: str, queries: Sequence[str], k: int = 10, filter: FilterLike = None
+    ) -> list[list[Hit]]:
+        for i, q in enumerate(queries):
+            if not isinstance(q, str) or not q.strip():
+                raise ValidationError(f"query {i}: the query text is empty; type something to search for")
+            if len(q) > MAX_QUERY_CHARS:
+                raise ValidationError(f"query {i}: {len(q)} characters; queries are limited to {MAX_QUERY_CHARS}")
+        f = parse_filter(filter)  # a malformed filter fails before any embedding work
+        self.check(collection)
+        # embed_query, not embed_documents: asymmetric models embed queries differently.
+        vectors = np.stack([self.embedder.embed_query(q) for q in queries])
+        return self.store.query(collection, vectors, k=k, filter=f)

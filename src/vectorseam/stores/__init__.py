@@ -1,0 +1,1 @@
+"""Built-in stores and the registry that finds adapter plugins by name."""
