@@ -6,7 +6,7 @@ PIP    := $(BIN)/pip install --constraint constraints.txt
 DATA   ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench bench-quick clean
+.PHONY: venv demo test system-deps lint typecheck bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt $(wildcard adapters/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,13 @@ demo: venv
 	$(BIN)/vectorseam search --collection reviews -k 3 \
 	  "delicious beans" "whole wheat pasta" "bad delivery" "spoilt" "pet food"
 
-test: venv
+# What the tests need beyond Python packages: a PostgreSQL server with pgvector (built from Debian's
+# source package when apt has none) and Chromium for the browser test. Each script is idempotent.
+system-deps:
+	bash scripts/install-pgvector.sh
+	@if [ -f scripts/install-browser.sh ]; then bash scripts/install-browser.sh; fi
+
+test: venv system-deps
 	$(BIN)/python -m pytest -q
 
 lint: venv

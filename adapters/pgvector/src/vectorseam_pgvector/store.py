@@ -1,0 +1,611 @@
+"""The PostgreSQL + pgvector store: one table per collection, a catalog table for their specs.
+
+Layout (in the configured schema, ``vectorseam`` by default)::
+
+    _vectorseam_collections (name, dimension, metric, metadata jsonb)     -- the catalog
+    "<collection>" (id text COLLATE "C" PRIMARY KEY, embedding vector(n), text, metadata jsonb)
+
+Design choices, and why:
+
+* **ids sort in code-point order** (``COLLATE "C"``) so that ties broken by id, and scan pages, come
+  out in the same order as the in-memory store and every other backend, whatever the database's locale.
+* **Two index modes.** ``hnsw`` builds an HNSW index for the collection's metric and queries it
+  with ``hnsw.ef_search`` set per transaction (and pgvector 0.8's iterative scan, so a selective
+  filter still yields k hits). An ordered index scan can only sort by distance, so the index picks
+  ``k + TIE_SLACK`` candidates and an outer query orders them by (distance, id). ``exact`` builds no
+  vector index and disables index scans for the query: a sequential scan with an exact top-k sort.
+* **Filters are SQL over JSONB with bound parameters only** (see :mod:`.filter_sql`); a GIN index on
+  ``metadata`` serves the containment tests that ``eq``/``in`` compile to.
+* **Bulk upsert is COPY into a temporary table, then one INSERT ... ON CONFLICT**, in a single
+  transaction: all of a batch is written or none of it, and a retry after a lost connection simply
+  writes the same batch again.
+* **The catalog and the tables are changed under an advisory lock** so that two processes creating
+  the same collection at once do not collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from pgvector.psycopg.vector import register_vector_info
+from psycopg import sql
+from psycopg.types import TypeInfo
+from psycopg.types.json import Jsonb
+
+from vectorseam.errors import (
+    CollectionNotFoundError,
+    ConfigError,
+    ValidationError,
+)
+from vectorseam.filters import Filter, FilterLike, parse_filter, require_operators
+from vectorseam.stores.memory import check_compatible, check_delete_args, check_k
+from vectorseam.types import (
+    Capabilities,
+    CollectionInfo,
+    CollectionSpec,
+    Hit,
+    Metadata,
+    Metric,
+    Record,
+    as_query_matrix,
+    ids_list,
+    validate_records,
+)
+from vectorseam_pgvector.connection import Connector
+from vectorseam_pgvector.filter_sql import where_clause
+from vectorseam_pgvector.jsontext import encode_object, unstorable
+from vectorseam_pgvector.options import EF_SEARCH_RANGE, PgVectorOptions
+
+CATALOG = "_vectorseam_collections"
+TIE_SLACK = 32  # extra HNSW candidates so that ties at the k-th place are still broken by id
+MAX_DIMENSION = 16000  # pgvector's vector type
+MAX_HNSW_DIMENSION = 2000  # pgvector's HNSW index on the vector type
+BULK_BUILD_MIN = 1000  # a first load at least this large builds the HNSW index after the rows are in
+
+# metric -> (distance operator, HNSW operator class)
+_OPERATORS: dict[str, tuple[str, str]] = {
+    "cosine": ("<=>", "vector_cosine_ops"),
+    "dot": ("<#>", "vector_ip_ops"),
+    "euclidean": ("<->", "vector_l2_ops"),
+}
+
+
+def distance_to_score(metric: str, distance: float) -> float:
+    """pgvector distances to vectorseam's higher-is-more-similar scores (see vectorseam.types)."""
+    if metric == "cosine":
+        return 1.0 - distance  # <=> is 1 - cosine similarity
+    return -distance  # <#> is the negated inner product; <-> the L2 distance, negated by convention
+
+
+def _index_name(collection: str, kind: str) -> str:
+    # Collection names may use all 63 bytes PostgreSQL allows, so derived names are hashed instead.
+    return f"vs_{hashlib.sha1(collection.encode()).hexdigest()[:20]}_{kind}"
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for piece in version.split("."):
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+class PgVectorStore:
+    """A :class:`~vectorseam.store.VectorStore` on PostgreSQL with the pgvector extension."""
+
+    def __init__(self, options: PgVectorOptions) -> None:
+        self.options = options
+        self._vector_info: TypeInfo | None = None
+        self.pgvector_version = ""
+        self._connector = Connector(options, configure=self._configure)
+        self._catalog = sql.Identifier(options.schema, CATALOG)
+        self._connector.run("setting up the schema", self._setup, pooled=False)
+        self._connector.open_pool()
+
+    def __repr__(self) -> str:
+        return (
+            f"PgVectorStore({self._connector.endpoint}/{self._connector.endpoint.dbname}, "
+            f"schema={self.options.schema!r}, index={self.options.index!r})"
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            name="pgvector",
+            persistent=True,
+            approximate=self.options.index == "hnsw",
+            notes=(
+                f"index={self.options.index}"
+                + (
+                    f" (HNSW m={self.options.hnsw_m}, ef_construction={self.options.hnsw_ef_construction}, "
+                    f"ef_search={self.options.ef_search})"
+                    if self.options.index == "hnsw"
+                    else " (exact scan)"
+                ),
+                "filters run in PostgreSQL as SQL over the JSONB metadata column",
+            ),
+        )
+
+    # -- setup ------------------------------------------------------------------------------------
+    def _setup(self, conn: psycopg.Connection[Any]) -> None:
+        schema = self.options.schema
+        with conn.transaction():
+            self._lock(conn)
+            row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+            if row is None:
+                try:
+                    with conn.transaction():
+                        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                except (
+                    psycopg.errors.InsufficientPrivilege,
+                    psycopg.errors.UndefinedFile,
+                    psycopg.errors.FeatureNotSupported,
+                ) as exc:
+                    raise ConfigError(
+                        f"the pgvector extension is not installed in database "
+                        f"{self._connector.endpoint.dbname!r} at {self._connector.endpoint} and cannot be "
+                        f"created ({exc.diag.message_primary}); have an administrator install pgvector on the "
+                        "server and run CREATE EXTENSION vector in that database"
+                    ) from None
+                row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+            assert row is not None
+            self.pgvector_version = str(row[0])
+            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    ' name text COLLATE "C" PRIMARY KEY,'
+                    " dimension integer NOT NULL,"
+                    " metric text NOT NULL,"
+                    " metadata jsonb NOT NULL DEFAULT '{{}}',"
+                    " created_at timestamptz NOT NULL DEFAULT now())"
+                ).format(self._catalog)
+            )
+            self._vector_info = TypeInfo.fetch(conn, "vector")
+        if self._vector_info is None:
+            raise ConfigError("the pgvector 'vector' type is not visible on the connection's search_path")
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Teach each pooled connection the vector type (numpy arrays in, Vector objects out)."""
+        register_vector_info(conn, self._vector_info)
+
+    def _lock(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"vectorseam:{self.options.schema}"])
+
+    @property
+    def _iterative_scan(self) -> bool:
+        return _version_tuple(self.pgvector_version) >= (0, 8, 0)
+
+    # -- catalog ----------------------------------------------------------------------------------
+    def _table(self, collection: str) -> sql.Identifier:
+        return sql.Identifier(self.options.schema, collection)
+
+    def _spec(self, conn: psycopg.Connection[Any], collection: str) -> tuple[int, Metric]:
+        row = None
+        if isinstance(collection, str) and "\x00" not in collection:
+            row = conn.execute(
+                sql.SQL("SELECT dimension, metric FROM {} WHERE name = %s").format(self._catalog), [collection]
+            ).fetchone()
+        if row is None:
+            names = [r[0] for r in conn.execute(sql.SQL("SELECT name FROM {} ORDER BY name").format(self._catalog))]
+            raise CollectionNotFoundError(
+                f"collection {collection!r} does not exist in the pgvector store (schema {self.options.schema!r} "
+                f"at {self._connector.endpoint}; existing: {', '.join(names) or 'none'})"
+            )
+        return int(row[0]), row[1]
+
+    def _count(
+        self,
+        conn: psycopg.Connection[Any],
+        collection: str,
+        where: sql.Composable = sql.SQL("TRUE"),
+        params: Sequence[object] = (),
+    ) -> int:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self._table(collection), where), params
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- collections ------------------------------------------------------------------------------
+    def ensure_collection(self, spec: CollectionSpec) -> CollectionInfo:
+        if spec.dimension > MAX_DIMENSION:
+            raise ValidationError(
+                f"collection {spec.name!r}: pgvector stores at most {MAX_DIMENSION} dimensions, "
+                f"{spec.dimension} were requested"
+            )
+        if self.options.index == "hnsw" and spec.dimension > MAX_HNSW_DIMENSION:
+            raise ValidationError(
+                f"collection {spec.name!r}: pgvector's HNSW index takes at most {MAX_HNSW_DIMENSION} dimensions, "
+                f'{spec.dimension} were requested; set the store option index = "exact" or use a smaller model'
+            )
+
+        def create(conn: psycopg.Connection[Any]) -> CollectionInfo:
+            with conn.transaction():
+                self._lock(conn)
+                row = conn.execute(
+                    sql.SQL("SELECT dimension, metric, metadata FROM {} WHERE name = %s").format(self._catalog),
+                    [spec.name],
+                ).fetchone()
+                if row is not None:
+                    existing = CollectionInfo(spec.name, int(row[0]), row[1], dict(row[2]), 0)
+                    check_compatible(existing, spec)
+                    if self.options.index == "hnsw":
+                        self._create_hnsw_index(conn, spec.name, existing.metric)
+                    return CollectionInfo(
+                        existing.name,
+                        existing.dimension,
+                        existing.metric,
+                        existing.metadata,
+                        self._count(conn, spec.name),
+                    )
+                table = self._table(spec.name)
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            sql.SQL(
+                                "CREATE TABLE {} ("
+                                ' id text COLLATE "C" PRIMARY KEY,'
+                                " embedding vector({}) NOT NULL,"
+                                " text text NOT NULL DEFAULT '',"
+                                " metadata jsonb NOT NULL DEFAULT '{{}}')"
+                            ).format(table, sql.Literal(spec.dimension))
+                        )
+                except psycopg.errors.DuplicateTable:
+                    raise ValidationError(
+                        f"a table named {spec.name!r} already exists in schema {self.options.schema!r} but is not a "
+                        "vectorseam collection; choose another collection name or set the store option 'schema'"
+                    ) from None
+                conn.execute(
+                    sql.SQL("CREATE INDEX {} ON {} USING gin (metadata jsonb_path_ops)").format(
+                        sql.Identifier(_index_name(spec.name, "meta")), table
+                    )
+                )
+                if self.options.index == "hnsw":
+                    self._create_hnsw_index(conn, spec.name, spec.metric)
+                conn.execute(
+                    sql.SQL("INSERT INTO {} (name, dimension, metric, metadata) VALUES (%s, %s, %s, %s)").format(
+                        self._catalog
+                    ),
+                    [spec.name, spec.dimension, spec.metric, Jsonb(dict(spec.metadata))],
+                )
+                return CollectionInfo(spec.name, spec.dimension, spec.metric, dict(spec.metadata), 0)
+
+        return self._connector.run(f"creating collection {spec.name!r}", create)
+
+    def _create_hnsw_index(self, conn: psycopg.Connection[Any], collection: str, metric: str) -> None:
+        conn.execute(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding {}) WITH (m = {}, ef_construction = {})"
+            ).format(
+                sql.Identifier(_index_name(collection, "hnsw")),
+                self._table(collection),
+                sql.SQL(_OPERATORS[metric][1]),
+                sql.Literal(self.options.hnsw_m),
+                sql.Literal(self.options.hnsw_ef_construction),
+            )
+        )
+
+    def collections(self) -> list[CollectionInfo]:
+        def list_all(conn: psycopg.Connection[Any]) -> list[CollectionInfo]:
+            with conn.transaction():
+                rows = conn.execute(
+                    sql.SQL("SELECT name, dimension, metric, metadata FROM {} ORDER BY name").format(self._catalog)
+                ).fetchall()
+                return [
+                    CollectionInfo(name, int(dim), metric, dict(meta), self._count(conn, name))
+                    for name, dim, metric, meta in rows
+                ]
+
+        return self._connector.run("listing collections", list_all)
+
+    def drop_collection(self, collection: str) -> bool:
+        def drop(conn: psycopg.Connection[Any]) -> bool:
+            with conn.transaction():
+                self._lock(conn)
+                row = conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE name = %s RETURNING name").format(self._catalog), [collection]
+                ).fetchone()
+                if row is None:
+                    return False
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._table(collection)))
+                return True
+
+        if not isinstance(collection, str) or "\x00" in collection:
+            return False
+        return self._connector.run(f"dropping collection {collection!r}", drop)
+
+    # -- writes -----------------------------------------------------------------------------------
+    def upsert(self, collection: str, records: Iterable[Record]) -> int:
+        dimension, metric = self._connector.run(
+            f"looking up collection {collection!r}", lambda conn: self._spec(conn, collection)
+        )
+        checked = validate_records(records, dimension)
+        for record in checked:
+            problem = unstorable(record.text, record.metadata)
+            if problem:
+                raise ValidationError(
+                    f"record {record.id!r}: {problem}, which PostgreSQL cannot store; remove those characters"
+                )
+        if metric == "cosine" and checked:
+            norms = np.linalg.norm(np.stack([np.asarray(r.vector) for r in checked]), axis=1)
+            zero = np.flatnonzero(norms == 0)
+            if zero.size:
+                raise ValidationError(
+                    f"record {checked[int(zero[0])].id!r}: a zero vector has no direction, so cosine similarity "
+                    "is undefined; use the 'dot' or 'euclidean' metric or drop the record"
+                )
+        if not checked:
+            return 0
+        table = self._table(collection)
+
+        def write(conn: psycopg.Connection[Any]) -> int:
+            with conn.transaction():
+                self._spec(conn, collection)  # it may have been dropped since the look-up
+                conn.execute(
+                    "CREATE TEMP TABLE vectorseam_stage (id text, embedding vector, text text, "
+                    "metadata jsonb) ON COMMIT DROP"
+                )
+                with conn.cursor() as cur:
+                    with cur.copy(
+                        "COPY vectorseam_stage (id, embedding, text, metadata) FROM STDIN (FORMAT BINARY)"
+                    ) as copy:
+                        copy.set_types(["text", "vector", "text", "jsonb"])
+                        for r in checked:
+                            copy.write_row([r.id, r.vector, r.text, Jsonb(r.metadata, dumps=encode_object)])
+                    rebuild = self._drop_hnsw_for_bulk_load(conn, collection, len(checked))
+                    cur.execute(
+                        sql.SQL(
+                            "INSERT INTO {} (id, embedding, text, metadata)"
+                            " SELECT id, embedding, text, metadata FROM vectorseam_stage"
+                            " ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, text = EXCLUDED.text,"
+                            " metadata = EXCLUDED.metadata"
+                        ).format(table)
+                    )
+                    written = cur.rowcount
+                    if rebuild:
+                        self._create_hnsw_index(conn, collection, metric)
+                    return written
+
+        return self._connector.run(f"writing {len(checked)} records to {collection!r}", write)
+
+    def _drop_hnsw_for_bulk_load(self, conn: psycopg.Connection[Any], collection: str, batch: int) -> bool:
+        """Drop the HNSW index before a large first load into an empty collection; True if dropped.
+
+        Building the graph once over all rows is several times faster than inserting rows into it
+        one by one. The table is locked until the transaction ends, which only delays readers of a
+        collection that is still empty; the index is rebuilt in the same transaction.
+        """
+        if self.options.index != "hnsw" or batch < BULK_BUILD_MIN:
+            return False
+        table = self._table(collection)
+        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
+        if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(table)).fetchone() != (False,):
+            return False
+        conn.execute(
+            sql.SQL("DROP INDEX IF EXISTS {}").format(
+                sql.Identifier(self.options.schema, _index_name(collection, "hnsw"))
+            )
+        )
+        return True
+
+    def delete(self, collection: str, ids: Sequence[str] | None = None, filter: FilterLike = None) -> int:
+        check_delete_args(ids, filter)
+        table = self._table(collection)
+        if ids is not None:
+            wanted = ids_list(ids)
+            where: sql.Composable = sql.SQL("id = ANY(%s)")
+            params: list[object] = [wanted]
+        else:
+            where, params = where_clause(self._filter(filter))
+
+        def remove(conn: psycopg.Connection[Any]) -> int:
+            with conn.transaction():
+                self._spec(conn, collection)
+                cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(table, where), params)
+                return cur.rowcount
+
+        return self._connector.run(f"deleting from {collection!r}", remove)
+
+    # -- reads ------------------------------------------------------------------------------------
+    def _filter(self, filter: FilterLike) -> Filter | None:
+        f = parse_filter(filter)
+        require_operators(f, self.capabilities.filter_operators, "pgvector")
+        return f
+
+    def count(self, collection: str, filter: FilterLike = None) -> int:
+        where, params = where_clause(self._filter(filter))
+
+        def count(conn: psycopg.Connection[Any]) -> int:
+            with conn.transaction():
+                self._spec(conn, collection)
+                return self._count(conn, collection, where, params)
+
+        return self._connector.run(f"counting {collection!r}", count)
+
+    def fetch(self, collection: str, ids: Sequence[str], include_vectors: bool = True) -> list[Record]:
+        wanted = ids_list(ids)
+        columns = self._columns(include_vectors)
+
+        def fetch(conn: psycopg.Connection[Any]) -> list[Record]:
+            with conn.transaction():
+                self._spec(conn, collection)
+                if not wanted:
+                    return []
+                rows = conn.execute(
+                    sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(columns, self._table(collection)), [wanted]
+                ).fetchall()
+            found = {row[0]: _record(row, include_vectors) for row in rows}
+            return [found[i] for i in wanted if i in found]
+
+        return self._connector.run(f"fetching from {collection!r}", fetch)
+
+    def scan(
+        self,
+        collection: str,
+        batch_size: int = 1000,
+        filter: FilterLike = None,
+        include_vectors: bool = True,
+    ) -> Iterator[list[Record]]:
+        """Keyset pages ordered by id: each page is its own short query, so no transaction stays open."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        where, params = where_clause(self._filter(filter))
+        self._connector.run(f"looking up collection {collection!r}", lambda conn: self._spec(conn, collection))
+        return self._pages(collection, batch_size, where, params, include_vectors)
+
+    def _pages(
+        self, collection: str, batch_size: int, where: sql.Composable, params: list[object], include_vectors: bool
+    ) -> Iterator[list[Record]]:
+        columns = self._columns(include_vectors)
+        table = self._table(collection)
+        first = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY id LIMIT %s").format(columns, table, where)
+        after = sql.SQL('SELECT {} FROM {} WHERE {} AND id > %s COLLATE "C" ORDER BY id LIMIT %s').format(
+            columns, table, where
+        )
+        last: str | None = None
+        while True:
+
+            def page(conn: psycopg.Connection[Any], last: str | None = last) -> list[Any]:
+                with conn.transaction():
+                    self._spec(conn, collection)
+                    if last is None:
+                        return conn.execute(first, [*params, batch_size]).fetchall()
+                    return conn.execute(after, [*params, last, batch_size]).fetchall()
+
+            rows = self._connector.run(f"scanning {collection!r}", page)
+            if rows:
+                yield [_record(row, include_vectors) for row in rows]
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
+
+    @staticmethod
+    def _columns(include_vectors: bool) -> sql.Composable:
+        return sql.SQL("id, text, metadata, embedding" if include_vectors else "id, text, metadata")
+
+    def query(
+        self,
+        collection: str,
+        vectors: npt.ArrayLike,
+        k: int = 10,
+        filter: FilterLike = None,
+        include_vectors: bool = False,
+    ) -> list[list[Hit]]:
+        check_k(k)
+        where, where_params = where_clause(self._filter(filter))
+
+        def search(conn: psycopg.Connection[Any]) -> list[list[Hit]]:
+            with conn.transaction():
+                dimension, metric = self._spec(conn, collection)
+                queries = as_query_matrix(vectors, dimension)
+                self._set_search_options(conn, k)
+                out: list[list[Hit]] = []
+                for q in queries:
+                    statement, params = self._query_sql(collection, metric, q, k, where, where_params, include_vectors)
+                    rows = conn.execute(statement, params).fetchall()
+                    out.append(
+                        [
+                            Hit(
+                                id=row[0],
+                                score=distance_to_score(metric, float(row[-1])),
+                                text=row[1],
+                                metadata=dict(row[2]),
+                                vector=row[3].to_numpy() if include_vectors else None,
+                            )
+                            for row in rows
+                        ]
+                    )
+                return out
+
+        return self._connector.run(f"querying {collection!r}", search)
+
+    def explain_query(self, collection: str, vector: npt.ArrayLike, k: int = 10, filter: FilterLike = None) -> str:
+        """PostgreSQL's plan for one query, e.g. to check that the HNSW index is used."""
+        check_k(k)
+        where, where_params = where_clause(self._filter(filter))
+
+        def explain(conn: psycopg.Connection[Any]) -> str:
+            with conn.transaction():
+                dimension, metric = self._spec(conn, collection)
+                q = as_query_matrix(vector, dimension)[0]
+                self._set_search_options(conn, k)
+                statement, params = self._query_sql(collection, metric, q, k, where, where_params, False)
+                rows = conn.execute(sql.SQL("EXPLAIN {}").format(statement), params).fetchall()
+                return "\n".join(str(r[0]) for r in rows)
+
+        return self._connector.run(f"explaining a query on {collection!r}", explain)
+
+    def _exact_search(self, k: int) -> bool:
+        """Exact mode, or a k the HNSW search cannot serve: pgvector caps ef_search at 1000 and an
+        iterative scan at hnsw.max_scan_tuples, so a larger k would silently return fewer rows."""
+        return self.options.index == "exact" or k + TIE_SLACK > EF_SEARCH_RANGE[1]
+
+    def _set_search_options(self, conn: psycopg.Connection[Any], k: int) -> None:
+        if self._exact_search(k):
+            conn.execute("SET LOCAL enable_indexscan = off")
+            return
+        ef_search = max(self.options.ef_search, k + TIE_SLACK)
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+        if self._iterative_scan:  # keep scanning the graph until k rows pass the filter
+            conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+
+    def _query_sql(
+        self,
+        collection: str,
+        metric: str,
+        q: npt.NDArray[np.float32],
+        k: int,
+        where: sql.Composable,
+        where_params: list[object],
+        include_vectors: bool,
+    ) -> tuple[sql.Composed, list[object]]:
+        table = self._table(collection)
+        columns = self._columns(include_vectors)
+        if metric == "cosine" and not np.any(q):
+            # A zero query has no direction: every cosine similarity is 0 (as in the memory store), so
+            # the order is by id alone; pgvector would return NaN distances.
+            return (
+                sql.SQL("SELECT {}, 1.0::float8 AS distance FROM {} WHERE {} ORDER BY id LIMIT %s").format(
+                    columns, table, where
+                ),
+                [*where_params, k],
+            )
+        operator = sql.SQL(_OPERATORS[metric][0])
+        if self._exact_search(k):
+            return (
+                sql.SQL(
+                    "SELECT {}, embedding {} %s AS distance FROM {} WHERE {} ORDER BY distance, id LIMIT %s"
+                ).format(columns, operator, table, where),
+                [q, *where_params, k],
+            )
+        # The HNSW index can only produce rows ordered by distance alone: take a few more than k in that
+        # order, then break ties by id outside.
+        return (
+            sql.SQL(
+                "SELECT {}, distance FROM (SELECT {}, embedding {} %s AS distance FROM {} WHERE {} "
+                "ORDER BY distance LIMIT %s) AS candidates ORDER BY distance, id LIMIT %s"
+            ).format(columns, columns, operator, table, where),
+            [q, *where_params, k + TIE_SLACK, k],
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._connector.close()
+
+    def __enter__(self) -> PgVectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _record(row: Sequence[Any], include_vectors: bool) -> Record:
+    metadata: Metadata = dict(row[2])
+    return Record(id=row[0], vector=row[3].to_numpy() if include_vectors else None, text=row[1], metadata=metadata)

@@ -1,0 +1,1 @@
+"""Qdrant adapter for vectorseam."""
