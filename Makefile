@@ -4,22 +4,31 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip install --constraint constraints.txt
 DATA   ?= ../shared/data
-STAMP  := $(VENV)/.installed
+CORE   := $(VENV)/.core-installed
+DEV    := $(VENV)/.dev-installed
 
-.PHONY: venv demo test system-deps lint typecheck bench bench-quick clean
+.PHONY: venv dev-venv demo test system-deps lint typecheck bench bench-quick clean
 
-$(STAMP): pyproject.toml constraints.txt $(wildcard adapters/*/pyproject.toml)
+# The package and its runtime needs: enough for `make demo` and `vectorseam serve`.
+$(CORE): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, from the constraints file, so nothing later drags in a CUDA build.
 	$(PIP) --quiet torch==2.13.0
-	$(PIP) --quiet -e '.[dev]'
+	$(PIP) --quiet -e .
+	touch $(CORE)
+
+# Tests and benchmarks add the store adapters, the test tools (the local LLM server compiles once,
+# about 8 minutes on 2 cores; pip caches the wheel) and the benchmark baselines.
+$(DEV): $(CORE) $(wildcard adapters/*/pyproject.toml)
+	$(PIP) --quiet -e '.[dev,bench]'
 	@for a in adapters/*/; do \
 	  if [ -f $$a/pyproject.toml ]; then echo "installing adapter $$a"; $(PIP) --quiet -e "$$a[test]" || exit 1; fi; \
 	done
-	touch $(STAMP)
+	touch $(DEV)
 
-venv: $(STAMP)
+venv: $(CORE)
+dev-venv: $(DEV)
 
 demo: venv
 	$(BIN)/vectorseam ingest $(DATA)/cookbook/fine_food_reviews_1k.csv --collection reviews \
@@ -34,17 +43,17 @@ system-deps:
 	bash scripts/install-pgvector.sh
 	@if [ -f scripts/install-browser.sh ]; then bash scripts/install-browser.sh; fi
 
-test: venv system-deps
+test: dev-venv system-deps
 	$(BIN)/python -m pytest -q
 
-lint: venv
+lint: dev-venv
 	$(BIN)/ruff check src tests adapters benchmarks
 	$(BIN)/mypy
 
-bench: venv
+bench: dev-venv
 	$(BIN)/python -m benchmarks.run
 
-bench-quick: venv
+bench-quick: dev-venv
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:

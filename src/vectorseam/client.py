@@ -27,10 +27,11 @@ from vectorseam.types import CollectionInfo, Hit
 if TYPE_CHECKING:  # retrieval layers, imported lazily by the methods that use them
     from collections.abc import Sequence
 
+    from vectorseam.aliases import AliasMap
     from vectorseam.analysis.classify import ClassificationResult, LabelSpec
     from vectorseam.analysis.clustering import ClusteringResult
     from vectorseam.analysis.customize import CustomMatrix, TrainingOptions, TrainingReport
-    from vectorseam.analysis.dedup import DedupResult
+    from vectorseam.analysis.dedup import DedupResult, Method
     from vectorseam.analysis.maps import Projection
     from vectorseam.analysis.pairs import Pair
     from vectorseam.evaluation import EvalReport
@@ -53,7 +54,11 @@ class VectorSeam:
 
     @cached_property
     def store(self) -> VectorStore:
-        return store_from_settings(self.settings)
+        """The configured store, wrapped so every write also keeps its BM25 sidecar index in step."""
+        from vectorseam.hybrid import SyncedStore, sidecar_root
+
+        s = self.settings
+        return SyncedStore(store_from_settings(s), sidecar_root(s.data_dir, s.store.name, s.store.factory_options()))
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -64,7 +69,8 @@ class VectorSeam:
         return Searcher(self.store, self.embedder)
 
     def _collection(self, collection: str | None) -> str:
-        return collection or self.settings.collection
+        """The collection a name means: aliases (see vectorseam.aliases) resolve to their target."""
+        return self.aliases.resolve(collection or self.settings.collection)
 
     def collections(self) -> list[CollectionInfo]:
         return self.store.collections()
@@ -88,10 +94,22 @@ class VectorSeam:
         batch_size: int = 64,
         strict: bool = False,
         progress: Progress | None = None,
+        **options: Any,
     ) -> IngestReport:
+        """Ingest a .csv/.tsv/.jsonl/.parquet file or a directory of .txt/.md/.html/.pdf files.
+
+        ``options`` are :class:`vectorseam.ingest.IngestOptions` fields (cleanup, verify, chunk_tokens,
+        rejects_path, ...), plus ``use_cache=False`` to bypass the embedding cache or ``embed_cache=PATH``
+        to use another cache file.
+        """
+        from vectorseam.ingest import IngestOptions, JobState
+
         spec = RowSpec(id_field, text_field, text_template, metadata_fields)
+        state = JobState.under(self.settings.data_dir, self.store_key, options.pop("use_cache", True),
+                               options.pop("embed_cache", None))
+        opts = IngestOptions(batch_size=batch_size, strict=strict, **options)
         return ingest_file(self.store, self.embedder, self._collection(collection), Path(path), spec,
-                           batch_size, strict, progress)
+                           state, opts, progress)
 
     # -- retrieval layers: recommend, search modes, question answering, evaluation ------------------
     @cached_property
@@ -158,7 +176,7 @@ class VectorSeam:
                          projection, f"{result.collection}: coloured by {color_by}", seed)
 
     def dedup(self, collection: str | None = None, threshold: float = 0.95,
-              method: Literal["exact", "approximate", "auto"] = "auto",
+              method: Method = "auto",
               filter: FilterLike = None) -> DedupResult:
         from vectorseam.analysis.dedup import find_duplicates
 
@@ -185,6 +203,23 @@ class VectorSeam:
 
         custom = matrix if isinstance(matrix, CustomMatrix) else CustomMatrix.load(Path(matrix))
         return apply_matrix(self.store, collection, into, custom), custom
+
+    # -- load jobs: aliases, reindex (vectorseam.aliases, vectorseam.reindex) ---------------------------
+    @cached_property
+    def store_key(self) -> str:
+        """Identifies the configured store in job state (record manager, aliases) without secrets."""
+        from vectorseam.record_manager import store_identity
+
+        options = self.settings.store.factory_options()
+        if self.settings.store.name == "memory" and "path" not in options:
+            options["path"] = str(Path(self.settings.data_dir) / "memory")
+        return store_identity(self.settings.store.name, options)
+
+    @cached_property
+    def aliases(self) -> AliasMap:
+        from vectorseam.aliases import AliasMap
+
+        return AliasMap(self.settings.data_dir, self.store_key)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -66,6 +66,9 @@ class EmbedderSettings(BaseModel):
     on_too_long: Literal["truncate", "error"] | None = Field(
         None, description="inputs over the model's limit: truncate or raise (default: local truncates, openai raises)"
     )
+    custom_matrix: Path | None = Field(
+        None, description="a matrix from `vectorseam customize train`; embeddings are mapped through it"
+    )
 
 
 class LLMSettings(BaseModel):

@@ -209,11 +209,15 @@ def _key(key: object) -> str:
         raise FilterError(f"filter field names must be non-empty strings, got {key!r}")
     if key.startswith("$"):
         raise FilterError(f"filter field name {key!r} may not start with '$' (reserved for operators)")
+    if "\x00" in key:
+        raise FilterError(f"filter field name {key!r} contains a NUL character, which no backend can store")
     return key
 
 
 def _scalar(value: object, op: str, key: str, path: str | None = None) -> Scalar:
     where = path or key
+    if isinstance(value, str) and "\x00" in value:
+        raise FilterError(f"{where}: {op} value {value!r} contains a NUL character, which no backend can store")
     if isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):

@@ -1,70 +1,595 @@
-"""Loading documents into a collection: embed in batches, upsert in batches, count what happened."""
+"""The load job: source -> chunks -> embeddings -> store, incremental, resumable and safe to kill.
+
+Three stages run at once, joined by bounded queues (so memory stays flat whatever the source size):
+
+* **read** (caller's thread): documents from the source, rejects counted and written to the rejects
+  file, each document's content hash compared with the record manager. Unchanged documents are
+  skipped, after checking that their chunks really are in the store (a record manager can be wrong:
+  a store restored from an old backup, records deleted by hand); missing ones are restored.
+* **embed**: chunk texts through the on-disk embedding cache, so no text is embedded twice.
+* **write**: the duplicate screen (``duplicates="tag"|"drop"``), the record manager's pending mark,
+  the store upsert and the delete of chunks a changed document no longer produces, then at
+  checkpoints the store's flush and the record manager's done mark (see
+  :mod:`vectorseam.record_manager` for why this order makes a kill harmless).
+
+Duplicate screening runs in the write stage because only there are the vectors known *and* every
+earlier batch already in the store, so a repeat in a later batch is found. The content hash stays
+the hash of the *source* document: tags are derived from the store, and a re-run of an unchanged
+source must not flip-flop on them. A dropped chunk is recorded as handled by leaving it out of the
+document's recorded chunk ids (a document dropped whole is recorded with none), so re-runs count it
+unchanged and never "restore" it; it is screened again only when its source content changes.
+
+Store calls are retried with backoff and jitter; a store that stays down ends the job with
+:class:`~vectorseam.errors.StoreUnavailableError`, and a re-run resumes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import contextlib
+import hashlib
+import json
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from functools import cache
 from pathlib import Path
+from typing import IO, Any, Literal, TypeVar
 
+from vectorseam.analysis.dedup import check_threshold
+from vectorseam.analysis.dedup_ingest import DUPLICATE_FIELD, SCORE_FIELD, DuplicateNote, DuplicateScreen
+from vectorseam.chunking import ChunkSpec, Tokenizer, chunk_text, tokenizer_for
+from vectorseam.embed_cache import CachingEmbedder, EmbeddingCache
 from vectorseam.embedders.base import Embedder
 from vectorseam.errors import ValidationError
+from vectorseam.record_manager import Entry, JobLock, Mark, RecordManager
+from vectorseam.retrying import RetryPolicy, call_with_retry
 from vectorseam.search import ensure_collection_for
-from vectorseam.sources import Document, Reject, RowSpec, to_documents
+from vectorseam.sources import Document, Reject, RowSpec, Source
 from vectorseam.store import VectorStore
-from vectorseam.types import Record
+from vectorseam.types import MAX_ID_LENGTH, Metadata, Record
+
+T = TypeVar("T")
+Cleanup = Literal["none", "full"]
+Duplicates = Literal["off", "tag", "drop"]
+SCREEN_KEYS = (DUPLICATE_FIELD, SCORE_FIELD)
+CHUNK_KEYS = ("source_id", "chunk", "chunks")
+MAX_REJECTS_KEPT = 1000  # in the report; the rejects file holds every one
 
 
 @dataclass
 class IngestReport:
-    written: int = 0
+    """What a run did, counted in source documents (``chunks_written`` counts store records)."""
+
+    collection: str = ""
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    restored: int = 0  # the record manager had them, the store did not: written again
+    deleted: int = 0
+    rejected: int = 0
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    embedded: int = 0  # texts sent to the embedder
+    cached: int = 0  # texts whose vectors came from the embedding cache
+    untracked: int = 0  # --verify: store records no run of this collection wrote
+    duplicates: int = 0  # store records (chunks) tagged or dropped as near-duplicates
+    dropped: int = 0  # source documents not written at all: every chunk was a dropped duplicate
+    expected: int | None = None  # source size estimate, for progress bars
+    seconds: float = 0.0
     rejects: list[Reject] = field(default_factory=list)
+    duplicate_notes: list[DuplicateNote] = field(default_factory=list)  # the first MAX_REJECTS_KEPT
 
     @property
-    def rejected(self) -> int:
-        return len(self.rejects)
+    def processed(self) -> int:
+        return self.added + self.updated + self.unchanged + self.restored + self.rejected + self.dropped
+
+    @property
+    def written(self) -> int:
+        return self.added + self.updated + self.restored
+
+    def summary(self) -> str:
+        parts = [f"added {self.added}", f"updated {self.updated}", f"unchanged {self.unchanged}",
+                 f"deleted {self.deleted}", f"rejected {self.rejected}"]
+        if self.restored:
+            parts.append(f"restored {self.restored} (missing from the store)")
+        if self.untracked:
+            parts.append(f"untracked {self.untracked}")
+        if self.duplicates:
+            parts.append(f"duplicates {self.duplicates}"
+                         + (f" ({self.dropped} documents dropped whole)" if self.dropped else ""))
+        return ", ".join(parts)
 
 
-Progress = Callable[[int, int], None]  # (documents written so far, rejects so far)
+Progress = Callable[[IngestReport], None]
 
 
-def _batches(items: Iterable[Document | Reject], size: int) -> Iterator[list[Document | Reject]]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    batch_size: int = 64
+    strict: bool = False
+    cleanup: Cleanup = "none"
+    verify: bool = False
+    chunk_tokens: int | None = None  # None: the embedder's limit
+    chunk_overlap: int = 32
+    checkpoint_seconds: float | None = None  # None: every batch, or adaptive for stores that flush
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rejects_path: Path | None = None
+    queue_depth: int = 2
+    duplicates: Duplicates = "off"  # tag or drop near-duplicates of the collection and of earlier rows
+    duplicate_threshold: float = 0.98  # cosine similarity from which a record counts as a duplicate
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValidationError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.cleanup not in ("none", "full"):
+            raise ValidationError(f"cleanup must be 'none' or 'full', got {self.cleanup!r}")
+        if self.duplicates not in ("off", "tag", "drop"):
+            raise ValidationError(f"duplicates must be 'off', 'tag' or 'drop', got {self.duplicates!r}")
+        try:
+            check_threshold(self.duplicate_threshold)
+        except ValidationError as exc:
+            raise ValidationError(f"duplicate threshold: {exc}") from None
 
 
-def ingest_documents(
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """Where the job keeps its state: the record manager, embedding cache and locks."""
+
+    directory: Path
+    store_key: str
+    embed_cache: Path | None = None  # None: no cache
+
+    @classmethod
+    def under(cls, data_dir: Path, store_key: str, use_cache: bool = True,
+              cache_path: str | Path | None = None) -> JobState:
+        directory = Path(data_dir) / "ingest"
+        cache_file = Path(cache_path) if cache_path is not None else directory / "embeddings.sqlite"
+        return cls(directory, store_key, cache_file if use_cache else None)
+
+
+# -- work items flowing through the pipeline ------------------------------------------------------
+
+@dataclass(slots=True)
+class _Planned:
+    """A document to write: its chunks and what the record manager knew of it."""
+
+    doc: Document
+    content_hash: str
+    chunk_ids: list[str]
+    chunk_texts: list[str]
+    chunk_metadata: list[Metadata]
+    previous: Entry | None
+    kind: Literal["added", "updated", "restored"]
+
+
+@dataclass(slots=True)
+class _Batch:
+    planned: list[_Planned]
+    unchanged: int
+    rejected: int
+    vectors: Any = None
+
+
+def _untagged(stored: Metadata, source: Metadata) -> Metadata:
+    """Stored metadata without the duplicate screen's tags (unless the source row has such fields)."""
+    return {k: v for k, v in stored.items() if k not in SCREEN_KEYS or k in source}
+
+
+def content_hash(doc: Document, chunking: ChunkSpec | None) -> str:
+    payload = json.dumps(
+        [doc.text, doc.metadata, [chunking.max_tokens, chunking.overlap] if chunking else None],
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _Stop(Exception):
+    """Another stage failed; this one stops quietly and the first error is raised."""
+
+
+class IngestJob:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        collection: str,
+        state: JobState,
+        options: IngestOptions | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.collection = collection
+        self.state = state
+        self.options = options or IngestOptions()
+        self.progress = progress
+        self.report = IngestReport(collection=collection)
+        limit, factory = tokenizer_for(embedder)
+        if self.options.chunk_tokens == 0:
+            self.chunking: ChunkSpec | None = None
+        else:
+            size = self.options.chunk_tokens or limit
+            if size > limit:
+                raise ValidationError(f"chunk size {size} is over the embedder's limit of {limit} tokens")
+            self.chunking = ChunkSpec(size, min(self.options.chunk_overlap, size // 2 - 1))
+        self._tokenizer: Callable[[], Tokenizer] = cache(factory)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._pending_done: list[Mark] = []
+        self._last_checkpoint = time.monotonic()
+        self._flush_cost = 0.0
+        self._flush = getattr(store, "flush", None)
+        self._source_key = ""
+        self._strict_error: ValidationError | None = None
+        self._screen: DuplicateScreen | None = None
+        self._rejects_file: IO[str] | None = None
+        self._rejects_lock = threading.Lock()  # the read and write stages both write the rejects file
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        return call_with_retry(f"{what} (collection {self.collection!r})", fn, self.options.retry)
+
+    def _chunks(self, doc: Document) -> tuple[list[str], list[str], list[Metadata]] | Reject:
+        texts = [doc.text] if self.chunking is None else chunk_text(doc.text, self.chunking, self._tokenizer)
+        if len(texts) == 1:
+            return [doc.id], texts, [doc.metadata]
+        clash = [k for k in CHUNK_KEYS if k in doc.metadata]
+        if clash:
+            return Reject(doc.origin, f"the text is split into {len(texts)} chunks, whose metadata keys "
+                                      f"{', '.join(map(repr, clash))} the row already uses; rename that field")
+        ids = [f"{doc.id}#{i}" for i in range(len(texts))]
+        if len(ids[-1]) > MAX_ID_LENGTH:
+            return Reject(doc.origin, f"chunk id {ids[-1][:40]!r}... is over {MAX_ID_LENGTH} characters")
+        metas: list[Metadata] = [{**doc.metadata, "source_id": doc.id, "chunk": i, "chunks": len(texts)}
+                                 for i in range(len(texts))]
+        return ids, texts, metas
+
+    # -- stage 1: read and plan -------------------------------------------------------------------
+    def _plan(self, docs: list[Document], rm: RecordManager, rejects: list[Reject]) -> _Batch:
+        hashes = [content_hash(d, self.chunking) for d in docs]
+        known = rm.lookup([d.id for d in docs])
+        batch = _Batch([], 0, 0)
+        unchanged: list[tuple[Document, str, Entry]] = []
+        for doc, h in zip(docs, hashes, strict=True):
+            entry = known.get(doc.id)
+            if entry is not None and entry.done and entry.content_hash == h:
+                unchanged.append((doc, h, entry))
+            else:
+                self._add_plan(batch, doc, h, entry, "added" if entry is None else "updated", rejects)
+        if unchanged:
+            missing = self._missing(unchanged)
+            batch.unchanged = len(unchanged) - len(missing)
+            for doc, h, entry in unchanged:
+                if doc.id in missing:
+                    self._add_plan(batch, doc, h, entry, "restored", rejects)
+        return batch
+
+    def _add_plan(self, batch: _Batch, doc: Document, h: str, entry: Entry | None,
+                  kind: Literal["added", "updated", "restored"], rejects: list[Reject]) -> None:
+        chunks = self._chunks(doc)
+        if isinstance(chunks, Reject):
+            rejects.append(chunks)
+            return
+        ids, texts, metas = chunks
+        batch.planned.append(_Planned(doc, h, ids, texts, metas, entry, kind))
+
+    def _missing(self, unchanged: list[tuple[Document, str, Entry]]) -> set[str]:
+        """Unchanged documents whose chunks are not (all) in the store; with --verify, also those whose
+        stored text or metadata differ from what the source would write."""
+        ids = [cid for _, _, e in unchanged for cid in e.chunk_ids]
+        found = self._retry("checking records in the store",
+                            lambda: self.store.fetch(self.collection, ids, include_vectors=False)) if ids else []
+        stored = {r.id: r for r in found}
+        missing: set[str] = set()
+        for doc, _, entry in unchanged:
+            if not all(cid in stored for cid in entry.chunk_ids):
+                missing.add(doc.id)
+            elif self.options.verify:
+                # Chunks dropped as duplicates are not in the entry (on purpose); the rest must match
+                # what the source writes, apart from duplicate tags the screen added.
+                chunks = self._chunks(doc)
+                if isinstance(chunks, Reject) or not set(entry.chunk_ids) <= set(chunks[0]) or any(
+                    stored[cid].text != text or _untagged(stored[cid].metadata, meta) != meta
+                    for cid, text, meta in zip(*chunks, strict=True) if cid in entry.chunk_ids
+                ):
+                    missing.add(doc.id)
+        return missing
+
+    def _read(self, items: Iterable[Document | Reject], rm: RecordManager, out: queue.Queue[_Batch | None],
+              seen: set[str]) -> None:
+        docs: list[Document] = []
+        rejects: list[Reject] = []
+
+        def emit() -> None:
+            batch = self._plan(docs, rm, rejects) if docs else _Batch([], 0, 0)
+            batch.rejected = len(rejects)
+            for reject in rejects:
+                if self.options.strict and self._strict_error is None:
+                    self._strict_error = ValidationError(
+                        f"{reject} (stopped at the first bad row because of --strict; the rows before it were "
+                        "written; fix it, or run without --strict to collect bad rows in a rejects file)")
+                if len(self.report.rejects) < MAX_REJECTS_KEPT:
+                    self.report.rejects.append(reject)
+            self._write_rejects([str(r) for r in rejects])
+            docs.clear()
+            rejects.clear()
+            self._put(out, batch)
+
+        for item in items:
+            if self._stop.is_set():
+                raise _Stop
+            if isinstance(item, Reject):
+                rejects.append(item)
+                if self.options.strict:
+                    emit()
+                    return
+            else:
+                seen.add(item.id)
+                docs.append(item)
+                if len(docs) >= self.options.batch_size:
+                    emit()
+        if docs or rejects:
+            emit()
+
+    def _write_rejects(self, lines: Sequence[str]) -> None:
+        if self._rejects_file is None or not lines:
+            return
+        with self._rejects_lock:
+            for line in lines:
+                self._rejects_file.write(f"{line}\n")
+            self._rejects_file.flush()
+
+    def _put(self, q: queue.Queue[_Batch | None], item: _Batch | None) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stop
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self, q: queue.Queue[_Batch | None]) -> _Batch | None:
+        while True:
+            if self._stop.is_set():
+                raise _Stop
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    # -- stage 2: embed ---------------------------------------------------------------------------
+    def _embed_stage(self, embedder: CachingEmbedder, inq: queue.Queue[_Batch | None],
+                     outq: queue.Queue[_Batch | None]) -> None:
+        while (batch := self._get(inq)) is not None:
+            texts = [t for p in batch.planned for t in p.chunk_texts]
+            batch.vectors = embedder.embed(texts) if texts else None
+            self.report.embedded, self.report.cached = embedder.embedded, embedder.cached
+            self._put(outq, batch)
+        self._put(outq, None)
+
+    # -- stage 3: write ---------------------------------------------------------------------------
+    def _write_stage(self, rm: RecordManager, inq: queue.Queue[_Batch | None]) -> None:
+        while (batch := self._get(inq)) is not None:
+            self._write(batch, rm)
+        self._checkpoint(rm, force=True)
+
+    def _screen_batch(self, batch: _Batch) -> list[list[Record]]:
+        """Each planned document's records to write, after the duplicate screen (if any)."""
+        per_doc: list[list[Record]] = []
+        row = 0
+        for p in batch.planned:
+            recs = []
+            for cid, text, meta in zip(p.chunk_ids, p.chunk_texts, p.chunk_metadata, strict=True):
+                recs.append(Record(cid, batch.vectors[row], text, meta))
+                row += 1
+            per_doc.append(recs)
+        if self._screen is None or row == 0:
+            return per_doc
+        docs = [Document(r.id, r.text or "", dict(r.metadata), p.doc.origin)
+                for p, recs in zip(batch.planned, per_doc, strict=True) for r in recs]
+        kept_docs, _ = self._screen(docs, batch.vectors)
+        notes, self._screen.notes[:] = list(self._screen.notes), []
+        self.report.duplicates += len(notes)
+        room = MAX_REJECTS_KEPT - len(self.report.duplicate_notes)
+        self.report.duplicate_notes.extend(notes[:max(room, 0)])
+        if self.options.duplicates == "drop":
+            self._write_rejects([str(n) for n in notes])
+            kept = {id(d) for d in kept_docs}  # the screen returns kept documents as they came
+            flat = iter(id(d) in kept for d in docs)
+            return [[r for r in recs if next(flat)] for recs in per_doc]
+        tagged = iter(kept_docs)  # tag mode keeps every document, in order
+        return [[Record(r.id, r.vector, r.text, next(tagged).metadata) for r in recs] for recs in per_doc]
+
+    def _write(self, batch: _Batch, rm: RecordManager) -> None:
+        if batch.planned:
+            marks_pending: list[Mark] = []
+            marks_done: list[Mark] = []
+            stale: list[str] = []
+            records: list[Record] = []
+            kinds: list[str] = []
+            for p, recs in zip(batch.planned, self._screen_batch(batch), strict=True):
+                written = [r.id for r in recs]  # a dropped duplicate is left out: recorded as handled
+                new_ids = set(written)
+                before = p.previous.chunk_ids if p.previous is not None else ()
+                stale.extend(cid for cid in before if cid not in new_ids)
+                union = list(dict.fromkeys([*before, *written]))
+                marks_pending.append(Mark(p.doc.id, self._source_key, p.content_hash, union))
+                marks_done.append(Mark(p.doc.id, self._source_key, p.content_hash, written))
+                records.extend(recs)
+                kinds.append(p.kind if recs else "dropped")
+            rm.mark_pending(marks_pending)
+            if records:
+                self._retry("writing records", lambda: self.store.upsert(self.collection, records))
+            if stale:
+                self._retry("deleting replaced chunks", lambda: self.store.delete(self.collection, ids=stale))
+            self._pending_done.extend(marks_done)
+            self._checkpoint(rm)
+            for kind in kinds:
+                setattr(self.report, kind, getattr(self.report, kind) + 1)
+            self.report.chunks_written += len(records)
+            self.report.chunks_deleted += len(stale)
+        self.report.unchanged += batch.unchanged
+        self.report.rejected += batch.rejected
+        if self.progress is not None:
+            self.progress(self.report)
+
+    def _checkpoint(self, rm: RecordManager, force: bool = False) -> None:
+        """Make the store durable, then tell the record manager (never the other way round)."""
+        if not self._pending_done and not force:
+            return
+        interval = self.options.checkpoint_seconds
+        if interval is None:
+            interval = 0.0 if self._flush is None else max(1.0, 10 * self._flush_cost)
+        if not force and time.monotonic() - self._last_checkpoint < interval:
+            return
+        if self._flush is not None:
+            started = time.monotonic()
+            self._retry("flushing the store", self._flush)
+            self._flush_cost = time.monotonic() - started
+        rm.mark_done(self._pending_done)
+        self._pending_done = []
+        self._last_checkpoint = time.monotonic()
+
+    # -- cleanup and verify -----------------------------------------------------------------------
+    def _cleanup(self, rm: RecordManager, seen: set[str]) -> None:
+        stale = [e for e in rm.entries(self._source_key) if e.doc_id not in seen]
+        for start in range(0, len(stale), 500):
+            part = stale[start : start + 500]
+            ids = [cid for e in part for cid in e.chunk_ids]
+            if ids:
+                self._retry("deleting records whose source vanished",
+                            lambda ids=ids: self.store.delete(self.collection, ids=ids))  # type: ignore[misc]
+            if self._flush is not None:
+                self._retry("flushing the store", self._flush)
+            rm.forget([e.doc_id for e in part])
+            self.report.deleted += len(part)
+            self.report.chunks_deleted += len(ids)
+
+    def _verify(self, rm: RecordManager) -> None:
+        """Reconcile the store with the record manager over the whole collection.
+
+        Documents of this source were already checked chunk by chunk while reading. Here: store
+        records no entry accounts for are counted (and deleted with ``--cleanup full``), and entries
+        of other sources whose chunks are gone are forgotten, so the next ingest of that source
+        writes them again instead of trusting them.
+        """
+        tracked: dict[str, str] = {}
+        for entry in rm.entries():
+            for cid in entry.chunk_ids:
+                tracked[cid] = entry.doc_id
+        present: set[str] = set()
+        untracked: list[str] = []
+        for page in self._retry("scanning the collection",
+                                lambda: list(self.store.scan(self.collection, 1000, include_vectors=False))):
+            for rec in page:
+                present.add(rec.id)
+                if rec.id not in tracked:
+                    untracked.append(rec.id)
+        self.report.untracked = len(untracked)
+        if untracked and self.options.cleanup == "full":
+            for start in range(0, len(untracked), 500):
+                part = untracked[start : start + 500]
+                self._retry("deleting untracked records", lambda part=part: self.store.delete(  # type: ignore[misc]
+                    self.collection, ids=part))
+            if self._flush is not None:
+                self._retry("flushing the store", self._flush)
+            self.report.chunks_deleted += len(untracked)
+        lost = sorted({doc for cid, doc in tracked.items() if cid not in present})
+        if lost:
+            rm.forget(lost)
+
+    # -- run --------------------------------------------------------------------------------------
+    def run(self, source: Source) -> IngestReport:
+        source.check()
+        self._source_key = source.key
+        started = time.monotonic()
+        self.report.expected = source.estimate()
+        opts = self.options
+        with JobLock(self.state.directory / "locks", self.state.store_key, self.collection):
+            self._retry("creating the collection",
+                        lambda: ensure_collection_for(self.store, self.collection, self.embedder))
+            rm = RecordManager(self.state.directory / "records.sqlite", self.state.store_key, self.collection)
+            cache_db = EmbeddingCache(self.state.embed_cache) if self.state.embed_cache else None
+            embedder = CachingEmbedder(self.embedder, cache_db)
+            to_embed: queue.Queue[_Batch | None] = queue.Queue(opts.queue_depth)
+            to_write: queue.Queue[_Batch | None] = queue.Queue(opts.queue_depth)
+            seen: set[str] = set()
+            rejects_cm = (open(opts.rejects_path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+                          if opts.rejects_path is not None else contextlib.nullcontext())
+            try:
+                with rejects_cm as rejects_file:
+                    self._rejects_file = rejects_file
+                    if opts.duplicates != "off":
+                        self._screen = DuplicateScreen(self.store, self.collection, opts.duplicate_threshold,
+                                                       opts.duplicates)
+                    threads = [
+                        threading.Thread(target=self._guard, args=(self._embed_stage, embedder, to_embed, to_write),
+                                         name="ingest-embed", daemon=True),
+                        threading.Thread(target=self._guard, args=(self._write_stage, rm, to_write),
+                                         name="ingest-write", daemon=True),
+                    ]
+                    for t in threads:
+                        t.start()
+                    try:
+                        self._read(source.documents(), rm, to_embed, seen)
+                        self._put(to_embed, None)
+                    except _Stop:
+                        pass
+                    except BaseException as exc:
+                        self._fail(exc)
+                    for t in threads:
+                        t.join()
+                    if self._error is not None:
+                        raise self._error
+                    if self._strict_error is not None:
+                        raise self._strict_error
+                if opts.cleanup == "full":
+                    self._cleanup(rm, seen)
+                if opts.verify:
+                    self._verify(rm)
+            finally:
+                rm.close()
+                if cache_db is not None:
+                    cache_db.close()
+        self.report.seconds = time.monotonic() - started
+        if self.progress is not None:
+            self.progress(self.report)
+        return self.report
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        self._stop.set()
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except _Stop:
+            pass
+        except BaseException as exc:
+            self._fail(exc)
+
+
+def ingest_source(
     store: VectorStore,
     embedder: Embedder,
     collection: str,
-    items: Iterable[Document | Reject],
-    batch_size: int = 64,
-    strict: bool = False,
+    source: Source,
+    state: JobState | None = None,
+    options: IngestOptions | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Embed and upsert documents batch by batch; rejects are collected (or raised when ``strict``)."""
-    ensure_collection_for(store, collection, embedder)
-    report = IngestReport()
-    for batch in _batches(items, batch_size):
-        docs: list[Document] = []
-        for item in batch:
-            if isinstance(item, Reject):
-                if strict:
-                    raise ValidationError(f"{item} (stopped because of --strict; nothing from this batch written)")
-                report.rejects.append(item)
-            else:
-                docs.append(item)
-        if docs:
-            vectors = embedder.embed_documents([d.text for d in docs])
-            store.upsert(
-                collection,
-                [Record(d.id, v, d.text, d.metadata) for d, v in zip(docs, vectors, strict=True)],
-            )
-            report.written += len(docs)
-        if progress is not None:
-            progress(report.written, report.rejected)
-    return report
+    """Run the load job. Without ``state`` the run keeps no record manager or cache between runs (a
+    throw-away one is used), so every document counts as added; pass one for incremental re-runs."""
+    if state is None:
+        with tempfile.TemporaryDirectory(prefix="vectorseam-ingest-") as tmp:
+            ephemeral = JobState(Path(tmp), "ephemeral", None)
+            return IngestJob(store, embedder, collection, ephemeral, options, progress).run(source)
+    return IngestJob(store, embedder, collection, state, options, progress).run(source)
 
 
 def ingest_file(
@@ -72,11 +597,28 @@ def ingest_file(
     embedder: Embedder,
     collection: str,
     path: Path,
-    spec: RowSpec,
-    batch_size: int = 64,
-    strict: bool = False,
+    spec: RowSpec | None = None,
+    state: JobState | None = None,
+    options: IngestOptions | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
-    if not path.is_file():
-        raise ValidationError(f"{path}: no such file")
-    return ingest_documents(store, embedder, collection, to_documents(path, spec), batch_size, strict, progress)
+    """Ingest a row file (.csv/.tsv/.jsonl/.parquet) or a directory of documents."""
+    return ingest_source(store, embedder, collection, Source(Path(path), spec or RowSpec()), state, options,
+                         progress)
+
+
+def iter_batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+__all__: Sequence[str] = [
+    "IngestJob", "IngestOptions", "IngestReport", "JobState", "Progress", "content_hash", "ingest_file",
+    "ingest_source",
+]

@@ -178,13 +178,15 @@ def validate_metadata(metadata: object, where: str) -> Metadata:
         raise ValidationError(f"{where}: metadata must be a mapping, got {type(metadata).__name__}")
     out: Metadata = {}
     for key, value in metadata.items():
-        if not isinstance(key, str) or not key:
-            raise ValidationError(f"{where}: metadata key {key!r} must be a non-empty string")
+        if not isinstance(key, str) or not key or "\x00" in key:
+            raise ValidationError(f"{where}: metadata key {key!r} must be a non-empty string without NUL characters")
         out[key] = _check_value(value, f"{where}: metadata field {key!r}")
     return out
 
 
 def _check_value(value: object, where: str) -> MetadataValue:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationError(f"{where}: text values may not contain NUL characters (PostgreSQL rejects them)")
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -194,6 +196,8 @@ def _check_value(value: object, where: str) -> MetadataValue:
     if isinstance(value, list | tuple):
         items: list[Scalar] = []
         for item in value:
+            if isinstance(item, str) and "\x00" in item:
+                raise ValidationError(f"{where}: list items may not contain NUL characters")
             if isinstance(item, str | bool | int) or (isinstance(item, float) and math.isfinite(item)):
                 items.append(item)
             else:

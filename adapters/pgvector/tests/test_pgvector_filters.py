@@ -225,7 +225,15 @@ def test_injection_string_is_stored_and_found_verbatim(filter_store: PgVectorSto
     assert got_ids(filter_store, F.eq("s", text)) == want
 
 
-@pytest.mark.parametrize("text", ["nul\x00byte", "lone \ud800 surrogate"])
+def test_nul_in_filters_is_refused_before_reaching_sql() -> None:
+    """No backend can store NUL, so the portable filter refuses it outright (a clear 4xx in the service)."""
+    for make in (lambda: F.eq("s", "nul\x00byte"), lambda: F.eq("k\x00", "a"),
+                 lambda: F.parse_filter({"s": {"$in": ["a", "nul\x00"]}})):
+        with pytest.raises(FilterError, match="NUL"):
+            make()
+
+
+@pytest.mark.parametrize("text", ["lone \ud800 surrogate"])
 def test_unstorable_strings_in_filters_follow_the_reference(filter_store: PgVectorStore, text: str) -> None:
     """No stored key or value can hold these, so eq matches nothing and ne matches everything."""
     for tree in (

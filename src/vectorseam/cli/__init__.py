@@ -24,7 +24,10 @@ err_console = Console(stderr=True)
 # Each module adds its commands to ``app`` on import.
 _COMMAND_MODULES = [
     "vectorseam.cli.core",
+    "vectorseam.cli.retrieval",
+    "vectorseam.cli.analysis",
     "vectorseam.cli.serve",
+    "vectorseam.cli.jobs",
 ]
 
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from vectorseam.cli import app
@@ -26,53 +25,42 @@ def _global(
     set_config_file(config)
 
 
-def _count_lines(path: Path) -> int | None:
-    try:
-        with open(path, "rb") as fh:
-            return max(sum(1 for _ in fh) - (1 if path.suffix.lower() in (".csv", ".tsv") else 0), 0)
-    except OSError:
-        return None
-
-
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(help="a .csv, .tsv or .jsonl file")],
-    collection: Annotated[str | None, typer.Option("--collection", help="target collection")] = None,
+    source: Annotated[Path, typer.Argument(
+        help="a .csv, .tsv, .jsonl or .parquet file, or a directory of .txt/.md/.html/.pdf files")],
+    collection: Annotated[str | None, typer.Option("--collection", help="target collection (or alias)")] = None,
     id_field: Annotated[str | None, typer.Option(help="field holding the record id (default: 'id', else the row number)")] = None,
     text_field: Annotated[str, typer.Option(help="field holding the text to embed")] = "text",
     text_template: Annotated[str | None, typer.Option(help="build the text from fields, e.g. 'Title: {Summary}; Content: {Text}'")] = None,
     metadata_fields: Annotated[str | None, typer.Option(help="comma-separated fields kept as metadata (default: all others)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
     strict: Annotated[bool, typer.Option(help="stop at the first bad row instead of reporting it and going on")] = False,
-    rejects_file: Annotated[Path | None, typer.Option(help="write rejected rows (file:line and reason) here")] = None,
+    rejects_file: Annotated[Path | None, typer.Option(help="where bad rows go (file:line and reason); default: under the data directory")] = None,
+    cleanup: Annotated[str, typer.Option(help="'full': also delete records whose source row or file vanished")] = "none",
+    verify: Annotated[bool, typer.Option(help="reconcile the store with the record manager record by record")] = False,
+    chunk_tokens: Annotated[int | None, typer.Option(help="tokens per chunk (default: the embedder's limit; 0: never split)")] = None,
+    chunk_overlap: Annotated[int, typer.Option(help="tokens shared by neighbouring chunks")] = 32,
+    embed_cache: Annotated[Path | None, typer.Option(help="embedding cache file (default: under the data directory)")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="embed every text again, ignoring the cache")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    checkpoint_seconds: Annotated[float | None, typer.Option(hidden=True, help="seconds between durable checkpoints")] = None,
+    retries: Annotated[int, typer.Option(min=1, max=100, help="attempts per store call before giving up")] = 6,
+    retry_backoff: Annotated[float, typer.Option(hidden=True, help="first retry delay in seconds")] = 0.5,
+    duplicates: Annotated[str, typer.Option(help="'tag' (metadata duplicate_of) or 'drop' (into the rejects file) near-duplicates of the collection and of earlier rows")] = "off",
+    duplicate_threshold: Annotated[float, typer.Option(help="cosine similarity from which a record is a duplicate")] = 0.98,
 ) -> None:
-    """Embed the rows of FILE and upsert them into a collection (idempotent by id)."""
-    fields = [f.strip() for f in metadata_fields.split(",") if f.strip()] if metadata_fields else None
-    with open_client() as vs:
-        name = collection or vs.settings.collection
-        total = _count_lines(file)
-        with Progress(
-            TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console, transient=False,
-        ) as bar:
-            task = bar.add_task(f"{file.name} -> {name}", total=total, rate="")
+    """Embed SOURCE into a collection: incremental (unchanged records are skipped), resumable, safe to kill."""
+    from vectorseam.cli.jobs import run_ingest
 
-            def progress(written: int, rejected: int) -> None:
-                elapsed = bar.tasks[task].elapsed or 0.0
-                rate = f"{written / elapsed:.0f} rec/s" if elapsed > 0 else ""
-                bar.update(task, completed=written + rejected, rate=rate)
-
-            report = vs.ingest_file(file, name, id_field, text_field, text_template, fields, batch_size,
-                                    strict, progress)
-    console.print(f"written {report.written}, rejected {report.rejected} into collection {name!r}")
-    if report.rejects:
-        for reject in report.rejects[:10]:
-            console.print(f"  rejected {reject}", highlight=False, markup=False)
-        if report.rejected > 10:
-            console.print(f"  ... and {report.rejected - 10} more")
-        if rejects_file is not None:
-            rejects_file.write_text("".join(f"{r}\n" for r in report.rejects), encoding="utf-8")
-            console.print(f"rejects written to {rejects_file}")
+    run_ingest(
+        source, collection, id_field=id_field, text_field=text_field, text_template=text_template,
+        metadata_fields=metadata_fields, batch_size=batch_size, strict=strict, rejects_file=rejects_file,
+        cleanup=cleanup, verify=verify, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+        embed_cache=embed_cache, no_cache=no_cache, show_progress=progress,
+        checkpoint_seconds=checkpoint_seconds, retries=retries, retry_backoff=retry_backoff,
+        duplicates=duplicates, duplicate_threshold=duplicate_threshold,
+    )
 
 
 def _hit_json(hit: Hit) -> dict[str, object]:
@@ -86,11 +74,16 @@ def search(
     collection: Annotated[str | None, typer.Option("--collection")] = None,
     filter: Annotated[str | None, typer.Option("--filter", help='metadata filter as JSON, e.g. \'{"Score": {"$gte": 4}}\'')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
+    mode: Annotated[str, typer.Option("--mode", help="dense | bm25 | hybrid (dense and BM25 fused by RRF)")] = "dense",
+    mmr: Annotated[float | None, typer.Option("--mmr", min=0.0, max=1.0, help="re-rank for diversity (MMR lambda; 1 = relevance only)")] = None,
 ) -> None:
     """Semantic search: the k records most similar in meaning to each QUERY."""
     f = parse_filter_option(filter)
     with open_client() as vs:
-        results = vs.search_many(queries, k=k, filter=f, collection=collection)
+        if mode == "dense" and mmr is None:
+            results = vs.search_many(queries, k=k, filter=f, collection=collection)
+        else:  # vectorseam.hybrid: BM25 sidecar, RRF fusion, MMR
+            results = [vs.retrieve(q, k=k, filter=f, collection=collection, mode=mode, mmr=mmr) for q in queries]
     if as_json:
         payload = [{"query": q, "hits": [_hit_json(h) for h in hits]} for q, hits in zip(queries, results, strict=True)]
         typer.echo(json.dumps(payload[0]["hits"] if len(queries) == 1 else payload, ensure_ascii=False))

@@ -9,6 +9,17 @@ __all__ = ["FINGERPRINT_KEY", "Embedder", "build_embedder"]
 
 
 def build_embedder(settings: EmbedderSettings) -> Embedder:
+    base = _build_base_embedder(settings)
+    if settings.custom_matrix is None:
+        return base
+    # A customized space: the base model's vectors mapped through a learned matrix (whose hash is in
+    # the fingerprint, so collections built with another matrix or none are refused).
+    from vectorseam.analysis.customize import CustomizedEmbedder, CustomMatrix
+
+    return CustomizedEmbedder(base, CustomMatrix.load(settings.custom_matrix))
+
+
+def _build_base_embedder(settings: EmbedderSettings) -> Embedder:
     if settings.name == "local":
         from vectorseam.embedders.local import DEFAULT_MODEL, LocalEmbedder
 

@@ -120,10 +120,7 @@ class HnswIndex:
         params.efSearch = ef
         distances, labels = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k,
                                                params=params)
-        if self.metric == "euclidean":
-            scores = -np.sqrt(np.maximum(distances, 0.0))
-        else:
-            scores = distances
+        scores = -np.sqrt(np.maximum(distances, 0.0)) if self.metric == "euclidean" else distances
         return scores.astype(np.float32), labels.astype(np.int64)
 
     def memory_bytes(self) -> int:

@@ -112,16 +112,19 @@ class _Column:
     def equal(self, value: object) -> BoolArray | None:
         """Elements equal to ``value`` under ``scalar_equal``; None when only the reference is exact."""
         if isinstance(value, bool):
-            return (self.kind == _BOOL) & (self.boolv == value)
+            same_bool: BoolArray = (self.kind == _BOOL) & (self.boolv == value)
+            return same_bool
         if isinstance(value, int | float):
             if not self.exact or (isinstance(value, int) and abs(value) > _EXACT_LIMIT):
                 return None
-            return (self.kind == _NUMBER) & (self.num == float(value))
+            same_number: BoolArray = (self.kind == _NUMBER) & (self.num == float(value))
+            return same_number
         if isinstance(value, str):
             code = self.codes.get(value)
             if code is None:
                 return np.zeros(self.kind.shape[0], dtype=np.bool_)
-            return self.scode == code
+            same_string: BoolArray = self.scode == code
+            return same_string
         return None
 
     def in_range(self, op: str, value: object) -> BoolArray | None:

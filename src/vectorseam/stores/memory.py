@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,10 +173,10 @@ class _Collection:
         return self.columns.mask(f, self.metas, self.generation)
 
     def vector(self, pos: int) -> npt.NDArray[np.float32]:
-        row = self.matrix[pos]
+        row: npt.NDArray[np.float32] = self.matrix[pos]
         if self.metric == "cosine":
-            return (row * self.norms[pos]).astype(np.float32)
-        return row.copy()
+            row = row * self.norms[pos]
+        return np.array(row, dtype=np.float32)
 
     def record(self, pos: int, include_vector: bool) -> Record:
         return Record(
@@ -196,7 +196,7 @@ class _Collection:
             return (queries / qn) @ matrix.T  # type: ignore[no-any-return]
         dots = queries @ matrix.T
         if self.metric == "dot":
-            return dots  # type: ignore[no-any-return]
+            return dots
         sq = self.norms[: self.n] if rows is None else self.norms[rows]
         qsq = np.einsum("ij,ij->i", queries, queries)[:, None]
         return -np.sqrt(np.maximum(qsq + sq[None, :] - 2.0 * dots, 0.0))  # type: ignore[no-any-return]
@@ -232,7 +232,7 @@ class _Collection:
         return exact
 
 
-def top_k(scores: npt.NDArray[np.floating[Any]], ids: Sequence[str], k: int) -> list[int]:
+def top_k(scores: npt.NDArray[np.floating[Any]], id_of: Callable[[int], str], k: int) -> list[int]:
     """Indices of the k best scores, best first, ties broken by id ascending (deterministically).
 
     argpartition finds the k-th best score; every candidate scoring at least that is kept so that
@@ -246,7 +246,7 @@ def top_k(scores: npt.NDArray[np.floating[Any]], ids: Sequence[str], k: int) -> 
         cand = np.flatnonzero(scores >= scores[part].min())
     else:
         cand = np.arange(m)
-    id_arr = np.array([ids[i] for i in cand], dtype=object)
+    id_arr = np.array([id_of(int(i)) for i in cand], dtype=object)
     order = np.lexsort((id_arr, -scores[cand]))
     return [int(cand[i]) for i in order[:k]]
 
@@ -270,7 +270,9 @@ class MemoryStore:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(name="memory", persistent=self._path is not None, approximate=self._ann is not None)
+        return Capabilities(
+            name="memory", persistent=self._path is not None, approximate=self._ann is not None
+        )
 
     # -- collections ------------------------------------------------------------------------------
     def ensure_collection(self, spec: CollectionSpec) -> CollectionInfo:
@@ -329,7 +331,7 @@ class MemoryStore:
             queries = as_query_matrix(vectors, coll.dimension)
             mask = coll.mask(f)
             rows = None if mask is None else np.flatnonzero(mask)
-            if rows is not None and rows.size == 0 or coll.n == 0:
+            if (rows is not None and rows.size == 0) or coll.n == 0:
                 return [[] for _ in range(queries.shape[0])]
             approx: list[list[Hit] | None] | None = None
             if self._ann is not None and (coll.n if rows is None else rows.size) >= self._ann.min_rows:
@@ -339,14 +341,16 @@ class MemoryStore:
                     return [hits or [] for hits in approx]
                 queries = queries[missing]  # the graph came up short: answer these exactly
             scores = coll.scores(queries, rows)
-            cand_ids: Sequence[str] = coll.ids if rows is None else [coll.ids[i] for i in rows]
+            ids = coll.ids
+            # ids are looked up only for the few candidates top_k keeps, never for every filtered row
+            id_of: Callable[[int], str] = ids.__getitem__ if rows is None else (lambda i: ids[int(rows[i])])
             out: list[list[Hit]] = []
             for qi in range(queries.shape[0]):
                 hits = []
                 row_scores: npt.NDArray[np.floating[Any]] = scores[qi]
                 if coll.metric == "euclidean":
                     row_scores = coll.refine_euclidean(queries[qi], scores[qi], rows, k)
-                for local in top_k(row_scores, cand_ids, k):
+                for local in top_k(row_scores, id_of, k):
                     pos = local if rows is None else int(rows[local])
                     hits.append(Hit(
                         id=coll.ids[pos],
@@ -559,7 +563,9 @@ def _remove_dir(directory: Path) -> None:
 def create_store(path: str | None = None, ann: object = None, **options: Any) -> MemoryStore:
     """Entry-point factory (``vectorseam.stores`` group, name ``memory``)."""
     if options:
-        raise ConfigError(f"the memory store takes only 'path' and 'ann'; unknown options: {', '.join(options)}")
+        raise ConfigError(
+            f"the memory store takes only 'path' and 'ann'; unknown options: {', '.join(options)}"
+        )
     return MemoryStore(path, ann=ann)
 
 

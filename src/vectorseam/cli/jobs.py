@@ -1,0 +1,249 @@
+"""Load-job commands: the ingest runner (the ``ingest`` command in core.py delegates here), reindex,
+migrate and alias."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from vectorseam.cli import app
+from vectorseam.cli.state import open_client
+from vectorseam.errors import ValidationError, VectorseamError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _bar(disable: bool = False) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=err_console, transient=False, disable=disable,
+    )
+
+
+def run_ingest(
+    source: Path,
+    collection: str | None,
+    *,
+    id_field: str | None,
+    text_field: str,
+    text_template: str | None,
+    metadata_fields: str | None,
+    batch_size: int,
+    strict: bool,
+    rejects_file: Path | None,
+    cleanup: str,
+    verify: bool,
+    chunk_tokens: int | None,
+    chunk_overlap: int,
+    embed_cache: Path | None,
+    no_cache: bool,
+    show_progress: bool,
+    checkpoint_seconds: float | None,
+    retries: int,
+    retry_backoff: float,
+    duplicates: str = "off",
+    duplicate_threshold: float = 0.98,
+) -> None:
+    from vectorseam.ingest import IngestReport
+    from vectorseam.retrying import RetryPolicy
+
+    if cleanup not in ("none", "full"):
+        raise ValidationError(f"--cleanup must be 'none' or 'full', got {cleanup!r}")
+    if duplicates not in ("off", "tag", "drop"):
+        raise ValidationError(f"--duplicates must be 'off', 'tag' or 'drop', got {duplicates!r}")
+    fields = [f.strip() for f in metadata_fields.split(",") if f.strip()] if metadata_fields else None
+    with open_client() as vs:
+        name = vs._collection(collection)
+        default_rejects = rejects_file is None
+        if rejects_file is None:
+            rejects_file = Path(vs.settings.data_dir) / "ingest" / "rejects" / f"{name}.txt"
+        rejects_file.parent.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = dict(
+            cleanup=cleanup, verify=verify, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+            checkpoint_seconds=checkpoint_seconds, rejects_path=rejects_file,
+            retry=RetryPolicy(attempts=retries, backoff=retry_backoff), use_cache=not no_cache,
+            duplicates=duplicates, duplicate_threshold=duplicate_threshold,
+        )
+        if embed_cache is not None:
+            options["embed_cache"] = embed_cache
+        with _bar(disable=not show_progress) as bar:
+            task = bar.add_task(f"ingest {source.name} -> {name}", total=None, rate="")
+
+            def progress(report: IngestReport) -> None:
+                elapsed = bar.tasks[task].elapsed or 0.0
+                rate = f"{report.processed / elapsed:.0f} rec/s" if elapsed > 0 else ""
+                bar.update(task, total=report.expected, completed=report.processed, rate=rate)
+
+            report = vs.ingest_file(source, name, id_field, text_field, text_template, fields, batch_size,
+                                    strict, progress if show_progress else None, **options)
+    console.print(f"written {report.written}, rejected {report.rejected} into collection {name!r}: "
+                  f"{report.summary()} ({report.chunks_written} records written, {report.chunks_deleted} "
+                  f"deleted; {report.embedded} texts embedded, {report.cached} from the cache; "
+                  f"{report.seconds:.1f}s)", highlight=False, soft_wrap=True)
+    for reject in report.rejects[:10]:
+        console.print(f"  rejected {reject}", highlight=False, markup=False)
+    if report.rejected > 10:
+        console.print(f"  ... and {report.rejected - 10} more")
+    for note in report.duplicate_notes[:10]:
+        console.print(f"  {note}", highlight=False, markup=False)
+    if report.duplicates > 10:
+        console.print(f"  ... and {report.duplicates - 10} more duplicates")
+    if report.rejected or (report.duplicates and duplicates == "drop"):
+        console.print(f"rejects{' and dropped duplicates' if duplicates == 'drop' else ''} written to "
+                      f"{rejects_file}", highlight=False)
+    elif default_rejects:
+        rejects_file.unlink(missing_ok=True)
+
+
+@app.command()
+def reindex(
+    collection: Annotated[str, typer.Argument(help="the collection (or alias) to re-embed")],
+    embedder: Annotated[str, typer.Option("--embedder", help="the new embedder: 'local' or 'openai'")],
+    model: Annotated[str | None, typer.Option(help="the new embedder's model")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint of the new embedder")] = None,
+    dimension: Annotated[int | None, typer.Option(help="vector length, for models the client does not know")] = None,
+    into: Annotated[str | None, typer.Option(help="name of the new collection (default: COLLECTION__<hash>)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
+) -> None:
+    """Re-embed COLLECTION with another embedder into a new collection; switch the alias COLLECTION to it
+    only when it is complete (searches keep using the old one until then)."""
+    from vectorseam.embedders import build_embedder
+    from vectorseam.ingest import JobState
+    from vectorseam.reindex import ReindexReport, reindex_collection
+
+    if embedder not in ("local", "openai"):
+        raise ValidationError(f"--embedder must be 'local' or 'openai', got {embedder!r}")
+    with open_client() as vs:
+        overrides: dict[str, Any] = {"name": embedder}
+        if model is not None:
+            overrides["model"] = model
+        if base_url is not None:
+            overrides["base_url"] = base_url
+        if dimension is not None:
+            overrides["dimension"] = dimension
+        if embedder != vs.settings.embedder.name and model is None:
+            overrides["model"] = None
+        new = build_embedder(vs.settings.embedder.model_copy(update=overrides))
+        state = JobState.under(vs.settings.data_dir, vs.store_key)
+        with _bar() as bar:
+            task = bar.add_task(f"reindex {collection}", total=None, rate="")
+
+            def progress(report: ReindexReport) -> None:
+                bar.update(task, total=report.total, completed=report.written + report.skipped)
+
+            report = reindex_collection(vs.store, vs.aliases, collection, new, state, into, batch_size,
+                                        progress=progress)
+    console.print(
+        f"re-embedded {report.written} records of {report.source!r} into {report.target!r} with "
+        f"{new.fingerprint} ({report.skipped} already there, {report.cached} from the cache); alias "
+        f"{report.alias!r} -> {report.target!r}. Configure that embedder to search it; drop "
+        f"{report.source!r} when no longer needed", highlight=False,
+    )
+
+
+@app.command()
+def migrate(
+    collection: Annotated[str, typer.Argument(help="the collection to copy")],
+    from_config: Annotated[Path, typer.Option("--from", help="vectorseam.toml of the source store")],
+    to_config: Annotated[Path, typer.Option("--to", help="vectorseam.toml of the target store")],
+    to_collection: Annotated[str | None, typer.Option(help="name in the target (default: the same)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10000)] = 500,
+    sample: Annotated[int, typer.Option(min=0, help="records compared field by field at the end")] = 200,
+) -> None:
+    """Copy COLLECTION (ids, vectors, text, metadata) between two stores; resumable, verified at the end."""
+    from vectorseam.client import store_from_settings
+    from vectorseam.config import load_settings
+    from vectorseam.migrate import MigrationReport, migrate_collection
+    from vectorseam.record_manager import store_identity
+
+    def identity(path: Path) -> tuple[Any, str]:
+        settings = load_settings(path)
+        options = settings.store.factory_options()
+        if settings.store.name == "memory" and "path" not in options:
+            options["path"] = str(Path(settings.data_dir) / "memory")
+        return settings, store_identity(settings.store.name, options)
+
+    src_settings, src_key = identity(from_config)
+    dst_settings, dst_key = identity(to_config)
+    target_name = to_collection or collection
+    if src_key == dst_key and target_name == collection:
+        raise ValidationError("--from and --to name the same store and collection; nothing to migrate")
+    key = f"{src_key}|{collection}|{dst_key}|{target_name}"
+    state_path = (Path(dst_settings.data_dir) / "migrations" /
+                  f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json")
+    source = store_from_settings(src_settings)
+    try:
+        target = store_from_settings(dst_settings)
+        try:
+            with _bar() as bar:
+                task = bar.add_task(f"migrate {collection}", total=None, rate="")
+
+                def progress(report: MigrationReport) -> None:
+                    bar.update(task, total=report.source_count, completed=report.copied + report.resumed_from)
+
+                report = migrate_collection(source, target, collection, state_path, key, to_collection,
+                                            batch_size, sample, progress=progress)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    resumed = f" (resumed after {report.resumed_from})" if report.resumed_from else ""
+    console.print(f"copied {report.copied} records{resumed}: source {report.source_count}, target "
+                  f"{report.target_count}; {report.sampled} sampled records compared", highlight=False)
+    if not report.verified:
+        for problem in report.mismatches[:20]:
+            err_console.print(f"  mismatch: {problem}", highlight=False, markup=False)
+        raise VectorseamError(f"the migration of {collection!r} did not verify ({len(report.mismatches)} "
+                              "problems above); the target may hold other records, or the source changed")
+    console.print("verified", style="bold green")
+
+
+alias_app = typer.Typer(help="Collection aliases (a name that points at a collection; reindex switches them).",
+                        no_args_is_help=True)
+app.add_typer(alias_app, name="alias")
+
+
+@alias_app.command("set")
+def alias_set(
+    alias: Annotated[str, typer.Argument()],
+    collection: Annotated[str, typer.Argument()],
+) -> None:
+    """Point ALIAS at COLLECTION."""
+    from vectorseam.store import describe
+
+    with open_client() as vs:
+        describe(vs.store, collection)
+        vs.aliases.set(alias, collection)
+    console.print(f"{alias} -> {collection}")
+
+
+@alias_app.command("list")
+def alias_list() -> None:
+    """Every alias of the configured store."""
+    with open_client() as vs:
+        for alias, target in sorted(vs.aliases.all().items()):
+            console.print(f"{alias} -> {target}", highlight=False)
+
+
+@alias_app.command("remove")
+def alias_remove(alias: Annotated[str, typer.Argument()]) -> None:
+    """Remove ALIAS (the collection it points at is kept)."""
+    with open_client() as vs:
+        if not vs.aliases.remove(alias):
+            raise ValidationError(f"there is no alias {alias!r}")
+    console.print(f"removed alias {alias}")

@@ -1,0 +1,70 @@
+"""``vectorseam serve``: the HTTP API and search page on uvicorn; also makes and hashes API keys."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from vectorseam.cli import app
+from vectorseam.cli import state as cli_state
+from vectorseam.cli.state import open_client
+from vectorseam.errors import ConfigError
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default: service.host)")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="port (default: service.port)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="processes (service.workers)")] = None,
+    hash_key: Annotated[bool, typer.Option("--hash-key", help="hash a key read on stdin")] = False,
+    new_key: Annotated[bool, typer.Option("--new-key", help="print a new key and its hash")] = False,
+) -> None:
+    """Serve the HTTP API (/v1/...), the search page (/), /metrics, /healthz, /readyz and docs (/docs)."""
+    from vectorseam.service.auth import KeyRing, check_exposure
+    from vectorseam.service.auth import hash_key as make_hash
+    from vectorseam.service.auth import new_key as make_key
+
+    if new_key:
+        key = make_key()
+        typer.echo(f"key:  {key}\nhash: {make_hash(key)}")
+        typer.echo("Give the key to the caller; put only the hash in [[service.api_keys]].", err=True)
+        return
+    if hash_key:
+        if sys.stdin.isatty():
+            typer.echo("paste the key and press Enter:", err=True)
+        typer.echo(make_hash(sys.stdin.readline().rstrip("\r\n")))
+        return
+
+    import uvicorn
+
+    from vectorseam.service.app import create_app
+    from vectorseam.service.logs import configure_logging, get_logger
+
+    client = open_client()
+    cfg = client.settings.service
+    cfg = cfg.model_copy(update={k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
+                                 if v is not None})
+    check_exposure(cfg.host, KeyRing(cfg.api_keys), cfg.allow_unauthenticated)
+    configure_logging(cfg.log_level)
+    get_logger().info("starting", extra={"host": cfg.host, "port": cfg.port, "workers": cfg.workers,
+                                         "store": client.settings.store.name, "api_keys": len(cfg.api_keys)})
+    if cfg.workers == 1:
+        uvicorn.run(create_app(client, cfg), host=cfg.host, port=cfg.port, log_config=None,
+                    timeout_graceful_shutdown=10)
+        return
+    if client.settings.store.name == "memory":
+        raise ConfigError(
+            "the memory store lives inside one process: with several workers each would hold its own copy "
+            "and writes would be lost. Use workers = 1, or a server store (pgvector, qdrant)"
+        )
+    client.close()
+    # Workers build their own client from the environment; pass them the command-line overrides.
+    os.environ["VECTORSEAM_SERVICE__HOST"] = cfg.host
+    os.environ["VECTORSEAM_SERVICE__PORT"] = str(cfg.port)
+    if cli_state._config_file is not None:
+        os.environ["VECTORSEAM_CONFIG"] = str(cli_state._config_file.resolve())
+    uvicorn.run("vectorseam.service.app:app_from_environment", factory=True, host=cfg.host, port=cfg.port,
+                workers=cfg.workers, log_config=None, timeout_graceful_shutdown=10)

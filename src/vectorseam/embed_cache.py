@@ -1,0 +1,124 @@
+"""An on-disk embedding cache keyed by (embedder fingerprint, text hash).
+
+Embedding is the expensive step of every load job (tens of texts per second on a CPU, money on a
+paid API), so a text is embedded once per embedder, ever: re-runs, resumed runs after a crash,
+re-ingests into another collection and reindexes back to a previous model all read it from here.
+The key includes the fingerprint (model, dimension, customization), so two vector spaces never mix.
+
+SQLite in WAL mode: each batch is one transaction, so a killed process leaves whole batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from vectorseam.embedders.base import Embedder
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    fingerprint TEXT NOT NULL,
+    text_hash BLOB NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (fingerprint, text_hash)
+) WITHOUT ROWID;
+"""
+_CHUNK = 500  # SQLite's default limit on host parameters is 999 (older builds)
+
+
+def text_hash(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:20]
+
+
+class EmbeddingCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def get_many(self, fingerprint: str, hashes: Sequence[bytes], dimension: int) -> dict[bytes, npt.NDArray[
+        np.float32
+    ]]:
+        found: dict[bytes, npt.NDArray[np.float32]] = {}
+        unique = list(dict.fromkeys(hashes))
+        with self._lock:
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start : start + _CHUNK]
+                rows = self._conn.execute(
+                    f"SELECT text_hash, vector FROM embeddings WHERE fingerprint = ? AND text_hash IN "
+                    f"({','.join('?' * len(part))})",
+                    [fingerprint, *part],
+                ).fetchall()
+                for h, blob in rows:
+                    vec = np.frombuffer(blob, dtype=np.float32)
+                    if vec.shape[0] == dimension:
+                        found[bytes(h)] = vec
+        return found
+
+    def put_many(self, fingerprint: str, items: Sequence[tuple[bytes, npt.NDArray[np.float32]]]) -> None:
+        if not items:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO embeddings (fingerprint, text_hash, vector) VALUES (?, ?, ?)",
+                    [(fingerprint, h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in items],
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class CachingEmbedder:
+    """Embeds only the texts the cache lacks; counts how many came from the cache."""
+
+    def __init__(self, embedder: Embedder, cache: EmbeddingCache | None) -> None:
+        self.embedder = embedder
+        self.cache = cache
+        self.cached = 0
+        self.embedded = 0
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        dim = self.embedder.dimension
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        if not texts:
+            return out
+        if self.cache is None:
+            out[:] = self.embedder.embed_documents(list(texts))
+            self.embedded += len(texts)
+            return out
+        fp = self.embedder.fingerprint
+        hashes = [text_hash(t) for t in texts]
+        found = self.cache.get_many(fp, hashes, dim)
+        missing: dict[bytes, list[int]] = {}
+        for i, h in enumerate(hashes):
+            vec = found.get(h)
+            if vec is None:
+                missing.setdefault(h, []).append(i)
+            else:
+                out[i] = vec
+        self.cached += len(texts) - sum(len(v) for v in missing.values())
+        if missing:
+            order = list(missing)
+            vectors = self.embedder.embed_documents([texts[missing[h][0]] for h in order])
+            for h, vec in zip(order, vectors, strict=True):
+                out[missing[h]] = vec
+            self.cache.put_many(fp, list(zip(order, vectors, strict=True)))
+            self.embedded += len(order)
+        return out

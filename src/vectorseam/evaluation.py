@@ -1,0 +1,239 @@
+"""Retrieval evaluation on BEIR-format data sets: nDCG@10, recall@100 and MRR@10 per search mode.
+
+Definitions follow BEIR (pytrec_eval / trec_eval): nDCG uses the graded judgement as a linear gain
+and log2(rank + 1) discounts, the ideal ranking built from all judged-relevant documents; recall@100
+is the share of a query's relevant documents in its top 100; MRR@10 is 1 / rank of the first relevant
+document within the top 10 (0 if none). Documents judged with score 0 are not relevant. Only queries
+with judgements in the split are scored. Documents are embedded as ``title + " " + text``, as BEIR's
+sentence-transformers evaluation does.
+
+The corpus is embedded once into a collection of the configured store and reused while its record
+count and embedder match, so repeated runs (other modes, other RRF constants) cost only the queries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vectorseam.embedders.base import Embedder
+from vectorseam.errors import CollectionNotFoundError, ValidationError
+from vectorseam.hybrid import MODES, RetrievalSearcher, check_mode, rrf_fuse
+from vectorseam.search import check_embedder, ensure_collection_for
+from vectorseam.store import VectorStore, describe
+from vectorseam.types import Record
+
+DEPTH = 100
+
+
+@dataclass
+class BeirData:
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise ValidationError(f"{path}: no such file; a BEIR data set holds corpus.jsonl, queries.jsonl and "
+                              "qrels/SPLIT.tsv")
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValidationError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "_id" not in row:
+                raise ValidationError(f"{path}:{n}: expected an object with an '_id' field")
+            yield n, row
+
+
+def load_beir(directory: str | Path, split: str = "test") -> BeirData:
+    root = Path(directory)
+    if not root.is_dir():
+        raise ValidationError(f"{root}: no such directory")
+    corpus: dict[str, str] = {}
+    for n, row in _jsonl(root / "corpus.jsonl"):
+        text = f"{row.get('title') or ''} {row.get('text') or ''}".strip()
+        if not text:
+            raise ValidationError(f"{root / 'corpus.jsonl'}:{n}: document {row['_id']!r} has no title or text")
+        corpus[str(row["_id"])] = text
+    queries = {str(row["_id"]): str(row.get("text") or "") for _, row in _jsonl(root / "queries.jsonl")}
+    qrels_path = root / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        have = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
+        raise ValidationError(f"{qrels_path}: no judgements for split {split!r} (available: "
+                              f"{', '.join(have) or 'none'}); pick one with --split")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(qrels_path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            parts = line.rstrip("\n").split("\t")
+            if (n == 1 and parts[0] == "query-id") or not line.strip():
+                continue
+            if len(parts) != 3:
+                raise ValidationError(f"{qrels_path}:{n}: expected 3 tab-separated fields, got {len(parts)}")
+            qid, did, score = parts
+            try:
+                qrels.setdefault(qid, {})[did] = int(score)
+            except ValueError:
+                raise ValidationError(f"{qrels_path}:{n}: score {score!r} is not an integer") from None
+    missing = [q for q in qrels if q not in queries]
+    if missing:
+        raise ValidationError(f"{qrels_path}: {len(missing)} judged queries are missing from queries.jsonl, "
+                              f"e.g. {missing[0]!r}")
+    return BeirData(corpus, queries, qrels)
+
+
+def ndcg_at(ranked: Sequence[str], rels: dict[str, int], k: int = 10) -> float:
+    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if rels.get(d, 0) > 0)
+    ideal = sorted((r for r in rels.values() if r > 0), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at(ranked: Sequence[str], rels: dict[str, int], k: int = 100) -> float:
+    relevant = {d for d, r in rels.items() if r > 0}
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr_at(ranked: Sequence[str], rels: dict[str, int], k: int = 10) -> float:
+    for i, d in enumerate(ranked[:k]):
+        if rels.get(d, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def score_run(run: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    judged = [q for q, rels in qrels.items() if any(r > 0 for r in rels.values())]
+    if not judged:
+        raise ValidationError("the split has no relevant judgements to score against")
+    return {
+        "ndcg@10": float(np.mean([ndcg_at(run.get(q, []), qrels[q], 10) for q in judged])),
+        "recall@100": float(np.mean([recall_at(run.get(q, []), qrels[q], 100) for q in judged])),
+        "mrr@10": float(np.mean([mrr_at(run.get(q, []), qrels[q], 10) for q in judged])),
+        "queries": float(len(judged)),
+    }
+
+
+@dataclass
+class EvalReport:
+    dataset: str
+    split: str
+    documents: int
+    queries: int
+    collection: str
+    store: str
+    embedder: str
+    rrf_k: float
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def prepare_collection(
+    store: VectorStore, embedder: Embedder, collection: str, data: BeirData,
+    progress: Callable[[int, int], None] | None = None,
+) -> bool:
+    """Embed the corpus into ``collection`` unless it already holds exactly these documents; True if embedded."""
+    try:
+        info = describe(store, collection)
+    except CollectionNotFoundError:
+        info = None
+    if info is not None:
+        check_embedder(info, embedder)
+        sample = list(data.corpus)[:: max(1, len(data.corpus) // 50)]
+        present = store.fetch(collection, sample, include_vectors=False)
+        if info.count == len(data.corpus) and len(present) == len(sample):
+            return False
+    ensure_collection_for(store, collection, embedder)
+    items = list(data.corpus.items())
+    for start in range(0, len(items), 64):
+        batch = items[start : start + 64]
+        vectors = embedder.embed_documents([text for _, text in batch])
+        store.upsert(collection, [Record(did, v, text, {}) for (did, text), v in zip(batch, vectors, strict=True)])
+        if progress is not None:
+            progress(start + len(batch), len(items))
+    return True
+
+
+def run_beir(
+    searcher: RetrievalSearcher,
+    directory: str | Path,
+    split: str = "test",
+    modes: Sequence[str] = MODES,
+    collection: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    started = time.perf_counter()
+    chosen = [check_mode(m) for m in dict.fromkeys(modes)]
+    root = Path(directory)
+    data = load_beir(root, split)
+    name = collection or f"beir-{_slug(root.name)}"
+    store, embedder = searcher.store, searcher.embedder
+    t = time.perf_counter()
+    embedded = prepare_collection(store, embedder, name, data, progress)
+    report = EvalReport(root.name, split, len(data.corpus), len(data.qrels), name, store.capabilities.name,
+                        embedder.fingerprint, searcher.rrf_k)
+    report.seconds["corpus_embedding" if embedded else "corpus_reused"] = time.perf_counter() - t
+    qids = [q for q in data.qrels if data.queries.get(q, "").strip()]
+    dense_run: dict[str, list[str]] = {}
+    bm25_run: dict[str, list[str]] = {}
+    if "dense" in chosen or "hybrid" in chosen:
+        t = time.perf_counter()
+        vectors = np.stack([embedder.embed_query(data.queries[q]) for q in qids])
+        results = store.query(name, vectors, k=max(DEPTH, searcher.candidates))
+        dense_run = {q: [h.id for h in hits] for q, hits in zip(qids, results, strict=True)}
+        report.seconds["dense"] = time.perf_counter() - t
+    if "bm25" in chosen or "hybrid" in chosen:
+        t = time.perf_counter()
+        sidecar = searcher.sidecar(name)
+        sidecar.ensure_fresh()
+        report.seconds["bm25_index"] = time.perf_counter() - t
+        t = time.perf_counter()
+        bm25_run = {q: [d for d, _ in sidecar.search(data.queries[q], max(DEPTH, searcher.candidates))] for q in qids}
+        report.seconds["bm25"] = time.perf_counter() - t
+    for mode in chosen:
+        if mode == "dense":
+            run = {q: ids[:DEPTH] for q, ids in dense_run.items()}
+        elif mode == "bm25":
+            run = {q: ids[:DEPTH] for q, ids in bm25_run.items()}
+        else:
+            t = time.perf_counter()
+            run = {q: [d for d, _ in rrf_fuse([dense_run[q][: searcher.candidates], bm25_run[q][: searcher.candidates]],
+                                              searcher.rrf_k, searcher.weights)][:DEPTH] for q in qids}
+            report.seconds["hybrid_fusion"] = time.perf_counter() - t
+        report.metrics[mode] = score_run(run, data.qrels)
+    report.seconds["total"] = time.perf_counter() - started
+    return report
+
+
+def _slug(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "_-" else "-" for c in name.lower()).strip("-") or "data"
+    return cleaned[:50]
+
+
+def format_table(report: EvalReport) -> str:
+    """A Markdown table of the report, for the README and the terminal."""
+    lines = [
+        f"BEIR {report.dataset} ({report.split} judgements, {report.queries} queries, {report.documents} documents; "
+        f"{report.store} store, {report.embedder}, RRF k={report.rrf_k:g})",
+        "",
+        "| mode | nDCG@10 | recall@100 | MRR@10 |",
+        "|---|---:|---:|---:|",
+    ]
+    for mode, m in report.metrics.items():
+        lines.append(f"| {mode} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} |")
+    lines.append("")
+    lines.append("run time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()))
+    return "\n".join(lines)

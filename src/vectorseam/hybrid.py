@@ -1,0 +1,237 @@
+"""Search modes over any store: dense, BM25 keywords, or both fused by Reciprocal Rank Fusion; plus MMR.
+
+* ``dense``: the embedder and the store's vector query.
+* ``bm25``: the collection's BM25 sidecar (:mod:`vectorseam.bm25_index`); the store supplies texts and
+  metadata of the hits, and filters are applied with the reference semantics of
+  :func:`vectorseam.filters.matches`.
+* ``hybrid``: the top ``candidates`` of each, fused by RRF: ``score(d) = sum_i w_i / (rrf_k + rank_i(d))``
+  (Cormack et al., 2009), which needs no score calibration between BM25 and cosine.
+* ``mmr``: a lambda in [0, 1] re-ranks the candidate pool for diversity with the query embedding and
+  the candidates' vectors (see :mod:`vectorseam.mmr`). Scores stay those of the chosen mode.
+
+:class:`SyncedStore` wraps a store so that every upsert and delete also updates the sidecar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeAlias, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from vectorseam.bm25_index import BM25Sidecar, remove_dir
+from vectorseam.embedders.base import Embedder
+from vectorseam.errors import ValidationError
+from vectorseam.filters import Filter, FilterLike, matches, parse_filter
+from vectorseam.mmr import check_lambda, mmr_order
+from vectorseam.search import MAX_QUERY_CHARS, Searcher
+from vectorseam.store import VectorStore, describe
+from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record
+
+Mode: TypeAlias = Literal["dense", "bm25", "hybrid"]
+MODES: tuple[str, ...] = get_args(Mode)
+DEFAULT_RRF_K = 60
+DEFAULT_CANDIDATES = 100
+
+
+def rrf_fuse(
+    rankings: Sequence[Sequence[str]], rrf_k: float = DEFAULT_RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
+    """Reciprocal Rank Fusion of several best-first id lists; ties broken by id."""
+    if rrf_k < 0:
+        raise ValidationError(f"the RRF constant must be >= 0, got {rrf_k}")
+    w = list(weights) if weights is not None else [1.0] * len(rankings)
+    if len(w) != len(rankings):
+        raise ValidationError(f"{len(w)} RRF weights for {len(rankings)} rankings")
+    fused: dict[str, float] = {}
+    for weight, ranking in zip(w, rankings, strict=True):
+        for rank, rid in enumerate(ranking, 1):
+            fused[rid] = fused.get(rid, 0.0) + weight / (rrf_k + rank)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+def sidecar_root(data_dir: str | Path, store_name: str, options: dict[str, Any] | None = None) -> Path:
+    """``DATA_DIR/bm25/<store>[-<hash of its options>]``: two servers of one kind never share an index."""
+    base = Path(data_dir) / "bm25"
+    if not options:
+        return base / store_name
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return base / f"{store_name}-{digest}"
+
+
+class SyncedStore:
+    """A store whose writes also update each collection's BM25 sidecar; everything else is delegated."""
+
+    def __init__(self, inner: VectorStore, root: str | Path) -> None:
+        self.inner = inner
+        self.root = Path(root)
+        self._sidecars: dict[str, BM25Sidecar] = {}
+
+    def sidecar(self, collection: str) -> BM25Sidecar:
+        if collection not in self._sidecars:
+            self._sidecars[collection] = BM25Sidecar(self.inner, collection, self.root / collection)
+        return self._sidecars[collection]
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    def ensure_collection(self, spec: CollectionSpec) -> CollectionInfo:
+        return self.inner.ensure_collection(spec)
+
+    def collections(self) -> list[CollectionInfo]:
+        return self.inner.collections()
+
+    def upsert(self, collection: str, records: Iterable[Record]) -> int:
+        batch = list(records)
+        written = self.inner.upsert(collection, batch)
+        self.sidecar(collection).apply_upsert(batch)
+        return written
+
+    def query(
+        self, collection: str, vectors: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
+        include_vectors: bool = False,
+    ) -> list[list[Hit]]:
+        return self.inner.query(collection, vectors, k, filter, include_vectors)
+
+    def fetch(self, collection: str, ids: Sequence[str], include_vectors: bool = True) -> list[Record]:
+        return self.inner.fetch(collection, ids, include_vectors)
+
+    def delete(self, collection: str, ids: Sequence[str] | None = None, filter: FilterLike = None) -> int:
+        wanted = [ids] if isinstance(ids, str) else list(ids) if ids is not None else None
+        removed = self.inner.delete(collection, wanted, filter)
+        if wanted is not None:
+            self.sidecar(collection).apply_delete(wanted)
+        elif removed:
+            self.sidecar(collection).discard()  # which ids went is unknown here: rebuild on next use
+        return removed
+
+    def count(self, collection: str, filter: FilterLike = None) -> int:
+        return self.inner.count(collection, filter)
+
+    def scan(
+        self, collection: str, batch_size: int = 1000, filter: FilterLike = None, include_vectors: bool = True,
+    ) -> Iterator[list[Record]]:
+        return self.inner.scan(collection, batch_size, filter, include_vectors)
+
+    def drop_collection(self, collection: str) -> bool:
+        dropped = self.inner.drop_collection(collection)
+        self.sidecar(collection).discard()
+        remove_dir(self.root / collection)
+        self._sidecars.pop(collection, None)
+        return dropped
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:  # native extras such as recommend() or flush()
+        return getattr(self.inner, name)
+
+
+def check_query(query: object, where: str = "query") -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise ValidationError(f"{where}: the query text is empty; type something to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValidationError(f"{where}: {len(query)} characters; queries are limited to {MAX_QUERY_CHARS}")
+    return query
+
+
+def check_mode(mode: str) -> Mode:
+    if mode not in MODES:
+        raise ValidationError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+    return mode  # type: ignore[return-value]
+
+
+class RetrievalSearcher:
+    """Dense, BM25 and hybrid search (optionally MMR re-ranked) over one store and one embedder."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        bm25_root: str | Path,
+        rrf_k: float = DEFAULT_RRF_K,
+        candidates: int = DEFAULT_CANDIDATES,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.bm25_root = Path(bm25_root)
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+        self.weights = weights
+        self.dense = Searcher(store, embedder)
+        self._sidecars: dict[str, BM25Sidecar] = {}
+
+    def sidecar(self, collection: str) -> BM25Sidecar:
+        if isinstance(self.store, SyncedStore):
+            return self.store.sidecar(collection)
+        if collection not in self._sidecars:
+            self._sidecars[collection] = BM25Sidecar(self.store, collection, self.bm25_root / collection)
+        return self._sidecars[collection]
+
+    def search(
+        self, collection: str, query: str, k: int = 10, filter: FilterLike = None, mode: str = "dense",
+        mmr: float | None = None,
+    ) -> list[Hit]:
+        check_query(query)
+        m = check_mode(mode)
+        if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+            raise ValidationError(f"k must be a positive integer, got {k!r}")
+        lam = None if mmr is None else check_lambda(mmr)
+        f = parse_filter(filter)
+        describe(self.store, collection)  # unknown collection: one clear error before any work
+        pool = k if lam is None else max(k, min(self.candidates, 4 * k + 20))
+        qvec: npt.NDArray[np.float32] | None = None
+        if m != "bm25" or lam is not None:
+            self.dense.check(collection)
+            qvec = self.embedder.embed_query(query)
+        if m == "dense":
+            assert qvec is not None
+            hits = self.store.query(collection, qvec, k=pool, filter=f, include_vectors=lam is not None)[0]
+        elif m == "bm25":
+            hits = self.bm25_hits(collection, query, pool, f)
+        else:
+            assert qvec is not None
+            depth = max(pool, self.candidates)
+            dense = self.store.query(collection, qvec, k=depth, filter=f)[0]
+            sparse = self.bm25_hits(collection, query, depth, f)
+            by_id = {h.id: h for h in sparse} | {h.id: h for h in dense}
+            fused = rrf_fuse([[h.id for h in dense], [h.id for h in sparse]], self.rrf_k, self.weights)
+            hits = [Hit(rid, score, by_id[rid].text, by_id[rid].metadata) for rid, score in fused[:pool]]
+        if lam is None:
+            return hits[:k]
+        assert qvec is not None
+        return self._mmr(collection, qvec, hits, k, lam)
+
+    def bm25_hits(self, collection: str, query: str, k: int, f: Filter | None) -> list[Hit]:
+        ranked = self.sidecar(collection).search(query, None if f is not None else k)
+        out: list[Hit] = []
+        step = max(2 * k, 100)
+        for start in range(0, len(ranked), step):
+            chunk = ranked[start : start + step]
+            records = {r.id: r for r in self.store.fetch(collection, [rid for rid, _ in chunk], include_vectors=False)}
+            for rid, score in chunk:
+                rec = records.get(rid)
+                if rec is None or (f is not None and not matches(f, rec.metadata)):
+                    continue
+                out.append(Hit(rid, score, rec.text, rec.metadata))
+                if len(out) == k:
+                    return out
+        return out
+
+    def _mmr(self, collection: str, qvec: npt.NDArray[np.float32], hits: list[Hit], k: int, lam: float) -> list[Hit]:
+        missing = [h.id for h in hits if h.vector is None]
+        fetched = self.store.fetch(collection, missing, include_vectors=True) if missing else []
+        vectors = {r.id: r.vector for r in fetched}
+        usable = [h for h in hits if h.vector is not None or vectors.get(h.id) is not None]
+        if not usable:
+            return []
+        matrix = np.stack([np.asarray(h.vector if h.vector is not None else vectors[h.id]) for h in usable])
+        metric = describe(self.store, collection).metric
+        order = mmr_order(qvec, matrix, k, lam, metric)
+        return [Hit(usable[i].id, usable[i].score, usable[i].text, usable[i].metadata) for i in order]

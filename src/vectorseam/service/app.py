@@ -1,0 +1,162 @@
+"""The FastAPI application: routes, error mapping, middleware, and the model warm-up at start.
+
+Errors a caller can cause (every :class:`VectorseamError`) map to a 4xx carrying the library's own
+message, which already says what was wrong, where and what to do. Anything else is a 500 whose body
+gives only the request id; the traceback goes to the log under that id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vectorseam import errors
+from vectorseam.client import VectorSeam
+from vectorseam.config import ServiceSettings
+from vectorseam.service.logs import get_logger, request_id_var
+from vectorseam.service.middleware import RequestContextMiddleware
+from vectorseam.service.routes_data import router as data_router
+from vectorseam.service.routes_openai import router as openai_router
+from vectorseam.service.routes_ops import router as ops_router
+from vectorseam.service.routes_query import router as query_router
+from vectorseam.service.state import AuthError, ServiceState
+
+# Most specific first: the first matching class decides the status.
+STATUS: list[tuple[type[Exception], int, str]] = [
+    (errors.CollectionNotFoundError, 404, "not_found"),
+    (errors.DimensionMismatchError, 400, "invalid_request_error"),
+    (errors.FilterError, 400, "invalid_filter"),
+    (errors.ValidationError, 400, "invalid_request_error"),
+    (errors.EmbedderMismatchError, 409, "embedder_mismatch"),
+    (errors.UnsupportedOperationError, 422, "unsupported_operation"),
+    (errors.StoreUnavailableError, 503, "store_unavailable"),
+    (errors.EmbeddingError, 502, "embedding_error"),
+    (errors.ConfigError, 500, "configuration_error"),
+    (errors.VectorseamError, 400, "invalid_request_error"),
+]
+
+
+def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None,
+                   param: str | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, headers=headers, content={
+        "error": {"message": message, "type": kind, "param": param, "code": None},
+        "request_id": request_id_var.get(),
+    })
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    parts = []
+    first: str | None = None
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        first = first or loc
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request", first
+
+
+def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm_up: bool = True) -> FastAPI:
+    """The service over ``client``'s store and embedder. ``warm_up`` loads the model in the background."""
+    service_settings = settings or client.settings.service
+    state = ServiceState(client, service_settings)
+    log = get_logger()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.keys.open:
+            log.warning("no API keys configured: every route is open to whoever can reach this address "
+                        "(only allowed on a loopback host unless service.allow_unauthenticated is set)")
+        if warm_up:
+            threading.Thread(target=_warm, args=(state,), name="vectorseam-warmup", daemon=True).start()
+        else:
+            state.ready.set()
+        yield
+        state.jobs.shutdown()
+        _flush_quietly(state)
+
+    app = FastAPI(
+        title="vectorseam",
+        version="0.1.0",
+        summary="Semantic search, recommendations, answers and OpenAI-compatible embeddings.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+
+    @app.exception_handler(errors.VectorseamError)
+    async def _library_error(request: Request, exc: errors.VectorseamError) -> JSONResponse:
+        for cls, status, kind in STATUS:
+            if isinstance(exc, cls):
+                if status >= 500:
+                    log.error("request failed", extra={"error": type(exc).__name__, "detail": str(exc)})
+                return error_response(status, kind, str(exc))
+        return error_response(400, "invalid_request_error", str(exc))  # STATUS ends with the base class
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        kind = "authentication_error" if exc.status == 401 else "permission_error"
+        return error_response(exc.status, kind, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = _validation_message(exc)
+        return error_response(422, "invalid_request_error", message, param=param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return error_response(500, "server_error",
+                              "internal error; the server log has the details under this request id")
+
+    app.include_router(query_router)
+    app.include_router(data_router)
+    app.include_router(openai_router)
+    app.include_router(ops_router)
+    if service_settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=service_settings.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID"])
+    app.add_middleware(RequestContextMiddleware, metrics=state.metrics,
+                       max_body_bytes=service_settings.max_body_bytes)
+    return app
+
+
+def _warm(state: ServiceState) -> None:
+    try:
+        state.client.embedder.embed_query("warm up")
+    except Exception as exc:  # reported by /readyz and the log; the process stays up for diagnosis
+        state.warmup_error = f"{type(exc).__name__}: {exc}"
+        get_logger().exception("embedder warm-up failed")
+    else:
+        state.ready.set()
+        get_logger().info("embedder ready", extra={"fingerprint": state.client.embedder.fingerprint})
+
+
+def _flush_quietly(state: ServiceState) -> None:
+    flush: Any = getattr(state.synced.inner, "flush", None)
+    if callable(flush):
+        try:
+            flush()
+        except Exception:
+            get_logger().exception("flushing the store at shutdown failed")
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and multi-worker serving: configuration from the environment."""
+    from vectorseam.service.logs import configure_logging
+
+    client = VectorSeam()
+    configure_logging(client.settings.service.log_level)
+    return create_app(client)

@@ -1,0 +1,91 @@
+"""API keys: hashed at rest, checked in constant time, two scopes.
+
+Why SHA-256 and not a slow password hash: keys made by ``vectorseam serve --new-key`` carry 256 bits
+of randomness, so nobody can brute-force one from its hash; slow hashes (argon2, bcrypt) protect
+*low-entropy* passwords and would cost milliseconds of CPU on every request. The configuration holds
+only ``sha256:<hex>`` digests, so a leaked config file does not leak a usable key.
+
+Why the service is open when no key is configured: a first run after ``make demo`` must just work
+on the developer's own machine. It is open only on a loopback host; on any other host the service
+refuses to start without keys unless ``service.allow_unauthenticated`` says so explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from vectorseam.config import APIKeySettings
+from vectorseam.errors import ConfigError
+
+Scope = Literal["read", "admin"]
+HASH_PREFIX = "sha256:"
+
+
+def hash_key(key: str) -> str:
+    """The string to put in ``service.api_keys[].hash`` for ``key``."""
+    if not key or key != key.strip():
+        raise ConfigError("an API key must be non-empty and have no surrounding whitespace")
+    return HASH_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh random key (256 bits, URL-safe), prefixed so it is recognisable in a secret scanner."""
+    return "vs_" + secrets.token_urlsafe(32)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who made a request: the key's name (never the key) and its scope."""
+
+    name: str
+    scope: Scope
+
+    def allows(self, needed: Scope) -> bool:
+        return needed == "read" or self.scope == "admin"
+
+
+ANONYMOUS = Caller("anonymous", "admin")
+
+
+class KeyRing:
+    """The configured keys; ``open`` when there are none (loopback only, see the module docstring)."""
+
+    def __init__(self, keys: list[APIKeySettings]) -> None:
+        self._keys = [(k.name, bytes.fromhex(k.hash.removeprefix(HASH_PREFIX)), k.scope) for k in keys]
+
+    @property
+    def open(self) -> bool:
+        return not self._keys
+
+    def identify(self, presented: str) -> Caller | None:
+        """The caller holding ``presented``, or None. Every configured hash is compared, in constant time."""
+        digest = hashlib.sha256(presented.encode("utf-8")).digest()
+        found: Caller | None = None
+        for name, stored, scope in self._keys:
+            if hmac.compare_digest(digest, stored) and found is None:
+                found = Caller(name, scope)
+        return found
+
+
+def check_exposure(host: str, keys: KeyRing, allow_unauthenticated: bool) -> None:
+    """Refuse to serve an open API on a reachable address unless the configuration insists."""
+    if keys.open and not is_loopback(host) and not allow_unauthenticated:
+        raise ConfigError(
+            f"refusing to serve without API keys on {host}: anyone who can reach it could write and delete "
+            "records. Add keys under [service] api_keys (hash one with `vectorseam serve --hash-key`), "
+            "bind to 127.0.0.1, or set service.allow_unauthenticated = true"
+        )

@@ -1,0 +1,114 @@
+"""One ASGI middleware for what every request needs: a request id, a body-size cap, metrics, access log.
+
+Plain ASGI rather than Starlette's BaseHTTPMiddleware so streamed (server-sent events) responses pass
+through untouched, and so the body cap also holds for chunked uploads that send no Content-Length.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vectorseam.service.logs import get_logger, request_id_var
+from vectorseam.service.metrics import Metrics
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _error_body(message: str, kind: str, request_id: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": None},
+                       "request_id": request_id}).encode()
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.log = get_logger()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        given = headers.get("x-request-id", "")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        status = 500
+        started = False
+        self.metrics.in_flight.inc()
+
+        rejected = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if rejected:
+                return  # the 413 has gone out already; drop what the app answers after the cut-off
+            if message["type"] == "http.response.start":
+                started = True
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            length = headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                await self._reject_body(send_wrapper, request_id)
+                return
+            received = 0
+
+            async def receive_wrapper() -> Message:
+                # A chunked body has no length up front: count it, and past the cap answer 413 and tell
+                # the app the client went away (raising here would be turned into a 400 by the app).
+                nonlocal received, rejected
+                if rejected:
+                    return {"type": "http.disconnect"}
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body_bytes:
+                        if not started:
+                            await self._reject_body(send_wrapper, request_id)
+                        rejected = True
+                        return {"type": "http.disconnect"}
+                return message
+
+            await self.app(scope, receive_wrapper, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            self.metrics.in_flight.dec()
+            route = _route_template(scope)
+            self.metrics.observe(scope["method"], route, status, elapsed)
+            caller = scope.get("state", {}).get("caller")
+            self.log.info(
+                "request", extra={
+                    "request_id": request_id, "method": scope["method"], "route": route, "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2), "caller": caller,
+                    "client": (scope.get("client") or ("?",))[0],
+                },
+            )
+            request_id_var.reset(token)
+
+    async def _reject_body(self, send: Send, request_id: str) -> None:
+        body = _error_body(
+            f"request body is larger than this server's limit of {self.max_body_bytes} bytes "
+            "(service.max_body_bytes); send fewer records per request", "request_too_large", request_id,
+        )
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

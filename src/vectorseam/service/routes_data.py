@@ -1,0 +1,236 @@
+"""Collections, records (upsert, fetch, delete) and background ingest jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Path, Response
+from fastapi.responses import JSONResponse
+
+from vectorseam.errors import ValidationError
+from vectorseam.ingest import IngestJob, IngestOptions, JobState
+from vectorseam.search import ensure_collection_for
+from vectorseam.service.jobs import Job, Outcome, Progress
+from vectorseam.service.models import (
+    CollectionOut,
+    CollectionsResponse,
+    DeleteRequest,
+    DeleteResponse,
+    ErrorResponse,
+    FetchRequest,
+    FetchResponse,
+    IngestRequest,
+    JobOut,
+    RecordOut,
+    UpsertRequest,
+    UpsertResponse,
+)
+from vectorseam.service.state import ServiceState, get_state, require
+from vectorseam.sources import Document, Reject, RowSpec, Source
+from vectorseam.types import Record, Vector, validate_collection_name
+
+router = APIRouter(tags=["data"])
+CollectionName = Annotated[str, Path(min_length=1, max_length=63, description="collection name")]
+StateDep = Annotated[ServiceState, Depends(get_state)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
+}
+
+
+def _flush(state: ServiceState) -> None:
+    """The embedded memory store writes to disk on flush; other stores persist on their own."""
+    flush = getattr(state.synced.inner, "flush", None)
+    if callable(flush):
+        flush()
+
+
+@router.get("/v1/collections", response_model=CollectionsResponse, responses=ERRORS,
+            dependencies=[require("read")], summary="List collections")
+def list_collections(state: StateDep) -> CollectionsResponse:
+    return CollectionsResponse(collections=[
+        CollectionOut(name=c.name, dimension=c.dimension, metric=c.metric, count=c.count,
+                      metadata=dict(c.metadata))
+        for c in state.store.collections()
+    ])
+
+
+@router.post("/v1/collections/{name}/records", response_model=UpsertResponse, responses=ERRORS,
+             dependencies=[require("admin")], summary="Insert or replace records (embeds texts)")
+def upsert_records(name: CollectionName, body: UpsertRequest, state: StateDep) -> UpsertResponse:
+    name = state.resolve(name)
+    validate_collection_name(name)
+    state.check_batch(len(body.records), "records")
+    for i, rec in enumerate(body.records):
+        state.check_text(rec.text, f"records[{i}].text")
+    to_embed = [i for i, r in enumerate(body.records) if r.vector is None]
+    for i in to_embed:
+        if not body.records[i].text.strip():
+            raise ValidationError(f"records[{i}] (id {body.records[i].id!r}): no vector and no text to "
+                                  "embed; give one of them")
+    ensure_collection_for(state.store, name, state.client.embedder)
+    embedded: dict[int, Vector] = {}
+    if to_embed:
+        vectors = state.client.embedder.embed_documents([body.records[i].text for i in to_embed])
+        embedded = dict(zip(to_embed, vectors, strict=True))
+    with np.errstate(over="ignore"):  # a float past float32's range becomes inf, refused by the store
+        records = [Record(r.id, embedded[i] if r.vector is None else np.asarray(r.vector, dtype=np.float32),
+                          r.text, dict(r.metadata))
+                   for i, r in enumerate(body.records)]
+    written = state.store.upsert(name, records)
+    _flush(state)
+    return UpsertResponse(written=written, embedded=len(to_embed))
+
+
+@router.post("/v1/collections/{name}/records/fetch", response_model=FetchResponse, responses=ERRORS,
+             dependencies=[require("read")], summary="Fetch records by id")
+def fetch_records(name: CollectionName, body: FetchRequest, state: StateDep) -> FetchResponse:
+    name = state.resolve(name)
+    state.check_batch(len(body.ids), "ids")
+    found = state.store.fetch(name, body.ids, include_vectors=body.include_vectors)
+    have = {r.id for r in found}
+    return FetchResponse(
+        records=[RecordOut(id=r.id, text=r.text, metadata=r.metadata, vector=_floats(r.vector)
+                           if body.include_vectors else None) for r in found],
+        missing=[i for i in dict.fromkeys(body.ids) if i not in have],
+    )
+
+
+@router.get("/v1/collections/{name}/records/{record_id}", response_model=RecordOut, responses=ERRORS,
+            dependencies=[require("read")], summary="Fetch one record")
+def get_record(name: CollectionName, record_id: Annotated[str, Path(min_length=1, max_length=512)],
+               state: StateDep) -> RecordOut | JSONResponse:
+    name = state.resolve(name)
+    found = state.store.fetch(name, [record_id], include_vectors=False)
+    if not found:
+        return _not_found(f"no record with id {record_id!r} in collection {name!r}")
+    r = found[0]
+    return RecordOut(id=r.id, text=r.text, metadata=r.metadata)
+
+
+@router.post("/v1/collections/{name}/records/delete", response_model=DeleteResponse, responses=ERRORS,
+             dependencies=[require("admin")], summary="Delete records by ids or by filter")
+def delete_records(name: CollectionName, body: DeleteRequest, state: StateDep) -> DeleteResponse:
+    name = state.resolve(name)
+    if body.ids is not None:
+        state.check_batch(len(body.ids), "ids")
+    deleted = state.store.delete(name, body.ids, body.filter)
+    _flush(state)
+    return DeleteResponse(deleted=deleted)
+
+
+@router.delete("/v1/collections/{name}/records/{record_id}", response_model=DeleteResponse, responses=ERRORS,
+               dependencies=[require("admin")], summary="Delete one record")
+def delete_record(name: CollectionName, record_id: Annotated[str, Path(min_length=1, max_length=512)],
+                  state: StateDep) -> DeleteResponse:
+    name = state.resolve(name)
+    deleted = state.store.delete(name, [record_id])
+    _flush(state)
+    return DeleteResponse(deleted=deleted)
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(id=job.id, collection=job.collection, state=job.state, written=job.written,
+                  rejected=job.rejected, rejects=job.rejects, error=job.error, created_at=job.created_at,
+                  started_at=job.started_at, finished_at=job.finished_at)
+
+
+def _allowed_path(state: ServiceState, raw: str) -> FsPath:
+    """Only files under ``service.ingest_dirs`` may be read: an API key must not mean read-any-file."""
+    roots = [FsPath(d).resolve() for d in state.settings.ingest_dirs]
+    if not roots:
+        raise ValidationError("this server reads no files for ingest (service.ingest_dirs is empty); "
+                              "send the documents in the request body instead")
+    path = FsPath(raw)
+    resolved = (path if path.is_absolute() else roots[0] / path).resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ValidationError(f"path {raw!r} is outside the directories this server may ingest from "
+                              f"(service.ingest_dirs: {', '.join(map(str, roots))})")
+    if not resolved.is_file():
+        raise ValidationError(f"path {raw!r}: no such file under the ingest directories")
+    return resolved
+
+
+@router.post("/v1/collections/{name}/ingest", status_code=202, response_model=JobOut, responses=ERRORS,
+             dependencies=[require("admin")], summary="Start a background ingest job")
+def start_ingest(name: CollectionName, body: IngestRequest, state: StateDep, response: Response) -> JobOut:
+    name = state.resolve(name)
+    validate_collection_name(name)
+    source: Source
+    if body.documents is not None:
+        state.check_batch(len(body.documents), "documents")
+        for i, doc in enumerate(body.documents):
+            state.check_text(doc.text, f"documents[{i}].text")
+        source = InlineSource(FsPath(f"request:{name}"), RowSpec(), tuple(
+            Document(d.id, d.text, dict(d.metadata), origin=f"documents[{i}]")
+            for i, d in enumerate(body.documents)))
+    else:
+        assert body.path is not None
+        source = Source(_allowed_path(state, body.path),
+                        RowSpec(body.id_field, body.text_field, body.text_template, body.metadata_fields))
+        source.check()
+    embedder = state.client.embedder
+    store = state.store
+    job_state = JobState.under(state.client.settings.data_dir, state.client.store_key)
+    options = IngestOptions(batch_size=body.batch_size)
+
+    def work(progress: Progress) -> Outcome:
+        report = IngestJob(store, embedder, name, job_state, options, progress).run(source)
+        return Outcome(report.written, [str(r) for r in report.rejects])
+
+    ensure_collection_for(store, name, embedder)  # an embedder mismatch fails now, not in the job
+    job = state.jobs.submit(name, work)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job_out(job)
+
+
+@dataclass(frozen=True, slots=True)
+class InlineSource(Source):
+    """Documents sent in the request body, fed to the same ingest job as files are."""
+
+    items: tuple[Document, ...] = ()
+
+    @property
+    def is_directory(self) -> bool:
+        return False
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+    def check(self) -> None:
+        return None
+
+    def documents(self) -> Iterator[Document | Reject]:
+        return iter(self.items)
+
+    def estimate(self) -> int | None:
+        return len(self.items)
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS, dependencies=[require("read")],
+            summary="Status of an ingest job")
+def get_job(job_id: Annotated[str, Path(min_length=1, max_length=64)],
+            state: StateDep) -> JobOut | JSONResponse:
+    job = state.jobs.get(job_id)
+    if job is None:
+        return _not_found(f"no ingest job {job_id!r} (jobs are kept in memory until the server restarts)")
+    return job_out(job)
+
+
+@router.get("/v1/jobs", response_model=list[JobOut], responses=ERRORS, dependencies=[require("read")],
+            summary="Recent ingest jobs, newest first")
+def list_jobs(state: StateDep) -> list[JobOut]:
+    return [job_out(j) for j in state.jobs.all()]
+
+
+def _floats(vector: Vector | None) -> list[float] | None:
+    return None if vector is None else [float(x) for x in vector]
+
+
+def _not_found(message: str) -> JSONResponse:
+    return JSONResponse(status_code=404, content={
+        "error": {"message": message, "type": "not_found", "param": None, "code": None}})

@@ -1,0 +1,193 @@
+"""BM25 sidecar (agreement with bm25s, staying in step with the store), RRF, hybrid search and MMR."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import numpy as np
+import pytest
+import Stemmer
+
+from vectorseam.bm25_index import BM25Model, BM25Sidecar, tokenize
+from vectorseam.errors import ValidationError
+from vectorseam.hybrid import RetrievalSearcher, SyncedStore, rrf_fuse, sidecar_root
+from vectorseam.mmr import mmr_order
+from vectorseam.search import collection_spec
+from vectorseam.stores.memory import MemoryStore
+from vectorseam.types import CollectionSpec, Record
+
+CORPUS = {
+    "cat": "A cat is a small feline that likes to purr and chase mice.",
+    "dog": "Dogs are loyal companions; a dog loves to play fetch in the park.",
+    "bird": "Birds can fly long distances when they migrate south for the winter.",
+    "fish": "Goldfish live in a bowl and swim all day.",
+    "cats2": "Cats and kittens purr when they are happy and sleep a lot.",
+    "sku": "Replacement filter cartridge XJ-900 fits the kitchen water jug.",
+}
+
+
+def test_bm25_scores_equal_bm25s_lucene() -> None:
+    ids = sorted(CORPUS)
+    texts = [CORPUS[i] for i in ids]
+    ours = BM25Model(ids, [tokenize(t) for t in texts])
+    stemmer = Stemmer.Stemmer("english")
+    reference = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
+    reference.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    for query in ("cats purring", "dog playing in the park", "migrating birds fly", "xj-900 cartridge"):
+        q = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[0]
+        assert q == tokenize(query)
+        assert np.allclose(ours.scores(query), reference.get_scores(q), atol=1e-5), query
+
+
+def test_rrf_by_hand() -> None:
+    fused = rrf_fuse([["a", "b", "c"], ["c", "a", "d"]], rrf_k=10)
+    expected = {"a": 1 / 11 + 1 / 12, "b": 1 / 12, "c": 1 / 13 + 1 / 11, "d": 1 / 13}
+    assert [i for i, _ in fused] == sorted(expected, key=lambda i: (-expected[i], i))
+    assert dict(fused) == pytest.approx(expected)
+    weighted = rrf_fuse([["a"], ["b"]], rrf_k=0, weights=[1.0, 2.0])
+    assert weighted == [("b", 2.0), ("a", 1.0)]
+    with pytest.raises(ValidationError):
+        rrf_fuse([["a"]], weights=[1.0, 1.0])
+
+
+def _records(texts: dict[str, str], meta: dict[str, Any] | None = None) -> list[Record]:
+    rng = np.random.default_rng(0)
+    return [Record(i, rng.normal(size=4).astype(np.float32), t, dict(meta or {})) for i, t in texts.items()]
+
+
+HAVE_QDRANT = importlib.util.find_spec("vectorseam_qdrant") is not None
+
+
+@pytest.fixture(params=["memory", "qdrant"])
+def synced(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncedStore]:
+    """The sidecar over the embedded store and over Qdrant's local mode (any VectorStore works)."""
+    if request.param == "qdrant":
+        if not HAVE_QDRANT:
+            pytest.skip("the Qdrant adapter (adapters/qdrant) is not installed")
+        from vectorseam_qdrant.store import create_store
+
+        inner: Any = create_store(location=":memory:")
+    else:
+        inner = MemoryStore()
+    store = SyncedStore(inner, tmp_path / "bm25")
+    store.ensure_collection(CollectionSpec("docs", 4))
+    yield store
+    store.close()
+
+
+def ids(pairs: list[tuple[str, float]]) -> list[str]:
+    return [i for i, _ in pairs]
+
+
+def test_sidecar_follows_upserts_and_deletes_without_rebuilding(synced: SyncedStore) -> None:
+    synced.upsert("docs", _records(CORPUS))
+    side = synced.sidecar("docs")
+    assert ids(side.search("purr"))[:2] == ["cats2", "cat"] or set(ids(side.search("purr"))) == {"cat", "cats2"}
+    assert side.rebuilds == 1  # first use builds it from a scan
+    synced.upsert("docs", _records({"fish": "Parrots repeat words they hear.", "new": "A parrot can purr too."}))
+    assert "fish" in ids(side.search("parrot"))
+    assert "fish" not in ids(side.search("goldfish"))
+    assert "new" in ids(side.search("purr"))
+    synced.delete("docs", ["cat", "new"])
+    assert set(ids(side.search("purr"))) == {"cats2"}
+    assert side.rebuilds == 1, "writes through SyncedStore are journalled, not rebuilt"
+    # another process (a fresh sidecar on the same files) sees the journalled state, verified, no rebuild
+    again = BM25Sidecar(synced.inner, "docs", side.directory)
+    assert set(ids(again.search("purr"))) == {"cats2"}
+    assert again.rebuilds == 0
+
+
+def test_sidecar_detects_writes_that_bypassed_it(synced: SyncedStore) -> None:
+    synced.upsert("docs", _records(CORPUS))
+    side = synced.sidecar("docs")
+    side.search("cat")
+    inner = synced.inner
+    inner.upsert("docs", _records({"zebra": "Zebras have stripes."}))  # count changes
+    assert ids(side.search("stripes")) == ["zebra"]
+    inner.upsert("docs", _records({"zebra": "Okapis are shy."}))  # same count, new text
+    fresh = BM25Sidecar(inner, "docs", side.directory)  # a new process verifies the content once
+    assert ids(fresh.search("okapi")) == ["zebra"]
+    assert fresh.search("stripes") == []
+    assert fresh.rebuilds == 1
+
+
+def test_delete_by_filter_and_drop_discard_the_sidecar(synced: SyncedStore) -> None:
+    synced.upsert("docs", _records({"a": "red apple", "b": "green apple"}, {"colour": "red"}))
+    synced.upsert("docs", _records({"c": "red cherry"}, {"colour": "dark"}))
+    side = synced.sidecar("docs")
+    assert set(ids(side.search("red"))) == {"a", "c"}
+    synced.delete("docs", filter={"colour": "red"})
+    assert ids(side.search("red")) == ["c"]
+    synced.drop_collection("docs")
+    assert not (side.directory / "state.json").exists()
+
+
+def test_bm25_mode_applies_filters_and_hybrid_fuses(tmp_path: Path, local_embedder: Any) -> None:
+    store = SyncedStore(MemoryStore(), tmp_path / "bm25")
+    store.ensure_collection(collection_spec("docs", local_embedder))
+    texts = list(CORPUS.items())
+    vectors = local_embedder.embed_documents([t for _, t in texts])
+    store.upsert("docs", [Record(i, v, t, {"pet": i in ("cat", "dog", "cats2")})
+                          for (i, t), v in zip(texts, vectors, strict=True)])
+    searcher = RetrievalSearcher(store, local_embedder, tmp_path / "unused", rrf_k=60)
+    bm25 = searcher.search("docs", "purr", k=3, mode="bm25")
+    assert {h.id for h in bm25} == {"cat", "cats2"}  # only documents holding the word
+    assert all(h.text == CORPUS[h.id] for h in bm25)
+    assert searcher.search("docs", "purr", k=3, mode="bm25", filter={"pet": False}) == []
+    sku_dense = [h.id for h in searcher.search("docs", "XJ-900", k=6, mode="dense")]
+    sku_hybrid = [h.id for h in searcher.search("docs", "XJ-900", k=6, mode="hybrid")]
+    assert sku_hybrid[0] == "sku"  # the exact keyword match, boosted by BM25
+    assert set(sku_hybrid) == set(sku_dense)
+    dense = searcher.search("docs", "kittens", k=3, mode="dense")
+    hybrid = searcher.search("docs", "kittens", k=3, mode="hybrid")
+    expected = rrf_fuse([[h.id for h in searcher.search("docs", "kittens", k=100, mode="dense")],
+                         [h.id for h in searcher.search("docs", "kittens", k=100, mode="bm25")]], 60)
+    assert [h.id for h in hybrid] == [i for i, _ in expected][:3]
+    assert dense[0].id == "cats2"
+    with pytest.raises(ValidationError, match="unknown search mode"):
+        searcher.search("docs", "cat", mode="sparse")
+    with pytest.raises(ValidationError, match="query text is empty"):
+        searcher.search("docs", "  ", mode="hybrid")
+
+
+def test_mmr_spreads_near_duplicates(tmp_path: Path, local_embedder: Any) -> None:
+    texts = {
+        "a1": "The battery of this phone lasts two full days.",
+        "a2": "This phone's battery lasts for two whole days.",
+        "a3": "Battery life on the phone is two days long.",
+        "b1": "The phone camera takes sharp photos at night.",
+        "c1": "Shipping of the phone took three weeks.",
+    }
+    store = MemoryStore()
+    store.ensure_collection(collection_spec("docs", local_embedder))
+    vecs = local_embedder.embed_documents(list(texts.values()))
+    store.upsert("docs", [Record(i, v, t) for (i, t), v in zip(texts.items(), vecs, strict=True)])
+    searcher = RetrievalSearcher(store, local_embedder, tmp_path / "bm25")
+    plain = [h.id for h in searcher.search("docs", "phone battery life", k=3)]
+    diverse = [h.id for h in searcher.search("docs", "phone battery life", k=3, mmr=0.3)]
+    assert set(plain) == {"a1", "a2", "a3"}
+    assert diverse[0] == plain[0]
+    assert len({i[0] for i in diverse}) == 3  # one battery review, then the camera and shipping ones
+    assert [h.id for h in searcher.search("docs", "phone battery life", k=3, mmr=1.0)] == plain
+    with pytest.raises(ValidationError, match="--mmr LAMBDA"):
+        searcher.search("docs", "phone", mmr=1.5)
+
+
+def test_mmr_order_lambda_one_is_relevance_order() -> None:
+    rng = np.random.default_rng(1)
+    cands = rng.normal(size=(20, 8))
+    q = rng.normal(size=8)
+    rel = cands @ q / np.linalg.norm(cands, axis=1) / np.linalg.norm(q)
+    assert mmr_order(q, cands, 5, 1.0) == list(np.argsort(-rel)[:5])
+    assert mmr_order(q, cands[:0], 5, 0.5) == []
+
+
+def test_sidecar_root_separates_stores(tmp_path: Path) -> None:
+    a = sidecar_root(tmp_path, "qdrant", {"url": "http://a:6333"})
+    b = sidecar_root(tmp_path, "qdrant", {"url": "http://b:6333"})
+    assert a != b and a.parent == b.parent == tmp_path / "bm25"
+    assert sidecar_root(tmp_path, "memory") == tmp_path / "bm25" / "memory"

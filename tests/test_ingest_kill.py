@@ -1,0 +1,177 @@
+"""Kill the ingest job with SIGKILL at random moments, run it again, and check the store record by record.
+
+A real subprocess runs the real job (record manager, embedding cache, store writes, cleanup) against
+the persisted memory store and against a real PostgreSQL + pgvector server. Embeddings come from a
+cache pre-filled with the real model's vectors so that each run spends its time in the job itself
+(where the kills must land), not in loading the model.
+
+Each killed run reads another version of the same source file (every text changed, rows removed
+and added; ``cleanup="full"``), so every kill interrupts real writes, updates and deletes. A last run
+completes; the store must then hold exactly the last version: every id, text, metadata value and
+vector, nothing more. A further run must find everything unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.test_ingest_helpers import expected_records, fill_cache, make_rows, vectors_for, write_jsonl
+from vectorseam.embedders.local import LocalEmbedder
+from vectorseam.store import VectorStore
+from vectorseam.stores.memory import MemoryStore
+
+RUNNER = """
+import sys, json
+from vectorseam.client import VectorSeam
+from vectorseam.retrying import RetryPolicy
+source, collection, cache = sys.argv[1:4]
+print("ready", flush=True)
+with VectorSeam() as vs:
+    report = vs.ingest_file(source, collection, batch_size=4, cleanup="full", checkpoint_seconds=0,
+                            embed_cache=cache, retry=RetryPolicy(attempts=3, backoff=0.05),
+                            progress=lambda r: print("batch", r.processed, flush=True))
+print("REPORT " + json.dumps({k: getattr(report, k) for k in
+      ("added", "updated", "unchanged", "deleted", "rejected", "restored")}), flush=True)
+"""
+
+KILLS = 22
+COLLECTION = "killed"
+
+
+def _versions() -> list[list[dict[str, Any]]]:
+    """Three versions of the source: each changes every text, drops some rows and adds others."""
+    return [
+        make_rows(120, variant=" (a)"),
+        make_rows(120, start=10, variant=" (b)"),  # rows 0-9 vanish, 120-129 appear
+        make_rows(100, variant=" (c)") + make_rows(10, start=130, variant=" (c)"),
+    ]
+
+
+def _run(env: dict[str, str], source: Path, cache: Path, kill_after: float | None) -> tuple[int, str, float]:
+    """Run the job; kill it ``kill_after`` seconds after it started working. Returns the exit code, the
+    output and how long the job worked (from the end of its imports to its exit)."""
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(source), COLLECTION, str(cache)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # imports done: the job starts now
+    started = time.monotonic()
+    assert first.strip() == "ready", first + proc.stderr.read() if proc.stderr else first
+    if kill_after is not None:
+        time.sleep(kill_after)
+        proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, first + out + err, time.monotonic() - started
+
+
+def _kill_and_resume(env: dict[str, str], tmp: Path, emb: LocalEmbedder) -> tuple[
+    list[dict[str, Any]], dict[str, int], list[int]
+]:
+    versions = _versions()
+    source = tmp / "source.jsonl"  # one path, whose content changes between runs, as in a scheduled job
+    cache = tmp / "cache.sqlite"
+    fill_cache(cache, list(dict.fromkeys(r["text"] for v in versions for r in v)), emb)
+    rng = random.Random(int(os.environ.get("VECTORSEAM_KILL_SEED", "6")))
+    # A full run (every row to write) decides the window the kill times are drawn from.
+    write_jsonl(source, versions[0])
+    code, out, window = _run(env | {"VECTORSEAM_COLLECTION": "probe"}, source, cache, None)
+    assert code == 0, out
+    killed_mid_run: list[int] = []
+    for i in range(3 * KILLS):
+        if len(killed_mid_run) >= KILLS:
+            break
+        # Every run sees another version, so every run has writes, updates and deletes to do.
+        write_jsonl(source, versions[i % len(versions)])
+        code, out, _ = _run(env, source, cache, rng.uniform(0.0, 0.9 * window))
+        if code == -signal.SIGKILL:
+            killed_mid_run.append(out.count("batch "))
+        else:
+            assert code == 0, out
+            window = max(0.9 * window, 0.2)  # the job finished first: draw the next kill times earlier
+    final = versions[-1]
+    write_jsonl(source, final)
+    code, out, _ = _run(env, source, cache, None)
+    assert code == 0, out
+    code, out, _ = _run(env, source, cache, None)  # a re-run over an unchanged source changes nothing
+    assert code == 0, out
+    report = json.loads(out.split("REPORT ", 1)[1])
+    return final, report, killed_mid_run
+
+
+def _check_store(store: VectorStore, rows: list[dict[str, Any]], emb: LocalEmbedder) -> None:
+    expected = expected_records(rows)
+    stored = {r.id: r for page in store.scan(COLLECTION, batch_size=100) for r in page}
+    assert sorted(stored) == sorted(expected), (
+        f"missing {sorted(set(expected) - set(stored))[:5]}, extra {sorted(set(stored) - set(expected))[:5]}"
+    )
+    assert store.count(COLLECTION) == len(expected)
+    ids = sorted(expected)
+    want = vectors_for([expected[i][0] for i in ids], emb)
+    for i, rid in enumerate(ids):
+        rec = stored[rid]
+        text, metadata = expected[rid]
+        assert rec.text == text, rid
+        assert rec.metadata == metadata, rid
+        assert rec.vector is not None
+        np.testing.assert_allclose(rec.vector, want[i], atol=1e-5, err_msg=rid)
+
+
+def _assert_outcome(rows: list[dict[str, Any]], report: dict[str, int], killed: list[int]) -> None:
+    assert report == {"added": 0, "updated": 0, "unchanged": len(rows), "deleted": 0, "rejected": 0,
+                      "restored": 0}
+    # Most kills must have landed while the job was running, many of them after it had written.
+    assert len(killed) >= KILLS, f"only {len(killed)} runs were killed mid-run: {killed}"
+    assert sum(1 for batches in killed if batches > 0) >= 10, f"too few kills after a write: {killed}"
+
+
+@pytest.fixture
+def base_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VECTORSEAM_")}
+    env["VECTORSEAM_DATA_DIR"] = str(tmp_path / "data")
+    env["VECTORSEAM_COLLECTION"] = COLLECTION
+    yield env
+
+
+def test_sigkill_and_resume_memory_store(tmp_path: Path, base_env: dict[str, str],
+                                         local_embedder: LocalEmbedder) -> None:
+    rows, report, killed = _kill_and_resume(base_env, tmp_path, local_embedder)
+    with MemoryStore(tmp_path / "data" / "memory") as store:  # read back from disk, as a new process would
+        _check_store(store, rows, local_embedder)
+    _assert_outcome(rows, report, killed)
+
+
+def test_sigkill_and_resume_pgvector(tmp_path: Path, base_env: dict[str, str],
+                                     local_embedder: LocalEmbedder) -> None:
+    pg_testing = pytest.importorskip("vectorseam_pgvector.testing",
+                                     reason="the pgvector adapter (adapters/pgvector) is not installed")
+    from vectorseam_pgvector import create_store
+
+    try:
+        server = pg_testing.PostgresServer().start()
+    except pg_testing.PostgresUnavailable as exc:
+        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
+    try:
+        options = {"dsn": server.dsn(), "schema": f"kill_{uuid.uuid4().hex[:8]}", "retries": 1}
+        env = base_env | {"VECTORSEAM_STORE__NAME": "pgvector",
+                          "VECTORSEAM_STORE__OPTIONS": json.dumps(options)}
+        rows, report, killed = _kill_and_resume(env, tmp_path, local_embedder)
+        store = create_store(**options)
+        try:
+            _check_store(store, rows, local_embedder)
+        finally:
+            store.close()
+        _assert_outcome(rows, report, killed)
+    finally:
+        server.stop()
