@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vectorseam.contract import check_compatible, check_delete_args, check_k
 from vectorseam.errors import (
     CollectionNotFoundError,
     ConfigError,
-    DimensionMismatchError,
     ValidationError,
     VectorseamError,
 )
@@ -432,30 +432,6 @@ class MemoryStore:
 def copy_metadata(metadata: Metadata) -> Metadata:
     """A copy deep enough that a caller editing a returned list value cannot change the store."""
     return {key: list(value) if isinstance(value, list) else value for key, value in metadata.items()}
-
-
-def check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise ValidationError(f"k must be a positive integer, got {k!r}")
-
-
-def check_delete_args(ids: Sequence[str] | None, filter: FilterLike) -> None:
-    if (ids is None) == (filter is None or filter == {}):
-        raise ValidationError("delete takes either ids or a filter (exactly one); deleting everything "
-                              "is drop_collection")
-
-
-def check_compatible(existing: CollectionInfo, spec: CollectionSpec) -> None:
-    """An existing collection must match the requested dimension and metric exactly."""
-    if existing.dimension != spec.dimension:
-        raise DimensionMismatchError(
-            f"collection {spec.name!r} exists with dimension {existing.dimension}, but {spec.dimension} "
-            "was requested; use another collection name or re-embed with `vectorseam reindex`"
-        )
-    if existing.metric != spec.metric:
-        raise ValidationError(
-            f"collection {spec.name!r} exists with metric {existing.metric!r}, but {spec.metric!r} was requested"
-        )
 
 
 # -- disk format ----------------------------------------------------------------------------------

@@ -37,13 +37,13 @@ from psycopg import sql
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
+from vectorseam.contract import check_compatible, check_delete_args, check_k
 from vectorseam.errors import (
     CollectionNotFoundError,
     ConfigError,
     ValidationError,
 )
 from vectorseam.filters import Filter, FilterLike, parse_filter, require_operators
-from vectorseam.stores.memory import check_compatible, check_delete_args, check_k
 from vectorseam.types import (
     Capabilities,
     CollectionInfo,

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from pinecone import Index
 
+from vectorseam.contract import check_compatible, check_delete_args, check_k
 from vectorseam.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -207,16 +208,8 @@ class PineconeStore:
             )
             self._specs[spec.name] = spec
             existing = spec
-        elif existing.dimension != spec.dimension:
-            raise DimensionMismatchError(
-                f"collection {spec.name!r} exists with dimension {existing.dimension}, but "
-                f"{spec.dimension} was requested"
-            )
-        elif existing.metric != spec.metric:
-            raise ValidationError(
-                f"collection {spec.name!r} exists with metric {existing.metric!r}, but {spec.metric!r} "
-                "was requested"
-            )
+        else:
+            check_compatible(existing, spec)
         return self._info(existing, self._stats())
 
     def _info(self, spec: CollectionSpec, stats: Any) -> CollectionInfo:
@@ -263,9 +256,7 @@ class PineconeStore:
         return len(checked)
 
     def delete(self, collection: str, ids: Sequence[str] | None = None, filter: FilterLike = None) -> int:
-        if (ids is None) == (filter is None or filter == {}):
-            raise ValidationError("delete takes either ids or a filter (exactly one); deleting everything "
-                                  "is drop_collection")
+        check_delete_args(ids, filter)
         self._spec(collection)
         ns = self.namespace(collection)
         if ids is not None:
@@ -464,10 +455,7 @@ def _spec_from_catalog(metadata: dict[str, Any]) -> CollectionSpec:
 
 
 def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise ValidationError(f"k must be a positive integer, got {k!r}")
-    if k > MAX_TOP_K:
-        raise ValidationError(f"k is {k}; Pinecone returns at most {MAX_TOP_K} results per query")
+    check_k(k, MAX_TOP_K, "Pinecone")
 
 
 def open_index(

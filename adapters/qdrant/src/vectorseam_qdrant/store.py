@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from qdrant_client import QdrantClient, models
 
+from vectorseam.contract import check_compatible, check_delete_args, check_k
 from vectorseam.errors import (
     CollectionNotFoundError,
     StoreUnavailableError,
@@ -28,7 +29,6 @@ from vectorseam.errors import (
     VectorseamError,
 )
 from vectorseam.filters import Filter, FilterLike, parse_filter, require_operators
-from vectorseam.stores.memory import check_compatible, check_delete_args, check_k
 from vectorseam.types import (
     Capabilities,
     CollectionInfo,

@@ -38,9 +38,9 @@ from weaviate.exceptions import (
     WeaviateQueryError,
 )
 
+from vectorseam.contract import check_compatible, check_delete_args, check_k
 from vectorseam.errors import (
     CollectionNotFoundError,
-    DimensionMismatchError,
     StoreUnavailableError,
     UnsupportedOperationError,
     ValidationError,
@@ -211,16 +211,8 @@ class WeaviateStore:
             self._specs[spec.name] = spec
             self._props[spec.name] = {}
             existing = spec
-        elif existing.dimension != spec.dimension:
-            raise DimensionMismatchError(
-                f"collection {spec.name!r} exists with dimension {existing.dimension}, but {spec.dimension} "
-                "was requested; use another collection name or re-embed with `vectorseam reindex`"
-            )
-        elif existing.metric != spec.metric:
-            raise ValidationError(
-                f"collection {spec.name!r} exists with metric {existing.metric!r}, but {spec.metric!r} "
-                "was requested"
-            )
+        else:
+            check_compatible(existing, spec)
         self._ensure_tenant(spec.name)
         return CollectionInfo(existing.name, existing.dimension, existing.metric,
                               dict(existing.metadata), self.count(spec.name))
@@ -310,9 +302,7 @@ class WeaviateStore:
             known[prop] = code
 
     def delete(self, collection: str, ids: Sequence[str] | None = None, filter: FilterLike = None) -> int:
-        if (ids is None) == (filter is None or filter == {}):
-            raise ValidationError("delete takes either ids or a filter (exactly one); deleting everything "
-                                  "is drop_collection")
+        check_delete_args(ids, filter)
         handle, _ = self._handle(collection)
         if ids is not None:
             uuids = sorted({object_uuid(i) for i in ids_list(ids)})
@@ -537,5 +527,4 @@ def _is_transient(exc: WeaviateBaseError) -> bool:
 
 
 def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise ValidationError(f"k must be a positive integer, got {k!r}")
+    check_k(k)

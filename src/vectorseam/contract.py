@@ -1,0 +1,37 @@
+"""Argument checks every VectorStore implementation shares, so each backend refuses the same bad
+calls with the same words (the conformance suite compares them across backends)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from vectorseam.errors import DimensionMismatchError, ValidationError
+from vectorseam.filters import FilterLike
+from vectorseam.types import CollectionInfo, CollectionSpec
+
+
+def check_k(k: int, limit: int | None = None, backend: str = "") -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+        raise ValidationError(f"k must be a positive integer, got {k!r}")
+    if limit is not None and k > limit:
+        raise ValidationError(f"k is {k}; {backend or 'this backend'} returns at most {limit} results per query")
+
+
+def check_delete_args(ids: Sequence[str] | None, filter: FilterLike) -> None:
+    if (ids is None) == (filter is None or filter == {}):
+        raise ValidationError(
+            "delete takes either ids or a filter (exactly one); deleting everything is drop_collection"
+        )
+
+
+def check_compatible(existing: CollectionInfo | CollectionSpec, spec: CollectionSpec) -> None:
+    """An existing collection must match the requested dimension and metric exactly."""
+    if existing.dimension != spec.dimension:
+        raise DimensionMismatchError(
+            f"collection {spec.name!r} exists with dimension {existing.dimension}, but {spec.dimension} "
+            "was requested; use another collection name or re-embed with `vectorseam reindex`"
+        )
+    if existing.metric != spec.metric:
+        raise ValidationError(
+            f"collection {spec.name!r} exists with metric {existing.metric!r}, but {spec.metric!r} was requested"
+        )
