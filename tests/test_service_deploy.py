@@ -50,7 +50,7 @@ def test_compose_file_matches_the_compose_spec() -> None:
     errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
     services = compose["services"]
-    assert set(services) == {"vectorseam", "postgres", "qdrant"}
+    assert set(services) == {"vectorseam", "postgres", "qdrant", "weaviate"}
     for name, svc in services.items():
         image = svc["image"]
         assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image tag, got {image}"
