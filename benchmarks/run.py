@@ -37,7 +37,8 @@ def discover() -> list[str]:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except SyntaxError:
             continue
-        if any(isinstance(node, ast.FunctionDef) and node.name == "run" for node in tree.body):
+        if any(isinstance(node, ast.FunctionDef) and node.name == "run"
+               and [a.arg for a in node.args.args[:1]] == ["quick"] for node in tree.body):
             names.append(path.stem)
     return names
 
