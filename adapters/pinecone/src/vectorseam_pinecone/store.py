@@ -40,6 +40,7 @@ from vectorseam.errors import (
     ValidationError,
 )
 from vectorseam.filters import Filter, FilterLike, matches, parse_filter
+from vectorseam.recommend import average_vector
 from vectorseam.types import (
     Capabilities,
     CollectionInfo,
@@ -413,12 +414,8 @@ class PineconeStore:
             missing = [i for i in pos + neg if i not in found]
             if missing:
                 raise ValidationError(f"recommend: ids not in collection {collection!r}: {missing[:10]}")
-            pos_vecs = np.stack([np.asarray(found[i].vector, dtype=np.float64) for i in pos])
-            target = pos_vecs.mean(axis=0)
-            if neg:
-                neg_vecs = np.stack([np.asarray(found[i].vector, dtype=np.float64) for i in neg])
-                target = 2 * target - neg_vecs.mean(axis=0)
-            values = np.asarray(target, dtype=np.float64).tolist()
+            values = average_vector(_stack(found, pos, spec.dimension), _stack(found, neg, spec.dimension),
+                                    spec.metric).tolist()
             resp = self._call("query", lambda: self._index.query(
                 top_k=top_k, vector=values, namespace=ns, filter=pinecone_filter, include_metadata=True,
             ))
@@ -452,6 +449,12 @@ def _spec_from_catalog(metadata: dict[str, Any]) -> CollectionSpec:
         metric=metadata["metric"],
         metadata=json.loads(str(metadata.get("spec_metadata", "{}"))),
     )
+
+
+def _stack(found: dict[str, Record], ids: Sequence[str], dimension: int) -> npt.NDArray[np.float64]:
+    if not ids:
+        return np.zeros((0, dimension), dtype=np.float64)
+    return np.stack([np.asarray(found[i].vector, dtype=np.float64) for i in ids])
 
 
 def _check_k(k: int) -> None:

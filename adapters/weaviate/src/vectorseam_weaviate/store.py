@@ -47,6 +47,7 @@ from vectorseam.errors import (
     VectorseamError,
 )
 from vectorseam.filters import FilterLike, matches, parse_filter
+from vectorseam.recommend import average_vector
 from vectorseam.types import (
     Capabilities,
     CollectionInfo,
@@ -484,11 +485,11 @@ class WeaviateStore:
             search = lambda limit: self._call("near_object", lambda: handle.query.near_object(  # noqa: E731
                 near_object=target, limit=limit, **common)).objects
         else:
-            pv = np.stack([np.asarray(found[i].vector, dtype=np.float64) for i in pos]).mean(axis=0)
-            if neg:
-                nv = np.stack([np.asarray(found[i].vector, dtype=np.float64) for i in neg])
-                pv = 2 * pv - nv.mean(axis=0)
-            values = pv.tolist()
+            def stack(ids: Sequence[str]) -> npt.NDArray[np.float64]:
+                vectors = [np.asarray(found[i].vector, dtype=np.float64) for i in ids]
+                return np.stack(vectors) if vectors else np.zeros((0, spec.dimension), dtype=np.float64)
+
+            values = average_vector(stack(pos), stack(neg), spec.metric).tolist()
             search = lambda limit: self._call("near_vector", lambda: handle.query.near_vector(  # noqa: E731
                 near_vector=values, limit=limit, **common)).objects
         hits = [self._hit(o, spec.metric, False) for o in self._top(limit, search)]
