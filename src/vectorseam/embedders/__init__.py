@@ -27,6 +27,7 @@ def _build_base_embedder(settings: EmbedderSettings) -> Embedder:
             model=settings.model or DEFAULT_MODEL,
             batch_size=settings.batch_size,
             on_too_long=settings.on_too_long or "truncate",
+            backend=settings.backend,
         )
     from vectorseam.embedders.openai_api import DEFAULT_OPENAI_MODEL, OpenAIEmbedder
 

@@ -29,7 +29,14 @@ class LocalEmbedder:
         batch_size: int = 64,
         on_too_long: TooLongPolicy = "truncate",
         device: str = "cpu",
+        backend: str = "torch",
     ) -> None:
+        if backend not in ("torch", "onnx"):
+            raise ConfigError(f"embedder.backend must be 'torch' or 'onnx', got {backend!r}")
+        if backend == "onnx" and model != DEFAULT_MODEL:
+            raise ConfigError(f"the ONNX backend runs only the default model {DEFAULT_MODEL!r}, not {model!r}")
+        self.backend = backend
+        self._onnx: Any = None
         self.model_name = model
         self.batch_size = batch_size
         self.on_too_long = on_too_long
@@ -93,6 +100,14 @@ class LocalEmbedder:
         if not checked:
             return np.zeros((0, self.dimension), dtype=np.float32)
         self._check_length(checked)
+        if self.backend == "onnx":
+            with self._lock:
+                if self._onnx is None:
+                    from vectorseam.embedders.onnx_backend import OnnxMiniLM
+
+                    self._onnx = OnnxMiniLM()
+            onnx_vectors: npt.NDArray[np.float32] = self._onnx.encode(checked, batch_size or self.batch_size)
+            return onnx_vectors
         vectors = self._load().encode(
             checked,
             batch_size=batch_size or self.batch_size,
