@@ -2,7 +2,7 @@
 
 Design choices, and why:
 
-* **One contiguous matrix per collection**, grown by 25% steps (not doubled) so spare capacity stays
+* **One contiguous matrix per collection**, grown by 10% steps (not doubled) so spare capacity stays
   small next to the vectors themselves; queries are one BLAS matrix product.
 * **Cosine collections store unit rows plus each row's norm**, so a query is a plain dot product and
   ``fetch`` still returns the vector that was written (row * norm), without keeping two copies.
@@ -91,7 +91,7 @@ class _Collection:
     def _reserve(self, rows: int) -> None:
         if rows <= self.matrix.shape[0]:
             return
-        capacity = max(rows, int(self.matrix.shape[0] * 1.25) + 1024)
+        capacity = max(rows, int(self.matrix.shape[0] * 1.1) + 1024)
         matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
         matrix[: self.n] = self.matrix[: self.n]
         norms = np.zeros(capacity, dtype=np.float32)
