@@ -11,9 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from vectorseam.cli import app
-from vectorseam.cli.state import open_client, parse_filter_option, set_config_file
+from vectorseam.cli.state import hit_dict, open_client, parse_filter_option, print_hits, set_config_file
 from vectorseam.embedders.base import FINGERPRINT_KEY
-from vectorseam.types import Hit
 
 console = Console()
 
@@ -63,10 +62,6 @@ def ingest(
     )
 
 
-def _hit_json(hit: Hit) -> dict[str, object]:
-    return {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata}
-
-
 @app.command()
 def search(
     queries: Annotated[list[str], typer.Argument(help="what to search for (several queries: one table each)")],
@@ -85,25 +80,11 @@ def search(
         else:  # vectorseam.hybrid: BM25 sidecar, RRF fusion, MMR
             results = [vs.retrieve(q, k=k, filter=f, collection=collection, mode=mode, mmr=mmr) for q in queries]
     if as_json:
-        payload = [{"query": q, "hits": [_hit_json(h) for h in hits]} for q, hits in zip(queries, results, strict=True)]
+        payload = [{"query": q, "hits": [hit_dict(h) for h in hits]} for q, hits in zip(queries, results, strict=True)]
         typer.echo(json.dumps(payload[0]["hits"] if len(queries) == 1 else payload, ensure_ascii=False))
         return
     for query, hits in zip(queries, results, strict=True):
-        _print_hits(query, hits)
-
-
-def _print_hits(query: str, hits: list[Hit]) -> None:
-    table = Table(title=f"{query!r}", title_justify="left", show_lines=False)
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("id")
-    table.add_column("text", overflow="fold", max_width=90)
-    for rank, hit in enumerate(hits, 1):
-        text = hit.text if len(hit.text) <= 200 else hit.text[:197] + "..."
-        table.add_row(str(rank), f"{hit.score:.3f}", hit.id, text)
-    console.print(table)
-    if not hits:
-        console.print("no hits")
+        print_hits(console, repr(query), hits)
 
 
 @app.command()

@@ -9,39 +9,20 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from vectorseam.cli import app
-from vectorseam.cli.state import open_client, parse_filter_option
+from vectorseam.cli.state import hit_dict, open_client, parse_filter_option, print_hits
 from vectorseam.errors import ValidationError
 from vectorseam.evaluation import format_table
 from vectorseam.hybrid import DEFAULT_RRF_K, MODES
 from vectorseam.qa import Answer
 from vectorseam.recommend import STRATEGIES
-from vectorseam.types import Hit
 
 console = Console()
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on benchmark data sets.")
 app.add_typer(eval_app, name="eval")
 
 ModeOption = Annotated[str, typer.Option("--mode", help=f"retrieval mode: {' | '.join(MODES)}")]
-
-
-def _hits_json(hits: list[Hit]) -> str:
-    return json.dumps([{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits],
-                      ensure_ascii=False)
-
-
-def _print_hits(title: str, hits: list[Hit]) -> None:
-    table = Table(title=title, title_justify="left")
-    for col, justify in (("#", "right"), ("score", "right"), ("id", "left"), ("text", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for rank, hit in enumerate(hits, 1):
-        text = hit.text if len(hit.text) <= 200 else hit.text[:197] + "..."
-        table.add_row(str(rank), f"{hit.score:.3f}", hit.id, text)
-    console.print(table)
-    if not hits:
-        console.print("no recommendations")
 
 
 @app.command()
@@ -59,10 +40,10 @@ def recommend(
     with open_client() as vs:
         hits = vs.recommend(ids, negative or [], k=k, filter=f, strategy=strategy, collection=collection)
     if as_json:
-        typer.echo(_hits_json(hits))
+        typer.echo(json.dumps([hit_dict(h) for h in hits], ensure_ascii=False))
         return
     title = "like " + ", ".join(ids) + (f"; unlike {', '.join(negative)}" if negative else "")
-    _print_hits(title, hits)
+    print_hits(console, title, hits, empty="no recommendations")
 
 
 def _print_sources(answer: Answer) -> None:

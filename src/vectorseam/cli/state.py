@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from vectorseam.client import VectorSeam
 from vectorseam.errors import FilterError
+from vectorseam.types import Hit
 
 _config_file: Path | None = None
 
@@ -37,3 +40,23 @@ def parse_filter_option(raw: str | None) -> dict[str, Any] | None:
 
 
 ConfigOption = typer.Option(None, "--config", "-c", help="path to a vectorseam.toml", exists=False)
+
+
+def hit_dict(hit: Hit) -> dict[str, Any]:
+    """A hit as the CLI's --json output writes it."""
+    return {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata}
+
+
+def print_hits(console: Console, title: str, hits: list[Hit], empty: str = "no hits") -> None:
+    """Ranked hits as a table, long texts shortened, for search and recommend alike."""
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("id")
+    table.add_column("text", overflow="fold", max_width=90)
+    for rank, hit in enumerate(hits, 1):
+        text = hit.text if len(hit.text) <= 200 else hit.text[:197] + "..."
+        table.add_row(str(rank), f"{hit.score:.3f}", hit.id, text)
+    console.print(table)
+    if not hits:
+        console.print(empty)
