@@ -1,4 +1,4 @@
-"""Kill the ingest job with SIGKILL at random moments, run it again, and check the store record by record.
+"""Kill the ingest job with SIGKILL at random moments and just after random batches, run it again, and check the store record by record.
 
 A real subprocess runs the real job (record manager, embedding cache, store writes, cleanup) against
 the persisted memory store and against a real PostgreSQL + pgvector server. Embeddings come from a
@@ -60,20 +60,29 @@ def _versions() -> list[list[dict[str, Any]]]:
     ]
 
 
-def _run(env: dict[str, str], source: Path, cache: Path, kill_after: float | None) -> tuple[int, str, float]:
-    """Run the job; kill it ``kill_after`` seconds after it started working. Returns the exit code, the
-    output and how long the job worked (from the end of its imports to its exit)."""
+def _run(env: dict[str, str], source: Path, cache: Path, kill_after: float | None,
+         kill_at_batch: int | None = None) -> tuple[int, str, float]:
+    """Run the job and kill it ``kill_after`` seconds after it started working, or that long after it
+    reported batch ``kill_at_batch`` as written (so the kill lands among later writes). Returns the exit
+    code, the output and how long the job worked (from the end of its imports to its exit)."""
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(source), COLLECTION, str(cache)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline()  # imports done: the job starts now
     started = time.monotonic()
     assert first.strip() == "ready", first + proc.stderr.read() if proc.stderr else first
+    seen = ""
+    if kill_at_batch is not None:
+        while seen.count("batch ") < kill_at_batch:
+            line = proc.stdout.readline()
+            if not line:  # the job ended before that batch
+                break
+            seen += line
     if kill_after is not None:
         time.sleep(kill_after)
         proc.send_signal(signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
-    return proc.returncode, first + out + err, time.monotonic() - started
+    return proc.returncode, first + seen + out + err, time.monotonic() - started
 
 
 def _kill_and_resume(env: dict[str, str], tmp: Path, emb: LocalEmbedder) -> tuple[
@@ -94,7 +103,10 @@ def _kill_and_resume(env: dict[str, str], tmp: Path, emb: LocalEmbedder) -> tupl
             break
         # Every run sees another version, so every run has writes, updates and deletes to do.
         write_jsonl(source, versions[i % len(versions)])
-        code, out, _ = _run(env, source, cache, rng.uniform(0.0, 0.9 * window))
+        if i % 2:  # at a random moment: may land before the first write, in a write, or in cleanup
+            code, out, _ = _run(env, source, cache, rng.uniform(0.0, 0.9 * window))
+        else:  # just after a random batch was written: always among writes, however fast the machine
+            code, out, _ = _run(env, source, cache, rng.uniform(0.0, 0.01), kill_at_batch=rng.randint(1, 24))
         if code == -signal.SIGKILL:
             killed_mid_run.append(out.count("batch "))
         else:

@@ -57,6 +57,10 @@ Duplicates = Literal["off", "tag", "drop"]
 SCREEN_KEYS = (DUPLICATE_FIELD, SCORE_FIELD)
 CHUNK_KEYS = ("source_id", "chunk", "chunks")
 MAX_REJECTS_KEPT = 1000  # in the report; the rejects file holds every one
+# A store that flushes (the memory store rewrites its files) is flushed at most once per this many
+# flush durations: flushing then costs the job about 3%. A kill redoes at most that much writing,
+# and no embedding, since vectors are in the cache by then.
+FLUSH_COST_RATIO = 30
 
 
 @dataclass
@@ -443,7 +447,7 @@ class IngestJob:
             return
         interval = self.options.checkpoint_seconds
         if interval is None:
-            interval = 0.0 if self._flush is None else max(1.0, 10 * self._flush_cost)
+            interval = 0.0 if self._flush is None else max(2.0, FLUSH_COST_RATIO * self._flush_cost)
         if not force and time.monotonic() - self._last_checkpoint < interval:
             return
         if self._flush is not None:
@@ -520,8 +524,12 @@ class IngestJob:
             seen: set[str] = set()
             rejects_cm = (open(opts.rejects_path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
                           if opts.rejects_path is not None else contextlib.nullcontext())
+            # A store that builds its index faster over all rows at once (pgvector's HNSW) defers it
+            # while the job fills an empty collection.
+            bulk_load = getattr(self.store, "bulk_load", None)
+            bulk_cm = bulk_load(self.collection) if callable(bulk_load) else contextlib.nullcontext()
             try:
-                with rejects_cm as rejects_file:
+                with rejects_cm as rejects_file, bulk_cm:
                     self._rejects_file = rejects_file
                     if opts.duplicates != "off":
                         self._screen = DuplicateScreen(self.store, self.collection, opts.duplicate_threshold,

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_by_source ON records (store, collection, source);
 """
 _CHUNK = 400
+_ROWS_PER_INSERT = 100  # 8 parameters each: under SQLite's oldest limit of 999
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +128,19 @@ class RecordManager:
                  state, now) for m in marks]
         if not rows:
             return
+        # Many rows per statement: Python's sqlite3 lets go of the GIL at every step, and each step
+        # then waits for the embedding and reading threads to hand it back, so a statement per row
+        # cost the job milliseconds per batch.
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO records (store, collection, doc_id, source, content_hash, chunk_ids, "
-                    "state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                for start in range(0, len(rows), _ROWS_PER_INSERT):
+                    part = rows[start : start + _ROWS_PER_INSERT]
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO records (store, collection, doc_id, source, content_hash, "
+                        "chunk_ids, state, updated_at) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(part)),
+                        [value for row in part for value in row],
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")

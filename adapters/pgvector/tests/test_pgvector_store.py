@@ -304,6 +304,66 @@ def test_existing_exact_collection_gains_hnsw_index(make_store: MakeStore, pg_se
     assert any("USING hnsw (embedding vector_ip_ops)" in d for d in defs)
 
 
+def _hnsw_indexes(pg_server: PostgresServer, schema: str, table: str) -> list[str]:
+    return [r[0] for r in raw(pg_server, "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s "
+                                         "AND indexdef LIKE '%%USING hnsw%%'", [schema, table])]
+
+
+def test_bulk_load_defers_the_hnsw_index_of_an_empty_collection(
+    make_store: MakeStore, pg_server: PostgresServer
+) -> None:
+    store = make_store(index="hnsw", index_build_memory="64MB")
+    store.ensure_collection(CollectionSpec("bulk", 16, "cosine"))
+    schema = store.options.schema
+    records = make_records(random_vectors(300, 16, seed=21))
+    with store.bulk_load("bulk"):
+        assert _hnsw_indexes(pg_server, schema, "bulk") == []
+        for start in range(0, 300, 64):  # small batches, as the load job writes them
+            store.upsert("bulk", records[start : start + 64])
+        q = records[5].vector
+        want = reference_top_k(reference_candidates(records, q, "cosine"), 5)
+        assert [h.id for h in store.query("bulk", q, k=5)[0]] == [i for i, _ in want]  # exact meanwhile
+    (index,) = _hnsw_indexes(pg_server, schema, "bulk")
+    assert "vector_cosine_ops" in index
+    assert [h.id for h in store.query("bulk", q, k=5)[0]] == [i for i, _ in want]
+
+
+def test_bulk_load_keeps_the_index_of_a_collection_with_rows(
+    make_store: MakeStore, pg_server: PostgresServer
+) -> None:
+    store = make_store(index="hnsw")
+    store.ensure_collection(CollectionSpec("busy", 8, "dot"))
+    store.upsert("busy", make_records(random_vectors(10, 8, seed=22)))
+    with store.bulk_load("busy"):
+        assert len(_hnsw_indexes(pg_server, store.options.schema, "busy")) == 1  # readers keep it
+        store.upsert("busy", make_records(random_vectors(10, 8, seed=23), prefix="more"))
+    assert len(_hnsw_indexes(pg_server, store.options.schema, "busy")) == 1
+    assert store.count("busy") == 20
+
+
+def test_bulk_load_rebuilds_the_index_when_the_job_fails(make_store: MakeStore, pg_server: PostgresServer) -> None:
+    store = make_store(index="hnsw")
+    store.ensure_collection(CollectionSpec("failing", 8, "dot"))
+    with pytest.raises(RuntimeError, match="job failed"), store.bulk_load("failing"):
+        store.upsert("failing", make_records(random_vectors(10, 8, seed=24)))
+        raise RuntimeError("job failed")
+    assert len(_hnsw_indexes(pg_server, store.options.schema, "failing")) == 1
+
+
+def test_index_dropped_by_a_killed_bulk_load_comes_back_with_ensure_collection(
+    make_store: MakeStore, pg_server: PostgresServer
+) -> None:
+    store = make_store(index="hnsw")
+    store.ensure_collection(CollectionSpec("killed", 8, "dot"))
+    loading = store.bulk_load("killed")
+    loading.__enter__()  # a process killed inside the load never runs __exit__
+    store.upsert("killed", make_records(random_vectors(10, 8, seed=25)))
+    assert _hnsw_indexes(pg_server, store.options.schema, "killed") == []
+    again = make_store(index="hnsw", schema=store.options.schema)  # the next run
+    assert again.ensure_collection(CollectionSpec("killed", 8, "dot")).count == 10
+    assert len(_hnsw_indexes(pg_server, store.options.schema, "killed")) == 1
+
+
 def test_scan_survives_concurrent_deletes(make_store: MakeStore) -> None:
     """Keyset pages hold no transaction open; rows deleted between pages are simply not seen."""
     store = make_store(index="exact")
@@ -371,6 +431,10 @@ def test_options_are_validated() -> None:
         parse_options(connect_timeout="soon")
     with pytest.raises(ConfigError, match="retries"):
         parse_options(retries=True)
+    for bad in ("lots", "512", "0MB", "512 MB", "1.5GB", True):
+        with pytest.raises(ConfigError, match="index_build_memory"):
+            parse_options(index_build_memory=bad)
+    assert parse_options(index_build_memory=" 2GB").index_build_memory == "2GB"
     opts = parse_options(
         dsn=SecretStr("postgresql://u:hunter2@h/db"), ef_search="200", statement_timeout=0, pool_timeout="2.5"
     )

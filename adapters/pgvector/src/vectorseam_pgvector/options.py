@@ -28,6 +28,7 @@ class PgVectorOptions:
     ef_search: int = 100
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
+    index_build_memory: str = "512MB"  # maintenance_work_mem while an HNSW index is built
     pool_min: int = 1
     pool_max: int = 4
     connect_timeout: float = 5.0
@@ -81,6 +82,17 @@ def _seconds(name: str, value: object, allow_zero: bool = False) -> float:
     return number
 
 
+def _memory(name: str, value: object) -> str:
+    """A PostgreSQL memory setting: a whole number and a unit (kB, MB, GB), at least 1MB."""
+    units = {"kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3}
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    number, unit = text.rstrip("kMGTB"), text[len(text.rstrip("kMGTB")):]
+    if not number.isdigit() or unit not in units or int(number) * units[unit] < 1024:
+        raise ConfigError(f"pgvector option {name!r} must be a size such as '512MB' or '2GB' (at least 1MB), "
+                          f"got {value!r}")
+    return f"{int(number)}{unit}"
+
+
 def validate_identifier(name: object, what: str) -> str:
     """Schema names: a letter or '_' then letters, digits or '_', at most 63 bytes (PostgreSQL's limit)."""
     if (
@@ -129,6 +141,7 @@ def parse_options(**options: Any) -> PgVectorOptions:
         ef_search=_int("ef_search", get("ef_search"), *EF_SEARCH_RANGE),
         hnsw_m=hnsw_m,
         hnsw_ef_construction=ef_construction,
+        index_build_memory=_memory("index_build_memory", get("index_build_memory")),
         pool_min=pool_min,
         pool_max=pool_max,
         connect_timeout=_seconds("connect_timeout", get("connect_timeout")),

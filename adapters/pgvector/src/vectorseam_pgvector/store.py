@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -280,6 +281,9 @@ class PgVectorStore:
         return self._connector.run(f"creating collection {spec.name!r}", create)
 
     def _create_hnsw_index(self, conn: psycopg.Connection[Any], collection: str, metric: str) -> None:
+        # A graph that outgrows maintenance_work_mem (64 MB by default, about 30k 384-d rows) makes the
+        # build page to disk and run many times slower; raise it for this transaction only.
+        conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", [self.options.index_build_memory])
         conn.execute(
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding {}) WITH (m = {}, ef_construction = {})"
@@ -291,6 +295,41 @@ class PgVectorStore:
                 sql.Literal(self.options.hnsw_ef_construction),
             )
         )
+
+    @contextmanager
+    def bulk_load(self, collection: str) -> Iterator[None]:
+        """Defer the HNSW index while a load job fills an empty collection; build it once at the end.
+
+        Inserting rows one batch at a time into the HNSW graph costs milliseconds per row; building
+        the graph over all rows afterwards is several times faster (pgvector's own advice). Queries
+        in between are exact and correct, only slower. If the job is killed, the next
+        ``ensure_collection`` builds the missing index over the rows already there. A collection that
+        already holds rows keeps its index: its readers must not lose it.
+        """
+        if self.options.index != "hnsw":
+            yield
+            return
+
+        def drop_if_empty(conn: psycopg.Connection[Any]) -> tuple[bool, str]:
+            with conn.transaction():
+                _, metric = self._spec(conn, collection)
+                return self._drop_hnsw_for_bulk_load(conn, collection, BULK_BUILD_MIN), metric
+
+        deferred, metric = self._connector.run(f"preparing {collection!r} for a bulk load", drop_if_empty)
+
+        def build(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                self._create_hnsw_index(conn, collection, metric)
+
+        try:
+            yield
+        except BaseException:
+            if deferred:
+                with suppress(Exception):  # the job's own error matters more; ensure_collection retries
+                    self._connector.run(f"building the HNSW index of {collection!r}", build)
+            raise
+        if deferred:
+            self._connector.run(f"building the HNSW index of {collection!r}", build)
 
     def collections(self) -> list[CollectionInfo]:
         def list_all(conn: psycopg.Connection[Any]) -> list[CollectionInfo]:
