@@ -7,7 +7,7 @@ DATA   ?= ../shared/data
 CORE   := $(VENV)/.core-installed
 DEV    := $(VENV)/.dev-installed
 
-.PHONY: venv dev-venv demo test system-deps lint typecheck bench bench-quick clean
+.PHONY: venv dev-venv demo test system-deps lint typecheck bench bench-quick bench-ingest clean
 
 # The package and its runtime needs: enough for `make demo` and `vectorseam serve`.
 $(CORE): pyproject.toml constraints.txt
@@ -55,6 +55,10 @@ bench: dev-venv
 
 bench-quick: dev-venv
 	$(BIN)/python -m benchmarks.run --quick
+
+# About an hour on 2 cores: embeds SciFact and 100k rows with the real model, four times each.
+bench-ingest: dev-venv system-deps
+	$(BIN)/python -m benchmarks.ingest_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

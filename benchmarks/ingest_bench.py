@@ -96,22 +96,51 @@ def write_scifact(path: Path, limit: int | None) -> Path:
     return path
 
 
-def job_texts(path: Path, embedder: Any) -> list[str]:
-    """Exactly the texts the job embeds (its chunking), for the embedding-only baseline."""
+def job_batches(path: Path, embedder: Any) -> list[list[str]]:
+    """Exactly the texts the job embeds, in the calls it makes: the chunks of each batch of BATCH
+    source documents (a long abstract gives two or three chunks, so a call holds more than BATCH
+    texts, and sentence-transformers sorts a call's texts by length before padding them)."""
     limit, factory = tokenizer_for(embedder)
     spec = ChunkSpec(limit, 32)
-    texts: list[str] = []
-    for doc in Source(path, RowSpec()).documents():
-        if isinstance(doc, Document):
-            texts.extend(chunk_text(doc.text, spec, factory))
-    return texts
+    batches: list[list[str]] = []
+    docs = [doc for doc in Source(path, RowSpec()).documents() if isinstance(doc, Document)]
+    for start in range(0, len(docs), BATCH):
+        batches.append([t for doc in docs[start : start + BATCH] for t in chunk_text(doc.text, spec, factory)])
+    return batches
 
 
-def embed_only(embedder: Any, texts: Sequence[str]) -> float:
+def embed_only(embedder: Any, batches: Sequence[Sequence[str]]) -> float:
     started = time.perf_counter()
-    for start in range(0, len(texts), BATCH):
-        embedder.embed_documents(texts[start : start + BATCH])
+    for batch in batches:
+        embedder.embed_documents(batch)
     return time.perf_counter() - started
+
+
+def rebaseline(corpus: str, path: Path, embedder: Any, out: str) -> None:
+    """Time embedding alone in the job's own calls and use it as the baseline of ``corpus``'s rows.
+
+    The first SciFact run timed the baseline in calls of 64 texts, while the job's calls hold the
+    chunks of 64 abstracts (about 119 texts), which pad less after sorting by length; the job then
+    looked faster than embedding alone. Both baselines stay in the results."""
+    result_file = RESULTS / f"{out}.json"
+    data = json.loads(result_file.read_text())
+    log(f"{corpus}: embedding alone in the job's calls")
+    baseline = embed_only(embedder, job_batches(path, embedder))
+    for row in data["rows"]:
+        if row["corpus"] == corpus and row["embedder"] == embedder.fingerprint:
+            row["embed_only_job_calls_s"] = round(baseline, 2)
+            _derive(row, baseline)
+    data["rebaselined"] = {corpus: time.strftime("%Y-%m-%d %H:%M")}
+    result_file.write_text(json.dumps(data, indent=1) + "\n")
+    (RESULTS / f"{out}.md").write_text(markdown(data["rows"], machine()))
+    print(markdown(data["rows"], machine()))
+
+
+def _derive(row: dict[str, Any], baseline: float) -> None:
+    first = row["first_run_s"]
+    row["overhead_pct"] = round(100 * (first / baseline - 1), 1)
+    row["job_cost_us_per_record"] = round(1e6 * (first - baseline) / row["records"], 1)
+    row["overhead_without_index_build_pct"] = round(100 * ((first - row["index_build_s"]) / baseline - 1), 1)
 
 
 class IndexTimer:
@@ -176,45 +205,49 @@ def run_job(store_name: str, embedder: Any, path: Path, texts: int) -> dict[str,
 
 
 def bench_corpus(corpus: str, embedder: Any, path: Path, stores: Sequence[str]) -> list[dict[str, Any]]:
-    texts = job_texts(path, embedder)
-    log(f"{corpus} ({embedder.fingerprint}): {len(texts)} texts; embedding alone")
-    before = embed_only(embedder, texts)
+    batches = job_batches(path, embedder)
+    texts = sum(len(b) for b in batches)
+    log(f"{corpus} ({embedder.fingerprint}): {texts} texts; embedding alone")
+    before = embed_only(embedder, batches)
     runs = []
     for store in stores:
         log(f"{corpus} ({embedder.fingerprint}): job into {store}")
-        runs.append((store, run_job(store, embedder, path, len(texts))))
+        runs.append((store, run_job(store, embedder, path, texts)))
     log(f"{corpus} ({embedder.fingerprint}): embedding alone again")
-    after = embed_only(embedder, texts)
+    after = embed_only(embedder, batches)
     baseline = statistics.mean([before, after])
     rows = []
     for store, run in runs:
-        first = run["first_run_s"]
-        rows.append({
-            "corpus": corpus, "store": store, "embedder": embedder.fingerprint, "texts_embedded": len(texts),
-            **run,
-            "embed_only_before_s": round(before, 2), "embed_only_after_s": round(after, 2),
-            "records_per_s": round(run["records"] / first, 1),
-            "overhead_pct": round(100 * (first / baseline - 1), 1),
-            "job_cost_us_per_record": round(1e6 * (first - baseline) / run["records"], 1),
-            "overhead_without_index_build_pct": round(100 * ((first - run["index_build_s"]) / baseline - 1), 1),
-            "rerun_speedup": round(first / run["rerun_s"], 1),
-        })
-        log(json.dumps(rows[-1]))
+        row = {"corpus": corpus, "store": store, "embedder": embedder.fingerprint, "texts_embedded": texts, **run,
+               "embed_only_before_s": round(before, 2), "embed_only_after_s": round(after, 2),
+               "records_per_s": round(run["records"] / run["first_run_s"], 1),
+               "rerun_speedup": round(run["first_run_s"] / run["rerun_s"], 1)}
+        _derive(row, baseline)
+        rows.append(row)
+        log(json.dumps(row))
     return rows
+
+
+def _baseline_cell(row: dict[str, Any]) -> str:
+    if "embed_only_job_calls_s" in row:  # re-timed in the job's calls; the 64-text calls in brackets
+        return f"{row['embed_only_job_calls_s']} ({row['embed_only_before_s']} / {row['embed_only_after_s']})"
+    return f"{row['embed_only_before_s']} / {row['embed_only_after_s']}"
 
 
 def markdown(rows: Sequence[dict[str, Any]], info: dict[str, Any]) -> str:
     table = md_table(
-        ["corpus", "embedder", "store", "docs", "records", "embed alone (s, before/after)", "first run (s)",
+        ["corpus", "embedder", "store", "docs", "records", "embed alone (s)", "first run (s)",
          "records/s", "overhead", "of which index build", "job cost / record", "re-run (s)", "re-run speed-up"],
         [[r["corpus"], r["embedder"], r["store"], f"{r['documents']:,}", f"{r['records']:,}",
-          f"{r['embed_only_before_s']} / {r['embed_only_after_s']}", r["first_run_s"], r["records_per_s"],
+          _baseline_cell(r), r["first_run_s"], r["records_per_s"],
           f"{r['overhead_pct']}%", f"{r['index_build_s']} s" if r["index_build_s"] else "-",
           f"{r['job_cost_us_per_record']} µs", r["rerun_s"], f"{r['rerun_speedup']}x"]
          for r in rows],
     )
-    return (f"{table}\n\nOverhead = first run / mean(embedding alone before, after) - 1, same texts and batch "
-            f"size ({BATCH}). `bench:shake256:384` is a stand-in embedder (a hash, not a model) that shows the "
+    return (f"{table}\n\nOverhead = first run / embedding alone - 1: the same texts in the same calls (the "
+            f"chunks of {BATCH} documents per call), timed before and after the job runs (their mean), or re-timed "
+            "once where a single figure stands before the brackets (the bracketed pair were calls of "
+            f"{BATCH} texts, which pad more). `bench:shake256:384` is a stand-in embedder (a hash, not a model) that shows the "
             f"job's own cost per record. Machine: {info.get('cpu', '?')}, {info['cpus']} CPUs, load average "
             f"{info['load_average_1m']} at the end; shared with other work.\n")
 
@@ -226,7 +259,18 @@ def main() -> None:
     parser.add_argument("--store", choices=["memory", "pgvector"], nargs="+", default=["memory", "pgvector"])
     parser.add_argument("--limit", type=int, default=None, help="documents per corpus (default: all / 100k)")
     parser.add_argument("--out", default="ingest", help="result file stem under benchmarks/results")
+    parser.add_argument("--rebaseline", action="store_true",
+                        help="only re-time embedding alone (in the job's calls) for --corpus, in the saved results")
     args = parser.parse_args()
+    if args.rebaseline:
+        model = LocalEmbedder()
+        model.embed_query("warm up")
+        with tempfile.TemporaryDirectory(prefix="ingest-bench-src-") as tmpdir:
+            for corpus in args.corpus:
+                path = (write_scifact(Path(tmpdir) / "s.jsonl", args.limit) if corpus == "scifact"
+                        else write_synthetic(Path(tmpdir) / "s.jsonl", args.limit or SYNTHETIC_ROWS))
+                rebaseline(corpus, path, model if corpus != "stand-in" else HashEmbedder(), args.out)
+        return
     started = time.time()
     rows: list[dict[str, Any]] = []
     model = LocalEmbedder()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,15 @@ def local_embedder():  # type: ignore[no-untyped-def]
     embedder = LocalEmbedder()
     embedder.embed_query("warm up")
     return embedder
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One real PostgreSQL + pgvector server for every core test that needs one (apart by schema)."""
+    testing = pytest.importorskip("vectorseam_pgvector.testing",
+                                  reason="the pgvector adapter (adapters/pgvector) is not installed")
+    with testing.session_server() as server:
+        yield server
 
 
 @pytest.fixture()

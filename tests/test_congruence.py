@@ -8,7 +8,6 @@ same public API. Top-10 ids and scores must agree to 1e-4.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +45,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pg_dsn() -> Iterator[str]:
-    from vectorseam_pgvector.testing import PostgresServer, PostgresUnavailable
-
-    try:
-        server = PostgresServer().start()
-    except PostgresUnavailable as exc:
-        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
-    try:
-        yield server.dsn()
-    finally:
-        server.stop()
+def pg_dsn(pg_server: Any) -> str:
+    return str(pg_server.dsn())
 
 
 def run_everything(settings: Settings, corpus: Path, embedder: Any) -> dict[tuple[str, int], list[tuple[str, float]]]:
@@ -78,7 +68,8 @@ def test_same_answers_on_every_backend(corpus: Path, pg_dsn: str, tmp_path: Path
     configs = {
         "memory": StoreSettings(name="memory", options={"path": str(tmp_path / "mem")}),
         "qdrant-local": StoreSettings(name="qdrant", options={"path": str(tmp_path / "qdrant")}),
-        "pgvector-exact": StoreSettings(name="pgvector", options={"dsn": pg_dsn, "index": "exact"}),
+        "pgvector-exact": StoreSettings(name="pgvector", options={"dsn": pg_dsn, "index": "exact",
+                                                                  "schema": "congruence"}),
     }
     answers = {
         name: run_everything(Settings(data_dir=tmp_path / name, store=store), corpus, local_embedder)

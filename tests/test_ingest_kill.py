@@ -164,26 +164,16 @@ def test_sigkill_and_resume_memory_store(tmp_path: Path, base_env: dict[str, str
     _assert_outcome(rows, report, killed)
 
 
-def test_sigkill_and_resume_pgvector(tmp_path: Path, base_env: dict[str, str],
-                                     local_embedder: LocalEmbedder) -> None:
-    pg_testing = pytest.importorskip("vectorseam_pgvector.testing",
-                                     reason="the pgvector adapter (adapters/pgvector) is not installed")
+def test_sigkill_and_resume_pgvector(tmp_path: Path, base_env: dict[str, str], local_embedder: LocalEmbedder,
+                                     pg_server: Any) -> None:
     from vectorseam_pgvector import create_store
 
+    options = {"dsn": pg_server.dsn(), "schema": f"kill_{uuid.uuid4().hex[:8]}", "retries": 1}
+    env = base_env | {"VECTORSEAM_STORE__NAME": "pgvector", "VECTORSEAM_STORE__OPTIONS": json.dumps(options)}
+    rows, report, killed = _kill_and_resume(env, tmp_path, local_embedder)
+    store = create_store(**options)
     try:
-        server = pg_testing.PostgresServer().start()
-    except pg_testing.PostgresUnavailable as exc:
-        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
-    try:
-        options = {"dsn": server.dsn(), "schema": f"kill_{uuid.uuid4().hex[:8]}", "retries": 1}
-        env = base_env | {"VECTORSEAM_STORE__NAME": "pgvector",
-                          "VECTORSEAM_STORE__OPTIONS": json.dumps(options)}
-        rows, report, killed = _kill_and_resume(env, tmp_path, local_embedder)
-        store = create_store(**options)
-        try:
-            _check_store(store, rows, local_embedder)
-        finally:
-            store.close()
-        _assert_outcome(rows, report, killed)
+        _check_store(store, rows, local_embedder)
     finally:
-        server.stop()
+        store.close()
+    _assert_outcome(rows, report, killed)

@@ -90,29 +90,20 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           env=env, timeout=300, check=False)
 
 
-def test_memory_to_pgvector_to_qdrant_through_the_cli(tmp_path: Path) -> None:
-    pg_testing = pytest.importorskip("vectorseam_pgvector.testing",
-                                     reason="the pgvector adapter (adapters/pgvector) is not installed")
+def test_memory_to_pgvector_to_qdrant_through_the_cli(tmp_path: Path, pg_server: Any) -> None:
     pytest.importorskip("vectorseam_qdrant", reason="the Qdrant adapter (adapters/qdrant) is not installed")
     source = MemoryStore(tmp_path / "mem")
     records = _fill(source, 120)
     source.close()
     mem = _config(tmp_path / "mem.toml", tmp_path / "d1", "memory", {"path": str(tmp_path / "mem")})
     qdrant = _config(tmp_path / "qd.toml", tmp_path / "d3", "qdrant", {"path": str(tmp_path / "qdrant")})
-    try:
-        server = pg_testing.PostgresServer().start()
-    except pg_testing.PostgresUnavailable as exc:
-        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
-    try:
-        pg = _config(tmp_path / "pg.toml", tmp_path / "d2", "pgvector", {"dsn": server.dsn(), "schema": "mig"})
-        first = _cli("migrate", "src", "--from", str(mem), "--to", str(pg), "--batch-size", "40")
-        assert first.returncode == 0, first.stderr
-        assert "copied 120 records" in first.stdout and "verified" in first.stdout
-        second = _cli("migrate", "src", "--from", str(pg), "--to", str(qdrant), "--batch-size", "40")
-        assert second.returncode == 0, second.stderr
-        assert "verified" in second.stdout
-    finally:
-        server.stop()
+    pg = _config(tmp_path / "pg.toml", tmp_path / "d2", "pgvector", {"dsn": pg_server.dsn(), "schema": "mig"})
+    first = _cli("migrate", "src", "--from", str(mem), "--to", str(pg), "--batch-size", "40")
+    assert first.returncode == 0, first.stderr
+    assert "copied 120 records" in first.stdout and "verified" in first.stdout
+    second = _cli("migrate", "src", "--from", str(pg), "--to", str(qdrant), "--batch-size", "40")
+    assert second.returncode == 0, second.stderr
+    assert "verified" in second.stdout
     from vectorseam_qdrant.store import create_store
 
     store = create_store(path=str(tmp_path / "qdrant"))

@@ -15,8 +15,6 @@ import pytest
 pgvector = pytest.importorskip("vectorseam_pgvector", reason="the pgvector adapter is not installed "
                                "(pip install -e adapters/pgvector)")
 
-from vectorseam_pgvector.testing import PostgresServer, PostgresUnavailable  # noqa: E402
-
 from vectorseam.client import VectorSeam  # noqa: E402
 from vectorseam.config import ServiceSettings, Settings, StoreSettings  # noqa: E402
 from vectorseam.service import create_app  # noqa: E402
@@ -37,11 +35,8 @@ INJECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def api(local_embedder, tmp_path_factory):  # type: ignore[no-untyped-def]
-    try:
-        pg = PostgresServer().start()
-    except PostgresUnavailable as exc:
-        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
+def api(local_embedder, tmp_path_factory, pg_server):  # type: ignore[no-untyped-def]
+    pg = pg_server
     schema = f"svc_{uuid.uuid4().hex[:10]}"
     settings = Settings(data_dir=tmp_path_factory.mktemp("pgsvc"),
                         store=StoreSettings(name="pgvector", options={"dsn": pg.dsn(), "schema": schema}),

@@ -22,6 +22,37 @@ T = TypeVar("T")
 TRANSIENT: tuple[type[BaseException], ...] = (StoreUnavailableError, ConnectionError, TimeoutError)
 
 
+def full_jitter(attempt: int, backoff: float, cap: float, rng: random.Random | None = None) -> float:
+    """The wait before retry ``attempt`` (0-based): uniform in [0, min(cap, backoff * 2**attempt)].
+
+    Full jitter spreads the retries of many clients that failed together, so a recovering server is
+    not hit in lock-step (AWS Architecture Blog, "Exponential Backoff And Jitter").
+    """
+    return (rng or random).uniform(0.0, min(cap, backoff * (2**attempt)))
+
+
+def retry_transient(fn: Callable[[], T], *, attempts: int, is_transient: Callable[[Exception], bool],
+                    delay: Callable[[int], float], sleep: Callable[[float], None] = time.sleep,
+                    on_retry: Callable[[Exception, float], None] | None = None) -> T:
+    """Call ``fn`` up to ``attempts`` times while it fails with an error ``is_transient`` accepts.
+
+    The last failure (or the first that is not transient) propagates unchanged: each caller words
+    its own error, naming its backend and what the user can do. Every store adapter and the load
+    jobs share this loop.
+    """
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt + 1 >= attempts or not is_transient(exc):
+                raise
+            pause = delay(attempt)
+            if on_retry is not None:
+                on_retry(exc, pause)
+            sleep(pause)
+    raise ValueError(f"attempts must be at least 1, got {attempts}")
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int = 6
@@ -29,25 +60,19 @@ class RetryPolicy:
     max_delay: float = 20.0
 
     def delay(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(max_delay, backoff * 2**attempt)]."""
-        return random.uniform(0, min(self.max_delay, self.backoff * (2**attempt)))
+        return full_jitter(attempt, self.backoff, self.max_delay)
 
 
 def call_with_retry(what: str, fn: Callable[[], T], policy: RetryPolicy,
                     on_retry: Callable[[str, BaseException, float], None] | None = None) -> T:
     started = time.monotonic()
-    for attempt in range(policy.attempts):
-        try:
-            return fn()
-        except TRANSIENT as exc:
-            if attempt + 1 >= policy.attempts:
-                raise StoreUnavailableError(
-                    f"{what} failed {policy.attempts} times over {time.monotonic() - started:.1f}s, the last "
-                    f"time with: {exc}. The job stopped; what was written before is recorded, so running the "
-                    "same command again resumes where it stopped"
-                ) from exc
-            pause = policy.delay(attempt)
-            if on_retry is not None:
-                on_retry(what, exc, pause)
-            time.sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return retry_transient(fn, attempts=policy.attempts, is_transient=lambda exc: isinstance(exc, TRANSIENT),
+                               delay=policy.delay,
+                               on_retry=None if on_retry is None else lambda exc, pause: on_retry(what, exc, pause))
+    except TRANSIENT as exc:
+        raise StoreUnavailableError(
+            f"{what} failed {policy.attempts} times over {time.monotonic() - started:.1f}s, the last "
+            f"time with: {exc}. The job stopped; what was written before is recorded, so running the "
+            "same command again resumes where it stopped"
+        ) from exc

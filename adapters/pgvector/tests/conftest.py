@@ -15,19 +15,13 @@ import psycopg
 import pytest
 from psycopg import sql
 from vectorseam_pgvector import PgVectorStore, create_store
-from vectorseam_pgvector.testing import PostgresServer, PostgresUnavailable
+from vectorseam_pgvector.testing import PostgresServer, session_server
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
-    try:
-        server = PostgresServer().start()
-    except PostgresUnavailable as exc:
-        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
-    try:
+    with session_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

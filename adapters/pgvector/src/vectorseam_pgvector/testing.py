@@ -24,6 +24,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -295,3 +297,23 @@ class PostgresServer:
             output = (result.stdout + result.stderr).strip()
             raise PostgresUnavailable(f"{Path(cmd[0]).name} failed (exit {result.returncode}): {output}")
         return result
+
+
+@contextmanager
+def session_server() -> Iterator[PostgresServer]:
+    """A started server for a pytest session (or module), stopped afterwards.
+
+    When PostgreSQL or pgvector is missing the test *fails* with the reason and the fix, never skips:
+    CI must have them (``scripts/install-pgvector.sh``), and a silent skip would hide a lost backend.
+    Tests sharing the server keep apart by schema.
+    """
+    import pytest
+
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()

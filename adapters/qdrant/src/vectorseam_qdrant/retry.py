@@ -21,6 +21,7 @@ import httpx
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from vectorseam.errors import ConfigError, StoreUnavailableError, ValidationError, VectorseamError
+from vectorseam.retrying import full_jitter, retry_transient
 
 T = TypeVar("T")
 
@@ -45,9 +46,7 @@ class RetryPolicy:
                 raise ConfigError(f"qdrant store option {name!r} must be a number >= 0, got {value!r}")
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full-jitter wait before retry number ``attempt`` (0-based)."""
-        cap = min(self.backoff_max, self.backoff * (2**attempt))
-        return rng.uniform(0.0, cap)
+        return full_jitter(attempt, self.backoff, self.backoff_max, rng)
 
 
 def _grpc_code(exc: BaseException) -> str | None:
@@ -139,18 +138,15 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``fn``; retry transient failures per ``policy``; raise StoreUnavailableError when they persist."""
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            if attempt >= policy.retries:
-                raise StoreUnavailableError(
-                    f"the {backend} is unavailable: {what} failed after {attempt + 1} attempt(s); "
-                    f"last error: {describe(exc)}. Check that the server is running and reachable, "
-                    "or raise the store's 'retries'/'timeout' options"
-                ) from None
-            sleep(policy.delay(attempt, rng))
-            attempt += 1
+    attempts = policy.retries + 1
+    try:
+        return retry_transient(fn, attempts=attempts, is_transient=is_transient,
+                               delay=lambda attempt: policy.delay(attempt, rng), sleep=sleep)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        raise StoreUnavailableError(
+            f"the {backend} is unavailable: {what} failed after {attempts} attempt(s); "
+            f"last error: {describe(exc)}. Check that the server is running and reachable, "
+            "or raise the store's 'retries'/'timeout' options"
+        ) from None

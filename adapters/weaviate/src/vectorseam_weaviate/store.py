@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -48,6 +47,7 @@ from vectorseam.errors import (
 )
 from vectorseam.filters import FilterLike, matches, parse_filter
 from vectorseam.recommend import average_vector
+from vectorseam.retrying import full_jitter, retry_transient
 from vectorseam.types import (
     Capabilities,
     CollectionInfo,
@@ -71,6 +71,7 @@ _DATA_TYPES = {"t": DataType.TEXT, "n": DataType.NUMBER, "b": DataType.BOOL,
 _TRANSIENT_GRPC = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED")
 _RETURN_PROPS = [schema.ID_PROP, schema.TEXT_PROP, schema.META_PROP]
 MAX_RESULTS = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS
+MAX_BACKOFF_S = 5.0  # cap of the wait between retries (full jitter below it)
 
 
 def object_uuid(record_id: str) -> str:
@@ -123,25 +124,19 @@ class WeaviateStore:
 
     # -- plumbing ----------------------------------------------------------------------------------
     def _call(self, operation: str, fn: Callable[..., T]) -> T:
-        delay = self._backoff
-        for attempt in range(self._retries + 1):
-            try:
-                return fn()
-            except VectorseamError:
-                raise
-            except WeaviateBaseError as exc:
-                transient = _is_transient(exc)
-                if transient and attempt < self._retries:
-                    time.sleep(delay)
-                    delay *= 2
-                    continue
-                where = f"weaviate {operation} at {self._url}"
-                if transient:
-                    raise StoreUnavailableError(
-                        f"{where} failed after {attempt + 1} attempts: {exc}"
-                    ) from exc
-                raise VectorseamError(f"{where} failed: {exc}") from exc
-        raise AssertionError("unreachable")
+        try:
+            return retry_transient(
+                fn, attempts=self._retries + 1,
+                is_transient=lambda exc: isinstance(exc, WeaviateBaseError) and _is_transient(exc),
+                delay=lambda attempt: full_jitter(attempt, self._backoff, MAX_BACKOFF_S),
+            )
+        except VectorseamError:
+            raise
+        except WeaviateBaseError as exc:
+            where = f"weaviate {operation} at {self._url}"
+            if _is_transient(exc):
+                raise StoreUnavailableError(f"{where} failed after {self._retries + 1} attempts: {exc}") from exc
+            raise VectorseamError(f"{where} failed: {exc}") from exc
 
     def _handle(self, collection: str) -> tuple[Collection[Any, Any], CollectionSpec]:
         spec = self._spec(collection)

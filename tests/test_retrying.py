@@ -1,0 +1,61 @@
+"""The retry loop every adapter and load job shares: which errors it retries, how long it waits."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from vectorseam.errors import StoreUnavailableError
+from vectorseam.retrying import RetryPolicy, call_with_retry, full_jitter, retry_transient
+
+
+class Flaky:
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return "ok"
+
+
+def test_transient_failures_are_retried_with_the_given_waits() -> None:
+    fn = Flaky([ConnectionError("a"), ConnectionError("b")])
+    waits: list[float] = []
+    seen: list[str] = []
+    result = retry_transient(fn, attempts=3, is_transient=lambda e: isinstance(e, ConnectionError),
+                             delay=lambda attempt: 0.1 * (attempt + 1), sleep=waits.append,
+                             on_retry=lambda exc, pause: seen.append(f"{exc}:{pause}"))
+    assert (result, fn.calls, waits, seen) == ("ok", 3, [0.1, 0.2], ["a:0.1", "b:0.2"])
+
+
+def test_the_last_failure_and_permanent_ones_propagate_unchanged() -> None:
+    last = ConnectionError("still down")
+    fn = Flaky([ConnectionError("x"), last, ConnectionError("never reached")])
+    with pytest.raises(ConnectionError) as info:
+        retry_transient(fn, attempts=2, is_transient=lambda e: True, delay=lambda a: 0.0, sleep=lambda s: None)
+    assert info.value is last and fn.calls == 2
+    wrong = Flaky([ValueError("bad request"), ConnectionError("unused")])
+    with pytest.raises(ValueError, match="bad request"):
+        retry_transient(wrong, attempts=5, is_transient=lambda e: isinstance(e, ConnectionError),
+                        delay=lambda a: 0.0, sleep=lambda s: None)
+    assert wrong.calls == 1  # a request the store refused is not sent again
+
+
+def test_full_jitter_stays_under_the_exponential_cap() -> None:
+    rng = random.Random(3)
+    for attempt in range(8):
+        waits = [full_jitter(attempt, 0.5, 4.0, rng) for _ in range(200)]
+        cap = min(4.0, 0.5 * 2**attempt)
+        assert all(0.0 <= w <= cap for w in waits)
+        assert max(waits) > 0.8 * cap and min(waits) < 0.2 * cap  # spread over the whole range
+
+
+def test_call_with_retry_ends_a_job_with_a_resumable_error() -> None:
+    fn = Flaky([TimeoutError("t")] * 5)
+    with pytest.raises(StoreUnavailableError, match="writing records failed 2 times.*running the same command"):
+        call_with_retry("writing records", fn, RetryPolicy(attempts=2, backoff=0.001))
+    assert fn.calls == 2
