@@ -244,7 +244,7 @@ def markdown(rows: Sequence[dict[str, Any]], info: dict[str, Any]) -> str:
           f"{r['job_cost_us_per_record']} µs", r["rerun_s"], f"{r['rerun_speedup']}x"]
          for r in rows],
     )
-    return (f"{table}\n\nOverhead = first run / embedding alone - 1: the same texts in the same calls (the "
+    return (f"### Load job: records/s, overhead over embedding alone, re-run speed-up\n\n{table}\n\nOverhead = first run / embedding alone - 1: the same texts in the same calls (the "
             f"chunks of {BATCH} documents per call), timed before and after the job runs (their mean), or re-timed "
             "once where a single figure stands before the brackets (the bracketed pair were calls of "
             f"{BATCH} texts, which pad more). `bench:shake256:384` is a stand-in embedder (a hash, not a model) that shows the "
