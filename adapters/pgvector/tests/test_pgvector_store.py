@@ -315,10 +315,12 @@ def test_bulk_load_defers_the_hnsw_index_of_an_empty_collection(
     store = make_store(index="hnsw", index_build_memory="64MB")
     store.ensure_collection(CollectionSpec("bulk", 16, "cosine"))
     schema = store.options.schema
-    records = make_records(random_vectors(300, 16, seed=21))
+    records = make_records(random_vectors(1300, 16, seed=21))
     with store.bulk_load("bulk"):
         assert _hnsw_indexes(pg_server, schema, "bulk") == []
-        for start in range(0, 300, 64):  # small batches, as the load job writes them
+        store.upsert("bulk", records[:1000])  # large enough for upsert's own build-after path...
+        assert _hnsw_indexes(pg_server, schema, "bulk") == []  # ...which leaves the index to bulk_load
+        for start in range(1000, 1300, 64):  # small batches, as the load job writes them
             store.upsert("bulk", records[start : start + 64])
         q = records[5].vector
         want = reference_top_k(reference_candidates(records, q, "cosine"), 5)

@@ -105,6 +105,7 @@ class PgVectorStore:
         self.pgvector_version = ""
         self._connector = Connector(options, configure=self._configure)
         self._catalog = sql.Identifier(options.schema, CATALOG)
+        self._bulk_loading: set[str] = set()  # collections whose HNSW index a bulk_load() defers
         self._connector.run("setting up the schema", self._setup, pooled=False)
         self._connector.open_pool()
 
@@ -313,7 +314,7 @@ class PgVectorStore:
         def drop_if_empty(conn: psycopg.Connection[Any]) -> tuple[bool, str]:
             with conn.transaction():
                 _, metric = self._spec(conn, collection)
-                return self._drop_hnsw_for_bulk_load(conn, collection, BULK_BUILD_MIN), metric
+                return self._drop_hnsw_if_empty(conn, collection), metric
 
         deferred, metric = self._connector.run(f"preparing {collection!r} for a bulk load", drop_if_empty)
 
@@ -321,13 +322,19 @@ class PgVectorStore:
             with conn.transaction():
                 self._create_hnsw_index(conn, collection, metric)
 
+        if deferred:
+            self._bulk_loading.add(collection)
         try:
             yield
-        except BaseException:
+        except Exception:
+            # Readers should not be left without the index after a failed job. (An interrupt skips
+            # this: the next ensure_collection builds it.) The job's own error matters more.
             if deferred:
-                with suppress(Exception):  # the job's own error matters more; ensure_collection retries
+                with suppress(Exception):
                     self._connector.run(f"building the HNSW index of {collection!r}", build)
             raise
+        finally:
+            self._bulk_loading.discard(collection)
         if deferred:
             self._connector.run(f"building the HNSW index of {collection!r}", build)
 
@@ -398,7 +405,10 @@ class PgVectorStore:
                         copy.set_types(["text", "vector", "text", "jsonb"])
                         for r in checked:
                             copy.write_row([r.id, r.vector, r.text, Jsonb(r.metadata, dumps=encode_object)])
-                    rebuild = self._drop_hnsw_for_bulk_load(conn, collection, len(checked))
+                    # A large first batch builds the graph once after the rows are in, unless a
+                    # bulk_load() defers the index to its own end.
+                    rebuild = (len(checked) >= BULK_BUILD_MIN and collection not in self._bulk_loading
+                               and self._drop_hnsw_if_empty(conn, collection))
                     cur.execute(
                         sql.SQL(
                             "INSERT INTO {} (id, embedding, text, metadata)"
@@ -414,14 +424,15 @@ class PgVectorStore:
 
         return self._connector.run(f"writing {len(checked)} records to {collection!r}", write)
 
-    def _drop_hnsw_for_bulk_load(self, conn: psycopg.Connection[Any], collection: str, batch: int) -> bool:
-        """Drop the HNSW index before a large first load into an empty collection; True if dropped.
+    def _drop_hnsw_if_empty(self, conn: psycopg.Connection[Any], collection: str) -> bool:
+        """Drop the HNSW index of an empty collection before a first load; True if dropped.
 
         Building the graph once over all rows is several times faster than inserting rows into it
         one by one. The table is locked until the transaction ends, which only delays readers of a
-        collection that is still empty; the index is rebuilt in the same transaction.
+        collection that is still empty; the caller builds the index again (in the same transaction
+        for a large upsert, at the end of the load for bulk_load()).
         """
-        if self.options.index != "hnsw" or batch < BULK_BUILD_MIN:
+        if self.options.index != "hnsw":
             return False
         table = self._table(collection)
         conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
