@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.embedders.base import Embedder
+from vectorseam.sqlite_rows import insert_rows, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
@@ -59,17 +60,12 @@ class EmbeddingCache:
         if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                               (_V1_TABLE,)).fetchone() is None:
             return
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._conn):
             rows = self._conn.execute(f"SELECT fingerprint, text_hash, vector FROM {_V1_TABLE}")
             while part := rows.fetchmany(_CHUNK):
-                self._conn.executemany("INSERT OR IGNORE INTO vectors (key, vector) VALUES (?, ?)",
-                                       [(cache_key(fp, bytes(h)), v) for fp, h, v in part])
+                insert_rows(self._conn, "INSERT OR IGNORE INTO vectors (key, vector) VALUES",
+                            [(cache_key(fp, bytes(h)), v) for fp, h, v in part])
             self._conn.execute(f"DROP TABLE {_V1_TABLE}")
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
 
     def get_many(self, fingerprint: str, hashes: Sequence[bytes], dimension: int) -> dict[bytes, npt.NDArray[
         np.float32
@@ -93,17 +89,8 @@ class EmbeddingCache:
         if not items:
             return
         rows = [(cache_key(fingerprint, h), np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in items]
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                for start in range(0, len(rows), _CHUNK // 2):  # one statement per part: see the record manager
-                    part = rows[start : start + _CHUNK // 2]
-                    self._conn.execute("INSERT OR REPLACE INTO vectors (key, vector) VALUES "
-                                       + ",".join(["(?, ?)"] * len(part)), [v for row in part for v in row])
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._conn, mode="DEFERRED"):
+            insert_rows(self._conn, "INSERT OR REPLACE INTO vectors (key, vector) VALUES", rows)
 
     def close(self) -> None:
         with self._lock:

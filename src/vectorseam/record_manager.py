@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vectorseam.errors import VectorseamError
+from vectorseam.sqlite_rows import insert_rows, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -52,7 +53,6 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_by_source ON records (store, collection, source);
 """
 _CHUNK = 400
-_ROWS_PER_INSERT = 100  # 8 parameters each: under SQLite's oldest limit of 999
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,23 +128,9 @@ class RecordManager:
                  state, now) for m in marks]
         if not rows:
             return
-        # Many rows per statement: Python's sqlite3 lets go of the GIL at every step, and each step
-        # then waits for the embedding and reading threads to hand it back, so a statement per row
-        # cost the job milliseconds per batch.
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for start in range(0, len(rows), _ROWS_PER_INSERT):
-                    part = rows[start : start + _ROWS_PER_INSERT]
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO records (store, collection, doc_id, source, content_hash, "
-                        "chunk_ids, state, updated_at) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(part)),
-                        [value for row in part for value in row],
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._conn):
+            insert_rows(self._conn, "INSERT OR REPLACE INTO records (store, collection, doc_id, source, "
+                                    "content_hash, chunk_ids, state, updated_at) VALUES", rows)
 
     def mark_pending(self, marks: Iterable[Mark]) -> None:
         """Before a store write: the ids listed may be in the store, whatever happens next."""
@@ -155,20 +141,14 @@ class RecordManager:
         self._write(marks, "done")
 
     def forget(self, doc_ids: Sequence[str]) -> None:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for start in range(0, len(doc_ids), _CHUNK):
-                    part = list(doc_ids[start : start + _CHUNK])
-                    self._conn.execute(
-                        f"DELETE FROM records WHERE store = ? AND collection = ? AND doc_id IN "
-                        f"({','.join('?' * len(part))})",
-                        [self.store, self.collection, *part],
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._conn):
+            for start in range(0, len(doc_ids), _CHUNK):
+                part = list(doc_ids[start : start + _CHUNK])
+                self._conn.execute(
+                    f"DELETE FROM records WHERE store = ? AND collection = ? AND doc_id IN "
+                    f"({','.join('?' * len(part))})",
+                    [self.store, self.collection, *part],
+                )
 
     def entries(self, source: str | None = None) -> Iterator[Entry]:
         """Every entry of this collection (of one source, if given)."""
