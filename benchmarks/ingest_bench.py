@@ -263,6 +263,8 @@ def main() -> None:
                         help="only re-time embedding alone (in the job's calls) for --corpus, in the saved results")
     args = parser.parse_args()
     if args.rebaseline:
+        if "stand-in" in args.corpus:
+            parser.error("--rebaseline re-times the real model: use it with --corpus scifact or synthetic")
         model = LocalEmbedder()
         model.embed_query("warm up")
         with tempfile.TemporaryDirectory(prefix="ingest-bench-src-") as tmpdir:

@@ -40,7 +40,10 @@ def retry_transient(fn: Callable[[], T], *, attempts: int, is_transient: Callabl
     its own error, naming its backend and what the user can do. Every store adapter and the load
     jobs share this loop.
     """
-    for attempt in range(attempts):
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    attempt = 0
+    while True:
         try:
             return fn()
         except Exception as exc:
@@ -50,7 +53,7 @@ def retry_transient(fn: Callable[[], T], *, attempts: int, is_transient: Callabl
             if on_retry is not None:
                 on_retry(exc, pause)
             sleep(pause)
-    raise ValueError(f"attempts must be at least 1, got {attempts}")
+            attempt += 1
 
 
 @dataclass(frozen=True, slots=True)

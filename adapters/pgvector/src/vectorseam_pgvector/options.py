@@ -83,9 +83,9 @@ def _seconds(name: str, value: object, allow_zero: bool = False) -> float:
 
 
 def _memory(name: str, value: object) -> str:
-    """A PostgreSQL memory setting: a whole number and a unit (kB, MB, GB), at least 1MB."""
+    """A PostgreSQL memory setting: a whole number and a unit (kB, MB, GB, TB), at least 1MB."""
     units = {"kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3}
-    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    text = value.strip() if isinstance(value, str) else ""
     number, unit = text.rstrip("kMGTB"), text[len(text.rstrip("kMGTB")):]
     if not number.isdigit() or unit not in units or int(number) * units[unit] < 1024:
         raise ConfigError(f"pgvector option {name!r} must be a size such as '512MB' or '2GB' (at least 1MB), "

@@ -130,8 +130,6 @@ class WeaviateStore:
                 is_transient=lambda exc: isinstance(exc, WeaviateBaseError) and _is_transient(exc),
                 delay=lambda attempt: full_jitter(attempt, self._backoff, MAX_BACKOFF_S),
             )
-        except VectorseamError:
-            raise
         except WeaviateBaseError as exc:
             where = f"weaviate {operation} at {self._url}"
             if _is_transient(exc):
