@@ -3,11 +3,11 @@ calls with the same words (the conformance suite compares them across backends).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from vectorseam.errors import DimensionMismatchError, ValidationError
-from vectorseam.filters import FilterLike
-from vectorseam.types import CollectionInfo, CollectionSpec
+from vectorseam.filters import Filter, FilterLike, matches
+from vectorseam.types import CollectionInfo, CollectionSpec, Record
 
 
 def check_k(k: int, limit: int | None = None, backend: str = "") -> None:
@@ -15,6 +15,25 @@ def check_k(k: int, limit: int | None = None, backend: str = "") -> None:
         raise ValidationError(f"k must be a positive integer, got {k!r}")
     if limit is not None and k > limit:
         raise ValidationError(f"k is {k}; {backend or 'this backend'} returns at most {limit} results per query")
+
+
+def check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def filtered_pages(records: Iterable[Record], batch_size: int, f: Filter | None) -> Iterator[list[Record]]:
+    """Pages of ``batch_size`` records matching ``f``, for a scan a backend cannot filter itself
+    (Pinecone and Weaviate list or page through every record; the reference evaluator decides)."""
+    page: list[Record] = []
+    for record in records:
+        if f is None or matches(f, record.metadata):
+            page.append(record)
+            if len(page) == batch_size:
+                yield page
+                page = []
+    if page:
+        yield page
 
 
 def check_delete_args(ids: Sequence[str] | None, filter: FilterLike) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vectorseam.contract import check_compatible, check_delete_args, check_k
+from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k
 from vectorseam.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -408,8 +408,7 @@ class MemoryStore:
         filter: FilterLike = None,
         include_vectors: bool = True,
     ) -> Iterator[list[Record]]:
-        if batch_size <= 0:
-            raise ValidationError(f"batch_size must be positive, got {batch_size}")
+        check_batch_size(batch_size)
         f = parse_filter(filter)
         with self._lock:
             coll = self._get(collection)

@@ -38,7 +38,7 @@ from psycopg import sql
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
-from vectorseam.contract import check_compatible, check_delete_args, check_k
+from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k
 from vectorseam.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -504,8 +504,7 @@ class PgVectorStore:
         include_vectors: bool = True,
     ) -> Iterator[list[Record]]:
         """Keyset pages ordered by id: each page is its own short query, so no transaction stays open."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_batch_size(batch_size)
         where, params = where_clause(self._filter(filter))
         self._connector.run(f"looking up collection {collection!r}", lambda conn: self._spec(conn, collection))
         return self._pages(collection, batch_size, where, params, include_vectors)

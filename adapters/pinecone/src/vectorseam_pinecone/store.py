@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from pinecone import Index
 
-from vectorseam.contract import check_compatible, check_delete_args, check_k
+from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k, filtered_pages
 from vectorseam.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -39,7 +39,7 @@ from vectorseam.errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from vectorseam.filters import Filter, FilterLike, matches, parse_filter
+from vectorseam.filters import Filter, FilterLike, parse_filter
 from vectorseam.recommend import average_vector
 from vectorseam.types import (
     Capabilities,
@@ -341,8 +341,7 @@ class PineconeStore:
         filter: FilterLike = None,
         include_vectors: bool = True,
     ) -> Iterator[list[Record]]:
-        if batch_size <= 0:
-            raise ValidationError(f"batch_size must be positive, got {batch_size}")
+        check_batch_size(batch_size)
         f = parse_filter(filter)
         translate(f)  # the same operators as a query, so a filter never works in one place only
         self._spec(collection)
@@ -351,24 +350,18 @@ class PineconeStore:
     def _scan(
         self, collection: str, batch_size: int, f: Filter | None, include_vectors: bool
     ) -> Iterator[list[Record]]:
+        return filtered_pages(self._records(collection, include_vectors), batch_size, f)
+
+    def _records(self, collection: str, include_vectors: bool) -> Iterator[Record]:
         ns = self.namespace(collection)
         snapshot = sorted(self._list_ids(ns))
-        page: list[Record] = []
         for start in range(0, len(snapshot), _FETCH_PAGE):
             chunk = snapshot[start : start + _FETCH_PAGE]
             found = self._fetch_raw(ns, chunk)
             for pid in chunk:
                 raw = found.get(pid)
-                if raw is None:  # deleted since the listing
-                    continue
-                record = _record(raw, include_vectors)
-                if f is None or matches(f, record.metadata):
-                    page.append(record)
-                if len(page) == batch_size:
-                    yield page
-                    page = []
-        if page:
-            yield page
+                if raw is not None:  # None: deleted since the listing
+                    yield _record(raw, include_vectors)
 
     # -- recommendations ---------------------------------------------------------------------------
     def recommend(

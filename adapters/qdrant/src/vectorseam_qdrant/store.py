@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from qdrant_client import QdrantClient, models
 
-from vectorseam.contract import check_compatible, check_delete_args, check_k
+from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k
 from vectorseam.errors import (
     CollectionNotFoundError,
     StoreUnavailableError,
@@ -466,8 +466,7 @@ class QdrantStore:
         include_vectors: bool = True,
     ) -> Iterator[list[Record]]:
         """Pages in Qdrant's point-id order (stable: ids never change), fetched lazily with scroll."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValidationError(f"batch_size must be positive, got {batch_size!r}")
+        check_batch_size(batch_size)
         f = self._filter(filter)
         coll = self._get(collection)
         return self._scan(coll, f, batch_size, include_vectors)

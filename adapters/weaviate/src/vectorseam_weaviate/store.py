@@ -37,7 +37,7 @@ from weaviate.exceptions import (
     WeaviateQueryError,
 )
 
-from vectorseam.contract import check_compatible, check_delete_args, check_k
+from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k, filtered_pages
 from vectorseam.errors import (
     CollectionNotFoundError,
     StoreUnavailableError,
@@ -45,7 +45,7 @@ from vectorseam.errors import (
     ValidationError,
     VectorseamError,
 )
-from vectorseam.filters import FilterLike, matches, parse_filter
+from vectorseam.filters import FilterLike, parse_filter
 from vectorseam.recommend import average_vector
 from vectorseam.retrying import full_jitter, retry_transient
 from vectorseam.types import (
@@ -412,15 +412,16 @@ class WeaviateStore:
     ) -> Iterator[list[Record]]:
         """Cursor (uuid order) over the whole collection; a filter is applied client side because
         Weaviate's cursor API takes no filter."""
-        if batch_size <= 0:
-            raise ValidationError(f"batch_size must be positive, got {batch_size}")
+        check_batch_size(batch_size)
         handle, _ = self._handle(collection)
         f = parse_filter(filter)
         self._compile(collection, f)  # refuse malformed filters before the first page
         return self._scan(handle, batch_size, f, include_vectors)
 
     def _scan(self, handle: Any, batch_size: int, f: Any, include_vectors: bool) -> Iterator[list[Record]]:
-        page: list[Record] = []
+        return filtered_pages(self._records(handle, batch_size, include_vectors), batch_size, f)
+
+    def _records(self, handle: Any, batch_size: int, include_vectors: bool) -> Iterator[Record]:
         after: str | None = None
         while True:
             res = self._call("fetch_objects", lambda after=after: handle.query.fetch_objects(
@@ -428,17 +429,10 @@ class WeaviateStore:
                 return_properties=_RETURN_PROPS,
             ))
             if not res.objects:
-                break
+                return
             for obj in res.objects:
-                rec = _record(obj, include_vectors)
-                if f is None or matches(f, rec.metadata):
-                    page.append(rec)
-                if len(page) == batch_size:
-                    yield page
-                    page = []
+                yield _record(obj, include_vectors)
             after = str(res.objects[-1].uuid)
-        if page:
-            yield page
 
     def recommend(
         self,
