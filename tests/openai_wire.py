@@ -29,12 +29,12 @@ class OpenAIWireServer:
 
             def _send(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
+                outer.statuses.append(status)  # before the reply: the client may act on it at once
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-                outer.statuses.append(status)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
