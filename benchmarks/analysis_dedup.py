@@ -13,8 +13,8 @@ import numpy as np
 from analysis_common import RESULTS, combined, embed_cached, embedder, fine_food, mrpc
 
 from vectorseam.analysis.dedup import find_duplicates
-from vectorseam.analysis.vectors import unit_rows
-from vectorseam.search import collection_spec
+from vectorseam.embedders.fingerprint import collection_spec
+from vectorseam.similarity import unit_rows_f32 as unit_rows
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import Record
 

@@ -45,10 +45,10 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.common import DATA, RESULTS, log, machine, md_table, require_data, versions
-from vectorseam.chunking import ChunkSpec, chunk_text, tokenizer_for
 from vectorseam.embedders.local import LocalEmbedder
-from vectorseam.ingest import IngestOptions, JobState, ingest_file
-from vectorseam.sources import Document, RowSpec, Source
+from vectorseam.ingest.chunking import ChunkSpec, chunk_text, tokenizer_for
+from vectorseam.ingest.job import IngestOptions, JobState, ingest_file
+from vectorseam.ingest.sources import Document, RowSpec, Source
 from vectorseam.stores.memory import MemoryStore
 
 BATCH = 64

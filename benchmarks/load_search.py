@@ -87,7 +87,7 @@ def synthesize(base: npt.NDArray[np.float32], n: int, noise: float, seed: int) -
 
 def build_store(embedder: Any, data_dir: Path, records: int, texts: list[str], seed: int = 7) -> dict[str, Any]:
     """Writes the collection into the memory store under ``data_dir`` (as the server will open it)."""
-    from vectorseam.search import collection_spec
+    from vectorseam.embedders.fingerprint import collection_spec
     from vectorseam.stores.memory import MemoryStore
     from vectorseam.types import Record
 

@@ -96,9 +96,9 @@ def test_bad_input_gets_clear_errors_and_nonzero_exit(csv_file: Path, env: dict[
 
 def test_cookbook_reviews_demo_queries(isolated_env: Path, local_embedder) -> None:  # type: ignore[no-untyped-def]
     """The demo's promise on the real data: beans for 'delicious beans', pasta for 'whole wheat pasta'."""
-    from vectorseam.ingest import ingest_file
-    from vectorseam.search import Searcher
-    from vectorseam.sources import RowSpec
+    from vectorseam.ingest.job import ingest_file
+    from vectorseam.ingest.sources import RowSpec
+    from vectorseam.retrieval.search import Searcher
     from vectorseam.stores.memory import MemoryStore
 
     path = shared_data("cookbook/fine_food_reviews_1k.csv")

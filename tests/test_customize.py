@@ -13,14 +13,9 @@ from typer.testing import CliRunner
 
 from tests.analysis_support import embed, fill_collection, memory_store_at
 from tests.conftest import shared_data
-from vectorseam.analysis.customize import (
-    CustomizedEmbedder,
-    CustomMatrix,
-    TrainingOptions,
-    apply_matrix,
-    train_matrix,
-)
+from vectorseam.analysis.customize import TrainingOptions, apply_matrix, train_matrix
 from vectorseam.analysis.pairs import Pair, complete_negatives, read_pairs
+from vectorseam.embedders.custom_matrix import CustomizedEmbedder, CustomMatrix
 from vectorseam.errors import DimensionMismatchError, EmbedderMismatchError, ValidationError
 from vectorseam.stores.memory import MemoryStore
 

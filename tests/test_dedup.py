@@ -21,11 +21,11 @@ from tests.analysis_support import (
     memory_store_at,
 )
 from vectorseam.analysis.dedup import find_duplicates, similar_pairs
-from vectorseam.analysis.dedup_ingest import DUPLICATE_FIELD, DuplicateScreen
 from vectorseam.analysis.unionfind import UnionFind
-from vectorseam.analysis.vectors import unit_rows
 from vectorseam.errors import CollectionNotFoundError, ValidationError
-from vectorseam.sources import Document
+from vectorseam.ingest.dedup_screen import DUPLICATE_FIELD, DuplicateScreen
+from vectorseam.ingest.sources import Document
+from vectorseam.similarity import unit_rows_f32 as unit_rows
 from vectorseam.stores.memory import MemoryStore
 
 

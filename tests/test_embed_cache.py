@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vectorseam.embed_cache import CachingEmbedder, EmbeddingCache, text_hash
 from vectorseam.embedders.local import LocalEmbedder
+from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache, text_hash
 
 
 def _unit(seed: int, dim: int = 8) -> np.ndarray:

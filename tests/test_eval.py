@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from vectorseam.errors import ValidationError
-from vectorseam.evaluation import format_table, load_beir, mrr_at, ndcg_at, recall_at, run_beir, score_run
-from vectorseam.hybrid import RetrievalSearcher
+from vectorseam.retrieval.evaluation import format_table, load_beir, mrr_at, ndcg_at, recall_at, run_beir, score_run
+from vectorseam.retrieval.hybrid import RetrievalSearcher
 from vectorseam.stores.memory import MemoryStore
 
 CORPUS = [

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import Stemmer
 
-from vectorseam.bm25_index import BM25Model, BM25Sidecar, tokenize
+from vectorseam.embedders.fingerprint import collection_spec
 from vectorseam.errors import ValidationError
-from vectorseam.hybrid import RetrievalSearcher, SyncedStore, rrf_fuse, sidecar_root
-from vectorseam.mmr import mmr_order
-from vectorseam.search import collection_spec
+from vectorseam.retrieval.bm25 import BM25Model, BM25Sidecar, tokenize
+from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore, rrf_fuse, sidecar_root
+from vectorseam.retrieval.mmr import mmr_order
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record
 

@@ -15,10 +15,10 @@ import pytest
 from tests.test_ingest_helpers import expected_records, make_rows, write_jsonl
 from vectorseam.embedders.local import LocalEmbedder
 from vectorseam.errors import EmbedderMismatchError, StoreUnavailableError, ValidationError, VectorseamError
-from vectorseam.ingest import IngestOptions, IngestReport, JobState, ingest_file
-from vectorseam.record_manager import JobLock
+from vectorseam.ingest.job import IngestOptions, IngestReport, JobState, ingest_file
+from vectorseam.ingest.record_manager import JobLock
+from vectorseam.ingest.sources import RowSpec
 from vectorseam.retrying import RetryPolicy
-from vectorseam.sources import RowSpec
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record
 

@@ -11,9 +11,9 @@ import pytest
 from tests.test_ingest_helpers import write_jsonl
 from vectorseam.embedders.local import LocalEmbedder
 from vectorseam.errors import ValidationError
-from vectorseam.ingest import IngestOptions, IngestReport, JobState, ingest_file
+from vectorseam.ingest.job import IngestOptions, IngestReport, JobState, ingest_file
+from vectorseam.ingest.sources import RowSpec
 from vectorseam.retrying import RetryPolicy
-from vectorseam.sources import RowSpec
 from vectorseam.stores.memory import MemoryStore
 
 TEXTS = [

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vectorseam.embed_cache import EmbeddingCache, text_hash
 from vectorseam.embedders.local import LocalEmbedder
+from vectorseam.ingest.embed_cache import EmbeddingCache, text_hash
 
 _VECTORS: dict[str, npt.NDArray[np.float32]] = {}
 

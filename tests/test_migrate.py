@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vectorseam.errors import StoreUnavailableError
-from vectorseam.migrate import migrate_collection, records_equal
+from vectorseam.ingest.migrate import migrate_collection, records_equal
 from vectorseam.retrying import RetryPolicy
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record

@@ -19,10 +19,11 @@ import httpx
 import pytest
 
 from vectorseam.config import LLMSettings
+from vectorseam.embedders.fingerprint import collection_spec
 from vectorseam.errors import ValidationError
-from vectorseam.hybrid import RetrievalSearcher
-from vectorseam.llm import ChatLLM, LLMError
-from vectorseam.qa import (
+from vectorseam.retrieval.hybrid import RetrievalSearcher
+from vectorseam.retrieval.llm import ChatLLM, LLMError
+from vectorseam.retrieval.qa import (
     ABSTAIN,
     EXTRACTED_LABEL,
     PROMPT_OVERHEAD,
@@ -34,7 +35,6 @@ from vectorseam.qa import (
     pack_passages,
     parse_citations,
 )
-from vectorseam.search import collection_spec
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import Hit, Record
 

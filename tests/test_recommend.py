@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from vectorseam.errors import CollectionNotFoundError, ValidationError
-from vectorseam.recommend import average_vector, best_scores, recommend, scaled_fast_sigmoid
-from vectorseam.similarity import similarity_matrix
+from vectorseam.retrieval.recommend import best_scores, recommend, scaled_fast_sigmoid
+from vectorseam.similarity import average_vector, similarity_matrix
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Hit, Metric, Record
 

@@ -16,9 +16,9 @@ from vectorseam.config import Settings
 from vectorseam.embedders.local import LocalEmbedder
 from vectorseam.embedders.openai_api import OpenAIEmbedder
 from vectorseam.errors import EmbedderMismatchError
-from vectorseam.ingest import JobState
-from vectorseam.reindex import reindex_collection
-from vectorseam.search import Searcher
+from vectorseam.ingest.job import JobState
+from vectorseam.ingest.reindex import reindex_collection
+from vectorseam.retrieval.search import Searcher
 
 
 def test_reindex_switches_the_alias_only_when_complete(tmp_path: Path, local_embedder: LocalEmbedder) -> None:

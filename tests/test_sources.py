@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vectorseam.chunking import ChunkSpec, HFTokenizer, RegexTokenizer, chunk_text, tokenizer_for
 from vectorseam.embedders.local import LocalEmbedder
-from vectorseam.sources import Document, Reject, RowSpec, Source
+from vectorseam.ingest.chunking import ChunkSpec, HFTokenizer, RegexTokenizer, chunk_text, tokenizer_for
+from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
 
 
 def _docs(items: list[Document | Reject]) -> dict[str, Document]:

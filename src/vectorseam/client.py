@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from vectorseam.config import Settings, load_settings
 from vectorseam.embedders import Embedder, build_embedder
 from vectorseam.filters import FilterLike
-from vectorseam.ingest import IngestReport, Progress, ingest_file
-from vectorseam.search import Searcher
-from vectorseam.sources import RowSpec
+from vectorseam.ingest.job import IngestReport, Progress, ingest_file
+from vectorseam.ingest.sources import RowSpec
+from vectorseam.retrieval.search import Searcher
 from vectorseam.store import VectorStore
 from vectorseam.stores.registry import open_store
 from vectorseam.types import CollectionInfo, Hit
@@ -27,16 +27,17 @@ from vectorseam.types import CollectionInfo, Hit
 if TYPE_CHECKING:  # retrieval layers, imported lazily by the methods that use them
     from collections.abc import Sequence
 
-    from vectorseam.aliases import AliasMap
     from vectorseam.analysis.classify import ClassificationResult, LabelSpec
     from vectorseam.analysis.clustering import ClusteringResult
-    from vectorseam.analysis.customize import CustomMatrix, TrainingOptions, TrainingReport
+    from vectorseam.analysis.customize import TrainingOptions, TrainingReport
     from vectorseam.analysis.dedup import DedupResult, Method
     from vectorseam.analysis.maps import Projection
     from vectorseam.analysis.pairs import Pair
-    from vectorseam.evaluation import EvalReport
-    from vectorseam.hybrid import RetrievalSearcher
-    from vectorseam.qa import Answer, AnswerStream, QuestionAnswerer
+    from vectorseam.embedders.custom_matrix import CustomMatrix
+    from vectorseam.ingest.aliases import AliasMap
+    from vectorseam.retrieval.evaluation import EvalReport
+    from vectorseam.retrieval.hybrid import RetrievalSearcher
+    from vectorseam.retrieval.qa import Answer, AnswerStream, QuestionAnswerer
 
 
 def store_from_settings(settings: Settings) -> VectorStore:
@@ -55,7 +56,7 @@ class VectorSeam:
     @cached_property
     def store(self) -> VectorStore:
         """The configured store, wrapped so every write also keeps its BM25 sidecar index in step."""
-        from vectorseam.hybrid import SyncedStore, sidecar_root
+        from vectorseam.retrieval.hybrid import SyncedStore, sidecar_root
 
         s = self.settings
         return SyncedStore(store_from_settings(s), sidecar_root(s.data_dir, s.store.name, s.store.factory_options()))
@@ -69,7 +70,7 @@ class VectorSeam:
         return Searcher(self.store, self.embedder)
 
     def _collection(self, collection: str | None) -> str:
-        """The collection a name means: aliases (see vectorseam.aliases) resolve to their target."""
+        """The collection a name means: aliases (see vectorseam.ingest.aliases) resolve to their target."""
         return self.aliases.resolve(collection or self.settings.collection)
 
     def collections(self) -> list[CollectionInfo]:
@@ -98,11 +99,11 @@ class VectorSeam:
     ) -> IngestReport:
         """Ingest a .csv/.tsv/.jsonl/.parquet file or a directory of .txt/.md/.html/.pdf files.
 
-        ``options`` are :class:`vectorseam.ingest.IngestOptions` fields (cleanup, verify, chunk_tokens,
+        ``options`` are :class:`vectorseam.ingest.job.IngestOptions` fields (cleanup, verify, chunk_tokens,
         rejects_path, ...), plus ``use_cache=False`` to bypass the embedding cache or ``embed_cache=PATH``
         to use another cache file.
         """
-        from vectorseam.ingest import IngestOptions, JobState
+        from vectorseam.ingest.job import IngestOptions, JobState
 
         spec = RowSpec(id_field, text_field, text_template, metadata_fields)
         state = JobState.under(self.settings.data_dir, self.store_key, options.pop("use_cache", True),
@@ -114,7 +115,7 @@ class VectorSeam:
     # -- retrieval layers: recommend, search modes, question answering, evaluation ------------------
     @cached_property
     def retrieval(self) -> RetrievalSearcher:
-        from vectorseam.hybrid import RetrievalSearcher, sidecar_root
+        from vectorseam.retrieval.hybrid import RetrievalSearcher, sidecar_root
 
         root = sidecar_root(self.settings.data_dir, self.settings.store.name, self.settings.store.factory_options())
         return RetrievalSearcher(self.store, self.embedder, root)
@@ -122,7 +123,7 @@ class VectorSeam:
     def recommend(self, positive: Sequence[str] | str, negative: Sequence[str] | str = (), k: int = 10,
                   filter: FilterLike = None, strategy: str = "average_vector",
                   collection: str | None = None) -> list[Hit]:
-        from vectorseam.recommend import recommend
+        from vectorseam.retrieval.recommend import recommend
 
         return recommend(self.store, self._collection(collection), positive, negative, k, filter,
                          strategy)  # type: ignore[arg-type]
@@ -133,8 +134,8 @@ class VectorSeam:
         return self.retrieval.search(self._collection(collection), query, k, filter, mode, mmr)
 
     def answerer(self, k: int = 5, budget: int = 1500, mode: str = "dense") -> QuestionAnswerer:
-        from vectorseam.llm import ChatLLM
-        from vectorseam.qa import QuestionAnswerer
+        from vectorseam.retrieval.llm import ChatLLM
+        from vectorseam.retrieval.qa import QuestionAnswerer
 
         llm = ChatLLM(self.settings.llm) if self.settings.llm.configured else None
         return QuestionAnswerer(self.retrieval, self.embedder, llm, budget=budget, k=k, mode=mode)
@@ -150,7 +151,7 @@ class VectorSeam:
     def evaluate_beir(self, directory: str | os.PathLike[str], split: str = "test",
                       modes: tuple[str, ...] = ("dense", "bm25", "hybrid"), collection: str | None = None,
                       rrf_k: float | None = None) -> EvalReport:
-        from vectorseam.evaluation import run_beir
+        from vectorseam.retrieval.evaluation import run_beir
 
         if rrf_k is not None:
             self.retrieval.rrf_k = rrf_k
@@ -192,23 +193,25 @@ class VectorSeam:
 
     def train_custom_matrix(self, pairs: Sequence[Pair],
                             options: TrainingOptions | None = None) -> tuple[CustomMatrix, TrainingReport]:
-        from vectorseam.analysis.customize import CustomizedEmbedder, train_matrix
+        from vectorseam.analysis.customize import train_matrix
+        from vectorseam.embedders.custom_matrix import CustomizedEmbedder
 
         base = self.embedder.base if isinstance(self.embedder, CustomizedEmbedder) else self.embedder
         return train_matrix(pairs, base.embed_documents, base.fingerprint, options)
 
     def apply_custom_matrix(self, collection: str, matrix: str | os.PathLike[str] | CustomMatrix,
                             into: str) -> tuple[int, CustomMatrix]:
-        from vectorseam.analysis.customize import CustomMatrix, apply_matrix
+        from vectorseam.analysis.customize import apply_matrix
+        from vectorseam.embedders.custom_matrix import CustomMatrix
 
         custom = matrix if isinstance(matrix, CustomMatrix) else CustomMatrix.load(Path(matrix))
         return apply_matrix(self.store, collection, into, custom), custom
 
-    # -- load jobs: aliases, reindex (vectorseam.aliases, vectorseam.reindex) ---------------------------
+    # -- load jobs: aliases, reindex (vectorseam.ingest.aliases, vectorseam.ingest.reindex) ---------------------------
     @cached_property
     def store_key(self) -> str:
         """Identifies the configured store in job state (record manager, aliases) without secrets."""
-        from vectorseam.record_manager import store_identity
+        from vectorseam.ingest.record_manager import store_identity
 
         options = self.settings.store.factory_options()
         if self.settings.store.name == "memory" and "path" not in options:
@@ -217,7 +220,7 @@ class VectorSeam:
 
     @cached_property
     def aliases(self) -> AliasMap:
-        from vectorseam.aliases import AliasMap
+        from vectorseam.ingest.aliases import AliasMap
 
         return AliasMap(self.settings.data_dir, self.store_key)
 

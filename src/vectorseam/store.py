@@ -13,11 +13,17 @@ Contract highlights every implementation keeps:
   :class:`~vectorseam.errors.FilterError`.
 * ``fetch`` of missing ids and ``delete`` of missing ids are not errors (missing ids are omitted).
 * an unknown collection raises :class:`~vectorseam.errors.CollectionNotFoundError`.
+
+Abilities some backends have beyond the protocol (flushing buffered writes, a bulk-load mode,
+native recommendations) are small runtime-checkable protocols below. Layers test for them with
+``isinstance`` so the type checker sees both branches; a wrapper forwards exactly the abilities its
+inner store has (see :mod:`vectorseam.stores.wrappers`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 import numpy.typing as npt
@@ -43,6 +49,11 @@ class VectorStore(Protocol):
 
     def collections(self) -> list[CollectionInfo]:
         """Every collection with its dimension, metric, metadata and record count."""
+        ...
+
+    def collection_info(self, collection: str) -> CollectionInfo:
+        """One collection's info, looked up by name alone (query paths call it; it must not list or
+        count every collection); CollectionNotFoundError naming the existing ones if it is absent."""
         ...
 
     def upsert(self, collection: str, records: Iterable[Record]) -> int:
@@ -89,6 +100,36 @@ class VectorStore(Protocol):
     def close(self) -> None:
         """Flush and release resources (connections, files)."""
         ...
+
+
+@runtime_checkable
+class Flushable(Protocol):
+    """A store that buffers writes (the memory store) and can make them durable on demand."""
+
+    def flush(self) -> None: ...
+
+
+@runtime_checkable
+class BulkLoading(Protocol):
+    """A store with a faster mode for filling a collection (pgvector defers its HNSW index)."""
+
+    def bulk_load(self, collection: str) -> AbstractContextManager[None]: ...
+
+
+@runtime_checkable
+class NativeRecommend(Protocol):
+    """A store that ranks by positive and negative example ids itself (Qdrant; Pinecone and Weaviate
+    for the cases their APIs cover)."""
+
+    def recommend(
+        self,
+        collection: str,
+        positive_ids: Sequence[str],
+        negative_ids: Sequence[str] = (),
+        k: int = 10,
+        filter: FilterLike = None,
+        strategy: str = "average_vector",
+    ) -> list[Hit]: ...
 
 
 def describe(store: VectorStore, collection: str) -> CollectionInfo:

@@ -266,7 +266,7 @@ def test_recommend_native_by_id_and_averaged(fake: FakePinecone, store: Pinecone
     fake.requests.clear()
     hits = store.recommend("films", ["a", "c"], negative_ids=["b"], k=5, filter={"genre": "comedy"})
     (req,) = fake.seen("/query")
-    # 2 * mean(a, c) - b over unit vectors (cosine), the same rule as vectorseam.recommend's generic path
+    # 2 * mean(a, c) - b over unit vectors (cosine), the same rule as vectorseam.retrieval.recommend's generic path
     unit = {i: np.asarray(r.vector, dtype=np.float64) / np.linalg.norm(np.asarray(r.vector, dtype=np.float64))
             for i, r in ((r.id, r) for r in store.fetch("films", ["a", "b", "c"]))}
     expected = 2 * (unit["a"] + unit["c"]) / 2 - unit["b"]

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from vectorseam.analysis.classify import ClassificationResult, LabelSpec, classify_collection
 from vectorseam.analysis.clustering import Cluster, ClusteringResult, cluster_collection
-from vectorseam.analysis.customize import (
-    CustomizedEmbedder,
-    CustomMatrix,
-    apply_matrix,
-    train_matrix,
-)
+from vectorseam.analysis.customize import apply_matrix, train_matrix
 from vectorseam.analysis.dedup import DedupResult, find_duplicates
 from vectorseam.analysis.maps import write_map
 from vectorseam.analysis.vectors import CollectionMatrix, load_collection
+from vectorseam.embedders.custom_matrix import CustomizedEmbedder, CustomMatrix
 
 __all__ = [
     "ClassificationResult",

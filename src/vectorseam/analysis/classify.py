@@ -15,11 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.analysis.clustering import write_metadata_field
-from vectorseam.analysis.vectors import load_collection, unit_rows
+from vectorseam.analysis.vectors import load_collection
 from vectorseam.embedders.base import Embedder
+from vectorseam.embedders.fingerprint import check_embedder
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
-from vectorseam.search import check_embedder
+from vectorseam.similarity import unit_rows_f32
 from vectorseam.store import VectorStore
 
 
@@ -54,7 +55,7 @@ def closest_labels(
     vectors: npt.NDArray[np.float32], label_vectors: npt.NDArray[np.float32]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Index of the closest label per row, and the full (n, labels) cosine matrix."""
-    scores = unit_rows(vectors) @ unit_rows(label_vectors).T
+    scores = unit_rows_f32(vectors) @ unit_rows_f32(label_vectors).T
     return np.argmax(scores, axis=1).astype(np.int64), scores.astype(np.float32)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.analysis.unionfind import UnionFind
-from vectorseam.analysis.vectors import load_collection, unit_rows
+from vectorseam.analysis.vectors import load_collection
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
+from vectorseam.similarity import check_threshold, unit_rows_f32
 from vectorseam.store import VectorStore, describe
 
 Method: TypeAlias = Literal["exact", "approximate", "auto"]
@@ -90,17 +90,6 @@ class DedupResult:
             writer.writeheader()
             writer.writerows(self.pair_rows())
         return path
-
-
-def check_threshold(threshold: object) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
-        raise ValidationError(f"threshold must be a number in [-1, 1], got {threshold!r}")
-    if not -1.0 <= float(threshold) <= 1.0:
-        raise ValidationError(
-            f"threshold {threshold} is outside [-1, 1]: it is a cosine similarity; "
-            "near-duplicates are typically above 0.9"
-        )
-    return float(threshold)
 
 
 def similar_pairs(
@@ -173,7 +162,7 @@ def _self_join(
     texts: dict[str, str] = {}
     order: list[str] = []
     for batch in store.scan(collection, batch_size=256, filter=filter, include_vectors=True):
-        vectors = unit_rows(np.stack([np.asarray(r.vector, dtype=np.float32) for r in batch]))
+        vectors = unit_rows_f32(np.stack([np.asarray(r.vector, dtype=np.float32) for r in batch]))
         hits = store.query(collection, vectors, k=neighbours + 1, filter=filter)
         for record, row in zip(batch, hits, strict=True):
             order.append(record.id)

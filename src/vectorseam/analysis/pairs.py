@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vectorseam.errors import ValidationError
-from vectorseam.sources import Reject, read_rows
+from vectorseam.ingest.sources import Reject, read_rows
 
 
 @dataclass(frozen=True, slots=True)

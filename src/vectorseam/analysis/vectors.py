@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
+from vectorseam.similarity import unit_rows_f32
 from vectorseam.store import VectorStore, describe
 from vectorseam.types import CollectionInfo, Metadata
 
@@ -28,13 +29,7 @@ class CollectionMatrix:
 
     def unit_vectors(self) -> npt.NDArray[np.float32]:
         """Rows scaled to length 1, so dot products are cosine similarities (zero rows stay zero)."""
-        return unit_rows(self.vectors)
-
-
-def unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+        return unit_rows_f32(self.vectors)
 
 
 def load_collection(

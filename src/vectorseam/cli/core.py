@@ -77,7 +77,7 @@ def search(
     with open_client() as vs:
         if mode == "dense" and mmr is None:
             results = vs.search_many(queries, k=k, filter=f, collection=collection)
-        else:  # vectorseam.hybrid: BM25 sidecar, RRF fusion, MMR
+        else:  # vectorseam.retrieval.hybrid: BM25 sidecar, RRF fusion, MMR
             results = [vs.retrieve(q, k=k, filter=f, collection=collection, mode=mode, mmr=mmr) for q in queries]
     if as_json:
         payload = [{"query": q, "hits": [hit_dict(h) for h in hits]} for q, hits in zip(queries, results, strict=True)]

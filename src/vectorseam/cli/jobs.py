@@ -59,7 +59,7 @@ def run_ingest(
     duplicates: str = "off",
     duplicate_threshold: float = 0.98,
 ) -> None:
-    from vectorseam.ingest import IngestReport
+    from vectorseam.ingest.job import IngestReport
     from vectorseam.retrying import RetryPolicy
 
     if cleanup not in ("none", "full"):
@@ -123,8 +123,8 @@ def reindex(
     """Re-embed COLLECTION with another embedder into a new collection; switch the alias COLLECTION to it
     only when it is complete (searches keep using the old one until then)."""
     from vectorseam.embedders import build_embedder
-    from vectorseam.ingest import JobState
-    from vectorseam.reindex import ReindexReport, reindex_collection
+    from vectorseam.ingest.job import JobState
+    from vectorseam.ingest.reindex import ReindexReport, reindex_collection
 
     if embedder not in ("local", "openai"):
         raise ValidationError(f"--embedder must be 'local' or 'openai', got {embedder!r}")
@@ -168,8 +168,8 @@ def migrate(
     """Copy COLLECTION (ids, vectors, text, metadata) between two stores; resumable, verified at the end."""
     from vectorseam.client import store_from_settings
     from vectorseam.config import load_settings
-    from vectorseam.migrate import MigrationReport, migrate_collection
-    from vectorseam.record_manager import store_identity
+    from vectorseam.ingest.migrate import MigrationReport, migrate_collection
+    from vectorseam.ingest.record_manager import store_identity
 
     def identity(path: Path) -> tuple[Any, str]:
         settings = load_settings(path)

@@ -13,10 +13,10 @@ from rich.console import Console
 from vectorseam.cli import app
 from vectorseam.cli.state import hit_dict, open_client, parse_filter_option, print_hits
 from vectorseam.errors import ValidationError
-from vectorseam.evaluation import format_table
-from vectorseam.hybrid import DEFAULT_RRF_K, MODES
-from vectorseam.qa import Answer
-from vectorseam.recommend import STRATEGIES
+from vectorseam.retrieval.evaluation import format_table
+from vectorseam.retrieval.hybrid import DEFAULT_RRF_K, MODES
+from vectorseam.retrieval.qa import Answer
+from vectorseam.retrieval.recommend import STRATEGIES
 
 console = Console()
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on benchmark data sets.")

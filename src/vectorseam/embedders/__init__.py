@@ -14,7 +14,7 @@ def build_embedder(settings: EmbedderSettings) -> Embedder:
         return base
     # A customized space: the base model's vectors mapped through a learned matrix (whose hash is in
     # the fingerprint, so collections built with another matrix or none are refused).
-    from vectorseam.analysis.customize import CustomizedEmbedder, CustomMatrix
+    from vectorseam.embedders.custom_matrix import CustomizedEmbedder, CustomMatrix
 
     return CustomizedEmbedder(base, CustomMatrix.load(settings.custom_matrix))
 

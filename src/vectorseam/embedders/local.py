@@ -75,6 +75,11 @@ class LocalEmbedder:
         return int(self._load().get_sentence_embedding_dimension())
 
     @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face tokenizer (loads the model): chunking and token counts use it."""
+        return self._load().tokenizer
+
+    @property
     def max_tokens(self) -> int:
         return int(self._load().max_seq_length)
 

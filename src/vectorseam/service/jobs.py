@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vectorseam.errors import VectorseamError
-from vectorseam.ingest import IngestReport
+from vectorseam.ingest.job import IngestReport
 from vectorseam.service.logs import get_logger
 from vectorseam.service.metrics import Metrics
 

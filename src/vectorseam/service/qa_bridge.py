@@ -1,4 +1,4 @@
-"""The /ask route's link to the question-answering layer (vectorseam.qa), kept in one place.
+"""The /ask route's link to the question-answering layer (vectorseam.retrieval.qa), kept in one place.
 
 Streaming protocol (server-sent events), in order: ``passages`` (the numbered passages, sent before
 generation so a page can show sources at once), any number of ``token`` (text deltas), then
@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from vectorseam.errors import VectorseamError
-from vectorseam.llm import ChatLLM
-from vectorseam.qa import Answer, Passage, QuestionAnswerer
+from vectorseam.retrieval.llm import ChatLLM
+from vectorseam.retrieval.qa import Answer, Passage, QuestionAnswerer
 from vectorseam.service.logs import get_logger
 from vectorseam.service.models import AskRequest, AskResponse, Citation
 from vectorseam.service.state import ServiceState

@@ -11,9 +11,10 @@ import numpy as np
 from fastapi import APIRouter, Depends, Path, Response
 from fastapi.responses import JSONResponse
 
+from vectorseam.embedders.fingerprint import ensure_collection_for
 from vectorseam.errors import ValidationError
-from vectorseam.ingest import IngestJob, IngestOptions, JobState
-from vectorseam.search import ensure_collection_for
+from vectorseam.ingest.job import IngestJob, IngestOptions, JobState
+from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
 from vectorseam.service.jobs import Job, Outcome, Progress
 from vectorseam.service.models import (
     CollectionOut,
@@ -30,7 +31,6 @@ from vectorseam.service.models import (
     UpsertResponse,
 )
 from vectorseam.service.state import ServiceState, get_state, require
-from vectorseam.sources import Document, Reject, RowSpec, Source
 from vectorseam.types import Record, Vector, validate_collection_name
 
 router = APIRouter(tags=["data"])

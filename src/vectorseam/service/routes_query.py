@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import StreamingResponse
 
 from vectorseam.filters import parse_filter
-from vectorseam.mmr import mmr_order
-from vectorseam.recommend import recommend
+from vectorseam.retrieval.mmr import mmr_order
+from vectorseam.retrieval.recommend import recommend
 from vectorseam.service.models import (
     AskRequest,
     AskResponse,

@@ -12,8 +12,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from vectorseam.client import VectorSeam
 from vectorseam.config import ServiceSettings
 from vectorseam.errors import ValidationError
-from vectorseam.hybrid import RetrievalSearcher, SyncedStore, sidecar_root
-from vectorseam.search import Searcher
+from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore, sidecar_root
+from vectorseam.retrieval.search import Searcher
 from vectorseam.service.auth import ANONYMOUS, Caller, KeyRing, Scope
 from vectorseam.service.instrumented import InstrumentedStore
 from vectorseam.service.jobs import JobRunner

@@ -40,7 +40,7 @@ from vectorseam.errors import (
     ValidationError,
 )
 from vectorseam.filters import Filter, FilterLike, parse_filter
-from vectorseam.recommend import average_vector
+from vectorseam.similarity import average_vector
 from vectorseam.types import (
     Capabilities,
     CollectionInfo,

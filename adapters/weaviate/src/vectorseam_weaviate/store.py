@@ -46,8 +46,8 @@ from vectorseam.errors import (
     VectorseamError,
 )
 from vectorseam.filters import FilterLike, parse_filter
-from vectorseam.recommend import average_vector
 from vectorseam.retrying import full_jitter, retry_transient
+from vectorseam.similarity import average_vector
 from vectorseam.types import (
     Capabilities,
     CollectionInfo,

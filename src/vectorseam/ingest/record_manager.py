@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vectorseam.errors import VectorseamError
-from vectorseam.sqlite_rows import insert_rows, transaction
+from vectorseam.ingest.sqlite_rows import insert_rows, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from vectorseam.errors import UnsupportedOperationError, ValidationError
 from vectorseam.filters import Filter, FilterLike, parse_filter
-from vectorseam.similarity import similarity_matrix, unit_rows
+from vectorseam.similarity import average_vector, similarity_matrix
 from vectorseam.store import VectorStore, describe
 from vectorseam.types import CollectionInfo, Hit, Metadata, Metric, Record, ids_list
 
@@ -150,19 +150,6 @@ def example_matrix(examples: dict[str, Record], ids: list[str], dimension: int) 
     if not ids:
         return np.zeros((0, dimension), dtype=np.float64)
     return np.stack([np.asarray(examples[i].vector, dtype=np.float64) for i in ids])
-
-
-def average_vector(pos: npt.NDArray[np.float64], neg: npt.NDArray[np.float64], metric: Metric) -> npt.NDArray[
-    np.float64
-]:
-    """``mean(pos) + (mean(pos) - mean(neg))``; examples are unit vectors first in a cosine space."""
-    if metric == "cosine":
-        pos = unit_rows(pos)
-        neg = unit_rows(neg) if neg.shape[0] else neg
-    target = pos.mean(axis=0)
-    if neg.shape[0]:
-        target = target + (target - neg.mean(axis=0))
-    return target  # type: ignore[no-any-return]
 
 
 def _generic(

@@ -12,7 +12,7 @@ How it stays in step with the collection:
 * Files live in ``DATA_DIR/bm25/<store>/<collection>/``: ``tokens.jsonl`` (a snapshot: id, a hash of
   the text, its tokens), ``journal.jsonl`` (puts and deletes appended since the snapshot) and
   ``state.json``. Writes are atomic (temp file + ``os.replace``) under an ``flock``.
-* Writes made through :class:`~vectorseam.hybrid.SyncedStore` (the CLI and API wrap the configured
+* Writes made through :class:`~vectorseam.retrieval.hybrid.SyncedStore` (the CLI and API wrap the configured
   store in it) append to the journal right after the store accepted them; deletes by filter and
   dropped collections discard the sidecar.
 * Before every search the record count is compared with the store's; once per process the content

@@ -23,8 +23,8 @@ import numpy as np
 from vectorseam.embedders.base import Embedder
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
-from vectorseam.hybrid import RetrievalSearcher
-from vectorseam.llm import ChatLLM, ChatMessage
+from vectorseam.retrieval.hybrid import RetrievalSearcher
+from vectorseam.retrieval.llm import ChatLLM, ChatMessage
 from vectorseam.types import Hit
 
 ABSTAIN = "I could not find an answer."

@@ -1,13 +1,13 @@
 """Search modes over any store: dense, BM25 keywords, or both fused by Reciprocal Rank Fusion; plus MMR.
 
 * ``dense``: the embedder and the store's vector query.
-* ``bm25``: the collection's BM25 sidecar (:mod:`vectorseam.bm25_index`); the store supplies texts and
+* ``bm25``: the collection's BM25 sidecar (:mod:`vectorseam.retrieval.bm25`); the store supplies texts and
   metadata of the hits, and filters are applied with the reference semantics of
   :func:`vectorseam.filters.matches`.
 * ``hybrid``: the top ``candidates`` of each, fused by RRF: ``score(d) = sum_i w_i / (rrf_k + rank_i(d))``
   (Cormack et al., 2009), which needs no score calibration between BM25 and cosine.
 * ``mmr``: a lambda in [0, 1] re-ranks the candidate pool for diversity with the query embedding and
-  the candidates' vectors (see :mod:`vectorseam.mmr`). Scores stay those of the chosen mode.
+  the candidates' vectors (see :mod:`vectorseam.retrieval.mmr`). Scores stay those of the chosen mode.
 
 :class:`SyncedStore` wraps a store so that every upsert and delete also updates the sidecar.
 """
@@ -23,12 +23,12 @@ from typing import Any, Literal, TypeAlias, get_args
 import numpy as np
 import numpy.typing as npt
 
-from vectorseam.bm25_index import BM25Sidecar, remove_dir
 from vectorseam.embedders.base import Embedder
 from vectorseam.errors import ValidationError
 from vectorseam.filters import Filter, FilterLike, matches, parse_filter
-from vectorseam.mmr import check_lambda, mmr_order
-from vectorseam.search import MAX_QUERY_CHARS, Searcher
+from vectorseam.retrieval.bm25 import BM25Sidecar, remove_dir
+from vectorseam.retrieval.mmr import check_lambda, mmr_order
+from vectorseam.retrieval.search import MAX_QUERY_CHARS, Searcher
 from vectorseam.store import VectorStore, describe
 from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record
 

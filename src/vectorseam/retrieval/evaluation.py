@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from vectorseam.embedders.base import Embedder
+from vectorseam.embedders.fingerprint import check_embedder, ensure_collection_for
 from vectorseam.errors import CollectionNotFoundError, ValidationError
-from vectorseam.hybrid import MODES, RetrievalSearcher, check_mode, rrf_fuse
-from vectorseam.search import check_embedder, ensure_collection_for
+from vectorseam.retrieval.hybrid import MODES, RetrievalSearcher, check_mode, rrf_fuse
 from vectorseam.store import VectorStore, describe
 from vectorseam.types import Record
 

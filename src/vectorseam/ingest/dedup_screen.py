@@ -22,10 +22,9 @@ from typing import Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from vectorseam.analysis.dedup import check_threshold
-from vectorseam.analysis.vectors import unit_rows
 from vectorseam.errors import CollectionNotFoundError, ValidationError
-from vectorseam.sources import Document
+from vectorseam.ingest.sources import Document
+from vectorseam.similarity import check_threshold, unit_rows_f32
 from vectorseam.store import VectorStore
 
 Mode: TypeAlias = Literal["tag", "drop"]
@@ -70,7 +69,7 @@ class DuplicateScreen:
             raise ValidationError(f"duplicate screen: {len(docs)} documents but {len(vectors)} vectors")
         if not docs:
             return [], vectors
-        unit = unit_rows(np.asarray(vectors, dtype=np.float32))
+        unit = unit_rows_f32(np.asarray(vectors, dtype=np.float32))
         found = self._in_store(docs, unit)
         # Earlier documents of the same batch count as already there; a match with one that is itself
         # a duplicate points at that one's original, so a dropped document is never referenced.
@@ -109,7 +108,7 @@ class DuplicateScreen:
                     continue  # re-ingesting the same id replaces it; it is not its own duplicate
                 if hit.vector is None:
                     raise ValidationError(f"the {self.store.capabilities.name} store returned no vector for {hit.id!r}")
-                other = unit_rows(np.asarray(hit.vector, dtype=np.float32)[None, :])[0]
+                other = unit_rows_f32(np.asarray(hit.vector, dtype=np.float32)[None, :])[0]
                 score = float(unit[j] @ other)
                 if score >= self.threshold:
                     found[j] = (hit.id, score)

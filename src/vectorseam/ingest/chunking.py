@@ -141,7 +141,7 @@ def tokenizer_for(embedder: object) -> tuple[int, Callable[[], Tokenizer]]:
         local = embedder
 
         def model_tokenizer() -> Tokenizer:
-            return _TransformersTokenizer(local._load().tokenizer)
+            return _TransformersTokenizer(local.tokenizer)
 
         return local.max_tokens - _SPECIAL_TOKENS, model_tokenizer
     return REMOTE_DEFAULT_TOKENS, RegexTokenizer

@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vectorseam.aliases import AliasMap
-from vectorseam.embed_cache import CachingEmbedder, EmbeddingCache
 from vectorseam.embedders.base import Embedder
+from vectorseam.embedders.fingerprint import collection_spec, ensure_collection_for
 from vectorseam.errors import ValidationError, VectorseamError
-from vectorseam.ingest import JobState
-from vectorseam.record_manager import JobLock, RecordManager
+from vectorseam.ingest.aliases import AliasMap
+from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
+from vectorseam.ingest.job import JobState
+from vectorseam.ingest.record_manager import JobLock, RecordManager
 from vectorseam.retrying import RetryPolicy, call_with_retry
-from vectorseam.search import collection_spec, ensure_collection_for
 from vectorseam.store import VectorStore, describe
 from vectorseam.types import Record
 
@@ -125,7 +125,7 @@ def _carry_record_manager(state: JobState, source: str, into: str) -> None:
     old = RecordManager(path, state.store_key, source)
     new = RecordManager(path, state.store_key, into)
     try:
-        from vectorseam.record_manager import Mark
+        from vectorseam.ingest.record_manager import Mark
 
         entries = [e for e in old.entries() if e.done]
         new.mark_done(Mark(e.doc_id, e.source, e.content_hash, e.chunk_ids) for e in entries)

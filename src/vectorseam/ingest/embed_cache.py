@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.embedders.base import Embedder
-from vectorseam.sqlite_rows import insert_rows, transaction
+from vectorseam.ingest.sqlite_rows import insert_rows, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (

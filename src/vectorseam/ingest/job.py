@@ -10,7 +10,7 @@ Three stages run at once, joined by bounded queues (so memory stays flat whateve
 * **write**: the duplicate screen (``duplicates="tag"|"drop"``), the record manager's pending mark,
   the store upsert and the delete of chunks a changed document no longer produces, then at
   checkpoints the store's flush and the record manager's done mark (see
-  :mod:`vectorseam.record_manager` for why this order makes a kill harmless).
+  :mod:`vectorseam.ingest.record_manager` for why this order makes a kill harmless).
 
 Duplicate screening runs in the write stage because only there are the vectors known *and* every
 earlier batch already in the store, so a repeat in a later batch is found. The content hash stays
@@ -38,16 +38,16 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
-from vectorseam.analysis.dedup import check_threshold
-from vectorseam.analysis.dedup_ingest import DUPLICATE_FIELD, SCORE_FIELD, DuplicateNote, DuplicateScreen
-from vectorseam.chunking import ChunkSpec, Tokenizer, chunk_text, tokenizer_for
-from vectorseam.embed_cache import CachingEmbedder, EmbeddingCache
 from vectorseam.embedders.base import Embedder
+from vectorseam.embedders.fingerprint import ensure_collection_for
 from vectorseam.errors import ValidationError
-from vectorseam.record_manager import Entry, JobLock, Mark, RecordManager
+from vectorseam.ingest.chunking import ChunkSpec, Tokenizer, chunk_text, tokenizer_for
+from vectorseam.ingest.dedup_screen import DUPLICATE_FIELD, SCORE_FIELD, DuplicateNote, DuplicateScreen
+from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
+from vectorseam.ingest.record_manager import Entry, JobLock, Mark, RecordManager
+from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
 from vectorseam.retrying import RetryPolicy, call_with_retry
-from vectorseam.search import ensure_collection_for
-from vectorseam.sources import Document, Reject, RowSpec, Source
+from vectorseam.similarity import check_threshold
 from vectorseam.store import VectorStore
 from vectorseam.types import MAX_ID_LENGTH, Metadata, Record
 

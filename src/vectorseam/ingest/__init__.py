@@ -1,0 +1,1 @@
+"""Load jobs: sources, chunking, the record manager, the embedding cache, migrate, reindex, aliases."""

@@ -1,0 +1,1 @@
+"""Retrieval: dense, keyword and hybrid search, MMR, recommendations, question answering, evaluation."""
