@@ -43,12 +43,15 @@ system-deps:
 	bash scripts/install-pgvector.sh
 	@if [ -f scripts/install-browser.sh ]; then bash scripts/install-browser.sh; fi
 
+# The import contracts first (seconds): a layer violation fails before the long test run.
 test: dev-venv system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: dev-venv
 	$(BIN)/ruff check src tests adapters benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: dev-venv
 	$(BIN)/python -m benchmarks.run
@@ -61,4 +64,4 @@ bench-ingest: dev-venv system-deps
 	$(BIN)/python -m benchmarks.ingest_bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

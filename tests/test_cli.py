@@ -125,3 +125,24 @@ def test_cookbook_reviews_demo_queries(isolated_env: Path, local_embedder) -> No
     assert "pasta" in pasta[0].text.lower()
     delivery = searcher.search("reviews", "bad delivery", k=5)
     assert any(w in h.text.lower() for h in delivery[:3] for w in ("deliver", "arrived", "shipping"))
+
+
+def test_error_messages_and_stored_texts_print_as_plain_text(env: dict[str, str], isolated_env: Path) -> None:
+    """Rich markup in what the CLI prints came from users and data: ``[/]`` crashed it, ``[red]x`` lost its
+    brackets, and the serve refusal lost its ``[service]``."""
+    bad = run(["search", "beans", "--collection", "[/]"], env, check=False)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "error: collection '[/]' does not exist" in bad.stderr
+    bad = run(["search", "beans", "--collection", "[red]x"], env, check=False)
+    assert bad.returncode == 1 and "collection '[red]x' does not exist" in bad.stderr
+    bad = run(["serve", "--host", "0.0.0.0"], env, check=False)
+    assert bad.returncode == 1 and "Add keys under [service] api_keys" in bad.stderr
+    # The report that started issue 13: "written 1, rejected 0" for this file; a stray quote costs its row only.
+    quoted = isolated_env / "quoted.csv"
+    quoted.write_text('id,text\nq1,"Tea [/] with a stray quote\nq2,Green tea [red]steeped[/red] for two minutes\n'
+                      "q3,Black coffee brewed strong\nq4,Oolong tea from the hills\n")
+    out = run(["ingest", str(quoted), "--collection", "quoted"], env)
+    assert "written 3, rejected 1" in out.stdout
+    assert f"rejected {quoted}:2: unclosed quote? A quoted field opened on this line runs on to line 5" in out.stdout
+    table = run(["search", "green tea steeped", "--collection", "quoted", "-k", "1"], env)
+    assert "Green tea [red]steeped[/red]" in table.stdout and "'green tea steeped'" in table.stdout

@@ -20,7 +20,12 @@ numbers = st.one_of(
     st.sampled_from([2**53, 2**53 + 1, -(2**53) - 1, 10**300, 0.5, -0.0, 1.0, 2.5, 1e300]),
     st.floats(-10, 10, allow_nan=False, allow_infinity=False),
 )
-scalars = st.one_of(st.booleans(), numbers, st.sampled_from(["x", "y", "", "Ω", "1"]))
+# Times in several spellings of two instants, one microsecond apart, and near-misses that are not times.
+times = st.sampled_from([
+    "2024-01-01", "2024-01-01T01:00:00+01:00", "2023-12-31T23:59:59.999999Z", "2024-01-01T00:00:00.000001",
+    "2024-02-30", "2024-01-01 00:00:00",
+])
+scalars = st.one_of(st.booleans(), numbers, st.sampled_from(["x", "y", "", "Ω", "1"]), times)
 values = st.one_of(st.none(), scalars, st.lists(scalars, max_size=3))
 metadata = st.dictionaries(st.sampled_from(KEYS), values, max_size=3)
 
@@ -31,7 +36,7 @@ def leaves() -> st.SearchStrategy[Filter]:
         st.builds(F.eq, key, scalars),
         st.builds(F.ne, key, scalars),
         st.builds(lambda op, k, v: getattr(F, op)(k, v), st.sampled_from(["gt", "gte", "lt", "lte"]), key,
-                  numbers),
+                  st.one_of(numbers, times.filter(lambda t: F.parse_time(t) is not None))),
         st.builds(F.in_, key, st.lists(scalars, min_size=1, max_size=3)),
         st.builds(F.nin, key, st.lists(scalars, min_size=1, max_size=3)),
         st.builds(F.exists, key),
@@ -103,3 +108,39 @@ def test_million_record_mask_is_fast_and_exact() -> None:
     assert int(mask.sum()) == n // 10
     assert mask[3] and mask[13] and not mask[4]
     assert elapsed < 0.5, f"cached-column mask took {elapsed:.3f}s for {n} records"
+
+
+# --- columns maintained write by write (the memory store reports its writes instead of rebuilding) ---
+
+writes = st.lists(
+    st.one_of(
+        st.tuples(st.just("upsert"), st.lists(st.tuples(st.integers(0, 11), metadata), min_size=1, max_size=4)),
+        st.tuples(st.just("delete"), st.lists(st.integers(0, 11), min_size=1, max_size=4)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(metadata, max_size=8), writes, st.lists(trees, min_size=1, max_size=3))
+def test_columns_follow_writes_exactly(
+    initial: list[dict[str, Any]], steps: list[tuple[str, Any]], filters_: list[Filter]
+) -> None:
+    """Upserts (overwrites and appends) and swap-deletes keep every built column equal to a rebuild."""
+    from vectorseam.stores.memory import _Collection
+    from vectorseam.types import CollectionSpec, Record
+
+    coll = _Collection(CollectionSpec("c", 2, "dot"))
+    vec = np.ones(2, dtype=np.float32)
+    coll.upsert([Record(f"r{i}", vec, "", m) for i, m in enumerate(initial)])
+    for f in filters_:  # build the columns these filters read before any write
+        coll.mask(f)
+    for kind, arg in steps:
+        if kind == "upsert":
+            coll.upsert(list({f"r{i}": Record(f"r{i}", vec, "", m) for i, m in arg}.values()))
+        else:
+            coll.delete_ids([f"r{i}" for i in arg])
+        for f in filters_:
+            mask = coll.mask(f)
+            assert mask is not None
+            assert mask.tolist() == reference(f, coll.metas), (kind, arg, f)

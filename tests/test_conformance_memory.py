@@ -1,4 +1,15 @@
-"""The memory store against the conformance suite, in memory and persisted to a directory."""
+"""The memory store against the conformance suite, in memory, persisted to a directory, and with HNSW.
+
+Parts of the suite not inherited here, and why:
+
+* ``RecommendTests``: the memory store has no recommend of its own (it is not ``NativeRecommend``);
+  ``vectorseam.retrieval.recommend``'s generic path answers for it, checked exact against the
+  definitions in tests/test_recommend.py.
+* ``BulkLoadTests``: the store has no fill mode (it is not ``BulkLoading``): an upsert appends to one
+  numpy matrix, already the fast path.
+* ``DurabilityTests``, in memory and with HNSW: nothing outlives the process (``flush`` is a no-op
+  without a directory). The persisted store takes them.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +20,20 @@ import pytest
 
 from vectorseam.store import VectorStore
 from vectorseam.stores.memory import MemoryStore
-from vectorseam.testing import StoreConformance
+from vectorseam.testing import (
+    CollectionTests,
+    DurabilityTests,
+    FilterTests,
+    QueryTests,
+    ScanTests,
+    WriteTests,
+)
+from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
 
 
-class TestMemoryStoreConformance(StoreConformance):
+class TestMemoryStoreConformance(
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DateFilterTests, ExactVectorTests
+):
     @pytest.fixture
     def store(self) -> Iterator[VectorStore]:
         s = MemoryStore()
@@ -20,7 +41,10 @@ class TestMemoryStoreConformance(StoreConformance):
         s.close()
 
 
-class TestPersistentMemoryStoreConformance(StoreConformance):
+class TestPersistentMemoryStoreConformance(
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DurabilityTests, DateFilterTests,
+    ExactVectorTests,
+):
     """Same suite on disk; ``reopen`` closes the store and loads a new one from the directory."""
 
     _path: Path
@@ -53,7 +77,9 @@ def _faiss_installed() -> bool:
 
 
 @pytest.mark.skipif(not _faiss_installed(), reason="the memory store's ANN mode needs faiss, not installed")
-class TestAnnMemoryStoreConformance(StoreConformance):
+class TestAnnMemoryStoreConformance(
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DateFilterTests, ExactVectorTests
+):
     """The HNSW path, forced on for every collection size (``min_rows=0``), keeps the same contract."""
 
     @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -366,3 +367,157 @@ def test_scalar_equal_has_no_cross_type_surprises() -> None:
     assert F.scalar_equal(False, False)
     assert not F.scalar_equal("a", 1)
     assert not F.scalar_equal(None, "None")
+
+
+# --- times: the ISO-8601 rule of range operators ---------------------------------------------------
+
+_UTC = dt.UTC
+
+
+def _micros(stamp: dt.datetime) -> int:
+    """Epoch microseconds of an aware datetime, by exact integer arithmetic (the expected value)."""
+    delta = stamp - dt.datetime(1970, 1, 1, tzinfo=_UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@pytest.mark.parametrize(
+    ("text", "stamp"),
+    [
+        ("2024-01-01", dt.datetime(2024, 1, 1, tzinfo=_UTC)),  # a date is midnight UTC
+        ("2024-01-01T00:00:00", dt.datetime(2024, 1, 1, tzinfo=_UTC)),  # naive is UTC
+        ("2024-01-01T00:00:00Z", dt.datetime(2024, 1, 1, tzinfo=_UTC)),
+        ("2024-01-01T05:30:00+05:30", dt.datetime(2024, 1, 1, tzinfo=_UTC)),
+        ("2023-12-31T19:00:00-05:00", dt.datetime(2024, 1, 1, tzinfo=_UTC)),
+        ("2024-01-01T00:00:00-00:00", dt.datetime(2024, 1, 1, tzinfo=_UTC)),
+        ("2024-06-15T08:45:10.5", dt.datetime(2024, 6, 15, 8, 45, 10, 500_000, tzinfo=_UTC)),
+        ("2024-06-15T08:45:10.000001Z", dt.datetime(2024, 6, 15, 8, 45, 10, 1, tzinfo=_UTC)),
+        ("2024-06-15T08:45:10.123456+15:59",
+         dt.datetime(2024, 6, 15, 8, 45, 10, 123456, tzinfo=dt.timezone(dt.timedelta(hours=15, minutes=59)))),
+        ("2024-02-29", dt.datetime(2024, 2, 29, tzinfo=_UTC)),
+        ("2000-02-29T23:59:59Z", dt.datetime(2000, 2, 29, 23, 59, 59, tzinfo=_UTC)),
+        ("1969-12-31T23:59:59.999999Z", dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=_UTC)),
+        ("0001-01-01", dt.datetime(1, 1, 1, tzinfo=_UTC)),
+        ("9999-12-31T23:59:59.999999Z", dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=_UTC)),
+    ],
+)
+def test_parse_time_reads_the_instant(text: str, stamp: dt.datetime) -> None:
+    assert F.parse_time(text) == _micros(stamp)
+
+
+def test_parse_time_outside_years_1_to_9999_in_utc() -> None:
+    """An offset can move an instant just outside datetime's range; integers still order it."""
+    early = F.parse_time("0001-01-01T00:30:00+01:00")
+    late = F.parse_time("9999-12-31T23:00:00-15:59")
+    assert early is not None and late is not None
+    assert early == _micros(dt.datetime(1, 1, 1, tzinfo=_UTC)) - 30 * 60 * 1_000_000
+    assert late == _micros(dt.datetime(9999, 12, 31, 23, tzinfo=_UTC)) + (15 * 60 + 59) * 60 * 1_000_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2023-02-29", "1900-02-29", "2024-02-30", "2024-04-31", "2024-13-01", "2024-00-10", "2024-01-00",
+        "0000-01-01",  # no year 0
+        "2024-01-01 10:00:00", "2024-01-01T10:00", "2024-01-01T10", "2024-01-01T10:00:00.",
+        "2024-01-01T10:00:00.1234567Z",  # more than microseconds
+        "2024-01-01T24:00:00", "2024-01-01T10:60:00", "2024-01-01T10:00:60",  # no leap seconds
+        "2024-01-01T10:00:00+16:00", "2024-01-01T10:00:00+05:60", "2024-01-01T10:00:00+0530",
+        "2024-01-01T10:00:00+05", "2024-01-01t10:00:00z", "2024-01-01T10:00:00z", "20240101", "2024-1-1",
+        "24-01-01", "+2024-01-01", " 2024-01-01", "2024-01-01 ", "2024-01-01\n", "２０２４-01-01",
+        "2024-W01-1", "2024-001", "yesterday", "",
+    ],
+)
+def test_strings_that_are_not_times(text: str) -> None:
+    assert F.parse_time(text) is None
+    assert matches(F.Compare("gte", "d", "2000-01-01"), {"d": text}) is False
+    with pytest.raises(FilterError, match="ISO-8601"):
+        parse_filter({"d": {"$gte": text}})
+
+
+@pytest.mark.parametrize("value", [20240101, 1704067200.0, True, None, ["2024-01-01"], b"2024-01-01"])
+def test_parse_time_takes_strings_only(value: object) -> None:
+    assert F.parse_time(value) is None
+
+
+def test_time_bounds_parse_and_render() -> None:
+    assert parse_filter({"d": {"$gte": "2024-01-01"}}) == Compare("gte", "d", "2024-01-01")
+    assert parse_filter({"d": {"$lt": "2024-01-01T10:00:00+02:00"}}) == Compare("lt", "d", "2024-01-01T10:00:00+02:00")
+    # date and datetime objects become their isoformat() text, so trees stay JSON and to_dict round-trips
+    assert parse_filter({"d": {"$gt": dt.date(2024, 1, 1)}}) == Compare("gt", "d", "2024-01-01")
+    assert F.lte("d", dt.datetime(2024, 1, 1, 10, tzinfo=_UTC)) == Compare("lte", "d", "2024-01-01T10:00:00+00:00")
+    assert F.gte("d", dt.datetime(2024, 1, 1, 10, 0, 0, 5)) == Compare("gte", "d", "2024-01-01T10:00:00.000005")
+    tree = parse_filter({"d": {"$gte": "2024-01-01", "$lt": dt.datetime(2025, 1, 1)}})
+    assert tree is not None and parse_filter(to_dict(tree)) == tree
+    assert F.is_time_range(Compare("gte", "d", "2024-01-01"))
+    assert not F.is_time_range(Compare("gte", "d", 3))
+    assert not F.is_time_range(Compare("eq", "d", "2024-01-01"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragments"),
+    [
+        ({"d": {"$gte": "2024-02-30"}}, ["filter.d", "$gte", "ISO-8601", "'2024-02-30'", "number"]),
+        ({"d": {"$lt": "2024-01-01 10:00"}}, ["filter.d", "$lt", "ISO-8601", "YYYY-MM-DD"]),
+        ({"d": {"$gt": dt.datetime(2024, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5, seconds=7)))}},
+         ["filter.d", "$gt", "offset"]),
+        ({"d": {"$gt": dt.time(10, 0)}}, ["filter.d", "$gt", "time"]),
+        ({"d": {"$eq": dt.date(2024, 1, 1)}}, ["filter.d", "$eq", "date"]),  # equality stays exact values
+    ],
+)
+def test_time_bound_errors_name_the_value(spec: dict[str, Any], fragments: list[str]) -> None:
+    with pytest.raises(FilterError) as info:
+        parse_filter(spec)
+    for fragment in fragments:
+        assert fragment in str(info.value), f"{fragment!r} missing from {str(info.value)!r}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "metadata", "expected"),
+    [
+        # the same instant in every spelling
+        ({"d": {"$gte": "2024-01-01"}}, {"d": "2024-01-01T00:00:00Z"}, True),
+        ({"d": {"$gt": "2024-01-01"}}, {"d": "2024-01-01T05:30:00+05:30"}, False),
+        ({"d": {"$lte": "2024-01-01T05:30:00+05:30"}}, {"d": "2023-12-31T19:00:00-05:00"}, True),
+        # one microsecond either side
+        ({"d": {"$gt": "2024-01-01"}}, {"d": "2024-01-01T00:00:00.000001"}, True),
+        ({"d": {"$lt": "2024-01-01"}}, {"d": "2023-12-31T23:59:59.999999Z"}, True),
+        ({"d": {"$lt": "2024-01-01"}}, {"d": "2024-01-01T00:00:00.000000"}, False),
+        # any element of a list; non-times in it are skipped
+        ({"d": {"$gt": "2024-01-01"}}, {"d": ["x", 5, "2025-01-01"]}, True),
+        ({"d": {"$gt": "2024-01-01", "$lt": "2024-02-01"}}, {"d": ["2023-01-01", "2025-01-01"]}, True),
+        ({"d": {"$gt": "2024-01-01"}}, {"d": ["x", "2024-02-30"]}, False),
+        # numbers never match a time range, strings never match a number range
+        ({"d": {"$gt": "1970-01-01"}}, {"d": 1704067200}, False),
+        ({"d": {"$gt": 0}}, {"d": "2024-01-01"}, False),
+        ({"d": {"$gt": "1970-01-01"}}, {"d": True}, False),
+        ({"d": {"$gt": "1970-01-01"}}, {}, False),
+        ({"d": {"$gt": "1970-01-01"}}, {"d": None}, False),
+        # equality stays exact
+        ({"d": "2024-01-01"}, {"d": "2024-01-01T00:00:00Z"}, False),
+        ({"d": {"$in": ["2024-01-01"]}}, {"d": "2024-01-01"}, True),
+        ({"$not": {"d": {"$gte": "2024-01-01"}}}, {"d": "2024-02-30"}, True),
+        # offsets move instants outside years 1-9999, still ordered
+        ({"d": {"$lt": "0001-01-01"}}, {"d": "0001-01-01T00:30:00+01:00"}, True),
+        ({"d": {"$gt": "9999-12-31T23:59:59.999999Z"}}, {"d": "9999-12-31T23:00:00-15:59"}, True),
+    ],
+)
+def test_time_range_semantics(spec: dict[str, Any], metadata: dict[str, Any], expected: bool) -> None:
+    assert matches(parse_filter(spec), metadata) is expected
+
+
+def test_times_of_and_format_time() -> None:
+    assert F.times_of("2024-01-01") == [F.parse_time("2024-01-01")]
+    assert F.times_of(["x", "1970-01-01", 3, "1970-01-02"]) == [0, 86_400_000_000]
+    assert F.times_of(None) == [] and F.times_of(20240101) == []
+    assert F.format_time(0) == "1970-01-01T00:00:00.000000Z"
+    assert F.format_time(F.parse_time("0001-01-01T00:00:00.000001Z") or 0) == "0001-01-01T00:00:00.000001Z"
+    assert F.format_time(F.parse_time("2024-06-15T10:45:10.5+02:00") or 0) == "2024-06-15T08:45:10.500000Z"
+
+
+def test_require_time_window_refuses_bounds_a_backend_cannot_compare_exactly() -> None:
+    low, high = F.parse_time("1700-01-01") or 0, F.parse_time("2200-01-01") or 0
+    inside = Compare("gte", "d", "2024-01-01")
+    assert F.require_time_window(inside, low, high, "toy", "why") == F.parse_time("2024-01-01")
+    for outside in ("1700-01-01", "1600-01-01", "2200-01-01", "9999-01-01"):
+        with pytest.raises(FilterError, match=r"toy backend .* 1700-01-01T00:00:00.000000Z .* \(why\)"):
+            F.require_time_window(Compare("lt", "d", outside), low, high, "toy", "why")

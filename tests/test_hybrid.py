@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 import Stemmer
 
+from tests.conftest import shared_data
 from vectorseam.embedders.fingerprint import collection_spec
 from vectorseam.errors import ValidationError
-from vectorseam.retrieval.bm25 import BM25Model, BM25Sidecar, tokenize
+from vectorseam.retrieval.bm25 import BM25Model, BM25Sidecar, text_hash, tokenize, tokenize_all
 from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore, rrf_fuse, sidecar_root
 from vectorseam.retrieval.mmr import mmr_order
 from vectorseam.stores.memory import MemoryStore
@@ -30,17 +32,54 @@ CORPUS = {
 }
 
 
+def _bm25s_reference(texts: list[str]) -> bm25s.BM25:
+    reference = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
+    reference.index(bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False),
+                    show_progress=False)
+    return reference
+
+
 def test_bm25_scores_equal_bm25s_lucene() -> None:
     ids = sorted(CORPUS)
     texts = [CORPUS[i] for i in ids]
-    ours = BM25Model(ids, [tokenize(t) for t in texts])
-    stemmer = Stemmer.Stemmer("english")
-    reference = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
-    reference.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    ours = BM25Model(ids, tokenize_all(texts))
+    reference = _bm25s_reference(texts)
     for query in ("cats purring", "dog playing in the park", "migrating birds fly", "xj-900 cartridge"):
-        q = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[0]
-        assert q == tokenize(query)
+        q = tokenize(query)
+        assert q == bm25s.tokenize([query], stopwords="en", stemmer=Stemmer.Stemmer("english"),
+                                   show_progress=False, return_ids=False)[0]
         assert np.allclose(ours.scores(query), reference.get_scores(q), atol=1e-5), query
+
+
+def test_bm25_agrees_with_bm25s_on_scifact() -> None:
+    """A real corpus (1,500 SciFact abstracts, 40 claims): same scores, and so the same top 10."""
+    path = shared_data("scifact/corpus.jsonl")
+    with open(path, encoding="utf-8") as fh:
+        docs = [json.loads(line) for _, line in zip(range(1500), fh, strict=False)]
+    with open(path.parent / "queries.jsonl", encoding="utf-8") as fh:
+        queries = [json.loads(line)["text"] for _, line in zip(range(40), fh, strict=False)]
+    pairs = sorted((d["_id"], f"{d['title']} {d['text']}") for d in docs)
+    ids, texts = [i for i, _ in pairs], [t for _, t in pairs]
+    ours = BM25Model(ids, tokenize_all(texts))
+    reference = _bm25s_reference(texts)
+    for query in queries:
+        theirs = reference.get_scores(tokenize(query))
+        assert np.allclose(ours.scores(query), theirs, rtol=1e-5, atol=1e-5), query
+        top = ours.top(query, 10)
+        assert [s for _, s in top] == pytest.approx(sorted(theirs[theirs > 0], reverse=True)[:10], rel=1e-5)
+
+
+def test_bm25_ranking_ties_by_id_and_keeps_ties_at_the_cut() -> None:
+    # "b", "d" and "a" hold the same text: equal scores; the model sorts its (unsorted) input by id
+    model = BM25Model(["d", "c", "b", "a", "e"],
+                      [["appl", "pie"], ["pear"], ["appl", "pie"], ["appl", "pie"], ["appl"]])
+    assert model.ids == ["a", "b", "c", "d", "e"]
+    assert ids(model.top("apple pie")) == ["a", "b", "d", "e"]
+    assert ids(model.top("apple pie", 2)) == ["a", "b"]
+    assert ids(model.top("apple pie", 4)) == ["a", "b", "d", "e"]
+    assert model.top("banana") == [] and model.top("the") == []
+    assert BM25Model([], []).top("apple") == []
+    assert BM25Model(["x"], [[]]).top("apple") == []
 
 
 def test_rrf_by_hand() -> None:
@@ -113,6 +152,49 @@ def test_sidecar_detects_writes_that_bypassed_it(synced: SyncedStore) -> None:
     assert ids(fresh.search("okapi")) == ["zebra"]
     assert fresh.search("stripes") == []
     assert fresh.rebuilds == 1
+
+
+def test_sidecar_files_written_before_bm25s_tokenised_are_read_as_they_are(tmp_path: Path) -> None:
+    """Format 1 as earlier releases wrote it (snapshot + journal of token lists): opened without a rebuild."""
+    store = MemoryStore()
+    store.ensure_collection(CollectionSpec("docs", 4))
+    texts = {"cat": CORPUS["cat"], "cats2": CORPUS["cats2"], "dog": CORPUS["dog"]}
+    store.upsert("docs", _records(texts))
+    side_dir = tmp_path / "bm25" / "docs"
+    side_dir.mkdir(parents=True)
+    snapshot = [  # tokens as the hand-written tokenizer of format 1 produced them
+        {"id": "cat", "h": text_hash("cat", texts["cat"]),
+         "t": ["cat", "small", "felin", "like", "purr", "chase", "mice"]},
+        {"id": "dog", "h": text_hash("dog", "stale"), "t": ["stale"]},
+    ]
+    journal = [
+        {"op": "put", "id": "cats2", "h": text_hash("cats2", texts["cats2"]),
+         "t": ["cat", "kitten", "purr", "when", "happi", "sleep", "lot"]},
+        {"op": "put", "id": "dog", "h": text_hash("dog", texts["dog"]),
+         "t": ["dog", "loyal", "companion", "dog", "love", "play", "fetch", "park"]},
+    ]
+    (side_dir / "tokens.jsonl").write_text("".join(json.dumps(o) + "\n" for o in snapshot))
+    (side_dir / "journal.jsonl").write_text("".join(json.dumps(o) + "\n" for o in journal))
+    (side_dir / "state.json").write_text(json.dumps({"format": 1, "count": 2}))
+    side = BM25Sidecar(store, "docs", side_dir)
+    assert set(ids(side.search("purr"))) == {"cat", "cats2"}
+    assert ids(side.search("parks")) == ["dog"] and side.search("stale") == []
+    assert side.rebuilds == 0
+    docs = side._docs
+    assert docs is not None and all(docs[i][1] == tokenize(t) for i, t in texts.items())
+
+
+def test_sidecar_upsert_batch_with_a_repeated_id_keeps_the_last(synced: SyncedStore) -> None:
+    synced.upsert("docs", _records({"a": "red apple"}))
+    side = synced.sidecar("docs")
+    side.search("apple")
+    synced.upsert("docs", [*_records({"a": "green pear"}), *_records({"a": "red apple"})])
+    assert ids(side.search("apple")) == ["a"] and side.search("pear") == []
+    synced.upsert("docs", [*_records({"a": "green pear"}), *_records({"a": "yellow plum"})])
+    assert ids(side.search("plum")) == ["a"] and side.search("pear") == side.search("apple") == []
+    assert side.rebuilds == 1
+    again = BM25Sidecar(synced.inner, "docs", side.directory)  # the journal holds the same
+    assert ids(again.search("plum")) == ["a"] and again.rebuilds == 0
 
 
 def test_delete_by_filter_and_drop_discard_the_sidecar(synced: SyncedStore) -> None:

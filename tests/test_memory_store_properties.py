@@ -7,6 +7,8 @@ vectors, exact score ties, zero vectors and duplicate ids happen often.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from typing import Any
 
 import hypothesis.strategies as st
@@ -18,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from vectorseam import filters as F
 from vectorseam.errors import ValidationError
 from vectorseam.filters import Filter, matches, parse_filter, to_dict
+from vectorseam.stores import memory
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.testing import assert_ranking, assert_same_record, reference_candidates
 from vectorseam.types import METRICS, CollectionSpec, Metadata, Metric, Record
@@ -88,9 +91,13 @@ def test_not_is_complement_and_de_morgan_holds(tree: Filter, meta: Metadata) -> 
 
 
 class MemoryStoreMachine(RuleBasedStateMachine):
+    """Writes go to ``self.store``, reads to ``self.reader`` (the same store here; another process's
+    view of the same directory in :class:`SharedDirectoryMachine`)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.store = MemoryStore()
+        self.reader = self.store
         self.model: dict[str, Record] = {}
         self.metric: Metric = "cosine"
 
@@ -134,8 +141,12 @@ class MemoryStoreMachine(RuleBasedStateMachine):
     )
     def query(self, queries: list[np.ndarray[Any, Any]], k: int, tree: Filter | None, as_dict: bool) -> None:
         spec: Any = to_dict(tree) if as_dict and tree is not None else tree
-        results = self.store.query(COLLECTION, np.stack(queries), k=k, filter=spec, include_vectors=True)
+        results = self.reader.query(COLLECTION, np.stack(queries), k=k, filter=spec, include_vectors=True)
         assert len(results) == len(queries)
+        # The same filter again is served from the cached rows (from the second repeat on): same answer.
+        for _ in range(2):
+            again = self.reader.query(COLLECTION, np.stack(queries), k=k, filter=spec, include_vectors=True)
+            assert [[(h.id, h.score) for h in hs] for hs in again] == [[(h.id, h.score) for h in hs] for hs in results]
         for q, hits in zip(queries, results, strict=True):
             assert_ranking(hits, reference_candidates(list(self.model.values()), q, self.metric, tree), k)
             for h in hits:
@@ -145,11 +156,11 @@ class MemoryStoreMachine(RuleBasedStateMachine):
     @rule(tree=filter_trees)
     def count(self, tree: Filter) -> None:
         expected = sum(matches(tree, r.metadata) for r in self.model.values())
-        assert self.store.count(COLLECTION, filter=tree) == expected
+        assert self.reader.count(COLLECTION, filter=tree) == expected
 
     @rule(tree=st.none() | filter_trees, batch_size=st.integers(1, 4))
     def scan(self, tree: Filter | None, batch_size: int) -> None:
-        pages = list(self.store.scan(COLLECTION, batch_size=batch_size, filter=tree))
+        pages = list(self.reader.scan(COLLECTION, batch_size=batch_size, filter=tree))
         assert all(1 <= len(p) <= batch_size for p in pages)
         seen = [r.id for p in pages for r in p]
         assert len(seen) == len(set(seen))
@@ -160,20 +171,53 @@ class MemoryStoreMachine(RuleBasedStateMachine):
 
     @rule(asked=st.lists(ids, max_size=5))
     def fetch(self, asked: list[str]) -> None:
-        got = self.store.fetch(COLLECTION, asked)
+        got = self.reader.fetch(COLLECTION, asked)
         assert [r.id for r in got] == [rid for rid in asked if rid in self.model]
         for r in got:
             assert_same_record(r, self.model[r.id])
 
     @invariant()
     def counts_agree(self) -> None:
-        assert self.store.count(COLLECTION) == len(self.model)
-        (info,) = self.store.collections()
+        assert self.reader.count(COLLECTION) == len(self.model)
+        (info,) = self.reader.collections()
         assert info.count == len(self.model)
 
 
 MemoryStoreMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=25, deadline=None)
 TestMemoryStoreMachine = MemoryStoreMachine.TestCase
+
+
+class SharedDirectoryMachine(MemoryStoreMachine):
+    """Two stores on one directory, as two processes would hold it: one writes, the other reads (and
+    they swap roles at random), with compaction after every few writes so that reads also cross seals
+    of the log, and a third store opened from the files now and then. Every read must equal the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dir = tempfile.mkdtemp(prefix="vectorseam-shared-")
+        self._saved = memory.COMPACT_MAX_ENTRIES
+        memory.COMPACT_MAX_ENTRIES = 3
+        self.store = MemoryStore(self._dir)
+        self.reader = MemoryStore(self._dir)
+
+    @rule()
+    def swap_roles(self) -> None:
+        self.store, self.reader = self.reader, self.store
+
+    @rule()
+    def reopen_reader(self) -> None:
+        self.reader.close()
+        self.reader = MemoryStore(self._dir)
+
+    def teardown(self) -> None:
+        memory.COMPACT_MAX_ENTRIES = self._saved
+        self.store.close()
+        self.reader.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+SharedDirectoryMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=25, deadline=None)
+TestSharedDirectoryMachine = SharedDirectoryMachine.TestCase
 
 
 @settings(max_examples=60, deadline=None)

@@ -77,6 +77,13 @@ def test_packing_respects_the_budget_and_cuts_only_the_first_passage() -> None:
     assert [p.text for p in whole] == [h.text for h in hits]
 
 
+def test_passages_carry_their_hits_metadata() -> None:
+    """Callers (the service's citations) read metadata from the passage, with no second fetch."""
+    hits = [Hit("a", 0.9, "First text.", {"source": "a.md", "page": 2}), Hit("b", 0.8, "Second.", {})]
+    passages = pack_passages("which?", hits, 10_000)
+    assert [(p.id, p.metadata) for p in passages] == [("a", {"source": "a.md", "page": 2}), ("b", {})]
+
+
 def test_question_checks() -> None:
     with pytest.raises(ValidationError, match="question is empty"):
         check_question("   ", 1500)

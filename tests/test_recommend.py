@@ -14,6 +14,7 @@ import pytest
 from vectorseam.errors import CollectionNotFoundError, ValidationError
 from vectorseam.retrieval.recommend import best_scores, recommend, scaled_fast_sigmoid
 from vectorseam.similarity import average_vector, similarity_matrix
+from vectorseam.store import NativeRecommend
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Hit, Metric, Record
 
@@ -133,7 +134,7 @@ def test_native_qdrant_matches_generic(strategy: str, neg: list[str], flt: dict[
     memory = MemoryStore()
     fill(qdrant)
     fill(memory)
-    assert qdrant.capabilities.native_recommend
+    assert isinstance(qdrant, NativeRecommend)
     pos = ["r001", "r002"]
     native = recommend(qdrant, "items", pos, neg, k=10, filter=flt, strategy=strategy)  # type: ignore[arg-type]
     generic = recommend(qdrant, "items", pos, neg, k=10, filter=flt, strategy=strategy,  # type: ignore[arg-type]

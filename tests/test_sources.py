@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime
 import decimal
 import itertools
+import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from vectorseam.embedders.local import LocalEmbedder
+from vectorseam.errors import ValidationError
+from vectorseam.ingest import sources
 from vectorseam.ingest.chunking import ChunkSpec, HFTokenizer, RegexTokenizer, chunk_text, tokenizer_for
 from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
 
@@ -126,3 +130,125 @@ def test_regex_tokenizer_fallback_for_remote_embedders() -> None:
     assert spans == [(0, 5), (5, 6), (7, 12), (12, 13)]
     chunks = chunk_text(" ".join(["alpha"] * 50), ChunkSpec(20, 4), RegexTokenizer)
     assert all(len(c.split()) <= 20 for c in chunks) and len(chunks) == 3
+
+
+# -- hostile input (issue 13): every row becomes a document or a reject, never nothing -----------
+
+def _outcomes(items: list[Document | Reject]) -> list[str]:
+    """Each item as 'line:id' (a document) or 'line:reject' (a reject), in order."""
+    return [f"{i.origin.rsplit(':', 1)[1]}:{i.id if isinstance(i, Document) else 'reject'}" for i in items]
+
+
+def test_csv_unclosed_quote_costs_one_row_not_the_rest_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "quote.csv"
+    path.write_text('id,text\n1,"first row has a stray quote\n2,second row\n3,third row\n4,fourth row\n')
+    items = list(Source(path).documents())
+    assert _outcomes(items) == ["2:reject", "3:2", "4:3", "5:4"]
+    assert "unclosed quote" in items[0].reason and "runs on to line 5" in items[0].reason  # type: ignore[union-attr]
+    # The stray quote meets a later quoted field: the row breaks there; the rows after line 2 still land.
+    path.write_text('id,text,n\n1,"stray,1\n2,"a ""quoted"" word",2\n3,"two\nlines",3\n4,"ab"c,4\n5,last,5\n')
+    items = list(Source(path).documents())
+    assert _outcomes(items) == ["2:reject", "3:2", "4:3", "6:reject", "7:5"]
+    docs = _docs(items)
+    assert docs["2"].text == 'a "quoted" word' and docs["3"].text == "two\nlines"  # real multi-line fields stay
+    assert "must be doubled" in items[3].reason  # type: ignore[union-attr]
+    # At the end of the file: the last row is the one rejected.
+    path.write_text('id,text\n1,fine\n2,"never closed\n')
+    assert _outcomes(list(Source(path).documents())) == ["2:1", "3:reject"]
+
+
+def test_csv_row_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sources, "MAX_ROW_SIZE", 200)
+    path = tmp_path / "long.csv"
+    path.write_text("id,text\n" + '1,"runs on\n' + "".join(f"x{i},filler line {i}\n" for i in range(30))
+                    + "2," + "y" * 300 + "\n3,after\n")
+    items = list(Source(path).documents())
+    rejects = [i for i in items if isinstance(i, Reject)]
+    assert [r.origin for r in rejects] == [f"{path}:2", f"{path}:33"]
+    assert "over 200 characters" in rejects[0].reason and "over 200 characters" in rejects[1].reason
+    assert len(_docs(items)) == 31  # the 30 filler rows and row 3
+    jsonl = tmp_path / "long.jsonl"
+    jsonl.write_text('{"id": "a", "text": "' + "z" * 300 + '"}\n{"id": "b", "text": "short"}\n')
+    out = list(Source(jsonl).documents())
+    assert isinstance(out[0], Reject) and "line is 324 bytes; the limit for one row is 200" in out[0].reason
+    assert _outcomes(out) == ["1:reject", "2:b"]
+
+
+def test_jsonl_rows_that_used_to_raise_are_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.jsonl"
+    lines = [
+        '{"id": "big", "text": "a", "n": ' + "9" * 5000 + "}",
+        '{"id": "deep", "text": "a", "n": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"id": "nul", "text": "a\\u0000b"}',
+        '{"id": "sur", "text": "a\\ud800b"}',
+        '{"id": "meta", "text": "a", "m": ["ok", "\\udfff"]}',
+        '{"id": "key", "text": "a", "k\\u0000": 1}',
+        '{"id": "\\ud83d", "text": "a"}',
+        '{"id": "obj", "text": {"nested": true}}',
+        '{"id": ["x"], "text": "a"}',
+        '{"id": "ok", "text": "a fine row", "big": 123456789012345678901234567890}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    items = list(Source(path).documents())
+    assert _outcomes(items)[-1] == "10:ok" and all(isinstance(i, Reject) for i in items[:-1])
+    reasons = [i.reason for i in items[:-1]]  # type: ignore[union-attr]
+    for reason, expected in zip(reasons, [
+        "more than 4300 digits", "nested too deeply", "text holds a NUL character at position 1",
+        "text holds a lone surrogate '\\ud800' at position 1", "metadata field 'm' item 1 holds a lone surrogate",
+        "metadata key 'k\\x00' holds a NUL", "id '\\ud83d' holds a lone surrogate", "holds a dict; expected a string",
+        "id field 'id' holds a list",
+    ], strict=True):
+        assert expected in reason, (expected, reason)
+    assert [i.doc_id for i in items[:-1]] == [None, None, "nul", "sur", "meta", "key", "\ud83d", "obj", None]  # type: ignore[union-attr]
+    # A field name with a line break stays on its one line of the rejects file.
+    path.write_text('{"id": "nl", "a\\nb\\u2028c": 1}\n')
+    (reject,) = list(Source(path).documents())
+    assert str(reject) == f"{path}:1: missing text field 'text' (fields: id, a\\nb\\u2028c)"
+
+
+def test_text_templates_are_checked_before_the_first_row(tmp_path: Path) -> None:
+    for template, message in [
+        ("{}", "positional field {}"), ("Title {0}", "positional field {0}"), ("{text!z}", "unknown conversion !z"),
+        ("{text:>200000000}", "width in '>200000000'"), ("{text:.99999999999999999999f}", "precision"),
+        ("{text:{width}}", "inside its format spec"), ("{text:q}", "not a valid format spec"),
+        ("{text", "expected '}'"), ("a } b", "Single '}'"), ("{text:>600000} {text:>600000}", "add up to 1200000"),
+        ("x\x00{text}", "NUL"),
+    ]:
+        with pytest.raises(ValidationError, match="text template") as err:
+            RowSpec(text_template=template)
+        assert message in str(err.value), (template, str(err.value))
+    # Valid specs that fail on one row's value reject that row only.
+    path = tmp_path / "scores.csv"
+    path.write_text("id,Summary,Score,a.b\n1,Great,5,x\n2,Odd,not a number,y\n3,Fine,3,z\n")
+    items = list(Source(path, RowSpec(text_template="{Summary} ({Score:d}/5, {a.b!r:>5})")).documents())
+    assert _outcomes(items) == ["2:1", "3:reject", "4:3"]
+    assert _docs(items)["1"].text == "Great (5/5,   'x')"  # a dotted column name is a column, not an attribute
+    assert "{Score:d} fails on this row's str value: Unknown format code 'd'" in items[1].reason  # type: ignore[union-attr]
+
+
+def test_csv_integers_beyond_64_bits_stay_strings(tmp_path: Path) -> None:
+    path = tmp_path / "ints.csv"
+    path.write_text(f"id,text,small,large,huge\n1,t,{2**63 - 1},{2**63},{'7' * 5000}\n")
+    (doc,) = list(Source(path).documents())
+    assert isinstance(doc, Document)
+    assert doc.metadata == {"small": 2**63 - 1, "large": str(2**63), "huge": "7" * 5000}
+
+
+def test_directory_entries_that_cannot_be_read_are_rejects_naming_their_document(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "ok.txt").write_text("readable")
+    (root / "dangling.md").symlink_to(root / "missing.md")
+    (root / "loop.txt").symlink_to(root / "loop.txt")
+    os.mkfifo(root / "pipe.txt")  # reading it would wait forever
+    (root / "sub" / "deep.txt").write_text("also readable")
+    (root / os.fsdecode(b"name-\xff.txt")).write_text("a file name that is not UTF-8")
+    items = list(Source(root).documents())
+    assert sorted(_docs(items)) == ["ok.txt", "sub/deep.txt"]
+    rejects = {r.doc_id: r.reason for r in items if isinstance(r, Reject)}
+    assert set(rejects) == {"dangling.md", "loop.txt", "pipe.txt", "name-\udcff.txt"}
+    assert "holds a lone surrogate" in rejects["name-\udcff.txt"]
+    assert all(str(r).encode("utf-8") for r in items if isinstance(r, Reject))  # every reject line can be printed
+    assert "symbolic link whose target cannot be reached" in rejects["dangling.md"]
+    assert "Too many levels of symbolic links" in rejects["loop.txt"]
+    assert "it is a FIFO, not a regular file" in rejects["pipe.txt"]

@@ -116,6 +116,24 @@ class ServiceSettings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class IngestSettings(BaseModel):
+    """How ``vectorseam ingest`` runs: in this process (``local``), or on a Ray cluster (``ray``, the
+    ``ray`` extra), whose record manager lives in PostgreSQL so workers on every machine share it."""
+
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(
+        None, description="'auto' (the cluster this machine belongs to) or 'ray://HOST:PORT'; unset: a local cluster"
+    )
+    ray_workers: int | None = Field(
+        None, ge=1, le=4096, description="embedding actors; default: one per GPU, else one per CPU but one"
+    )
+    ray_writers: int = Field(2, ge=1, le=256, description="parallel store writers")
+    record_manager_dsn: SecretStr | None = Field(
+        None, description="PostgreSQL for the Ray engine's record manager; default: the pgvector store's DSN"
+    )
+    record_manager_schema: str = Field("vectorseam_ingest", min_length=1, max_length=63)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VECTORSEAM_",
@@ -129,6 +147,7 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)  # type: ignore[arg-type]
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
     service: ServiceSettings = Field(default_factory=ServiceSettings)  # type: ignore[arg-type]
+    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

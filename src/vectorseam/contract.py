@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from vectorseam.errors import DimensionMismatchError, ValidationError
+from vectorseam.errors import CollectionNotFoundError, DimensionMismatchError, ValidationError
 from vectorseam.filters import Filter, FilterLike, matches
 from vectorseam.types import CollectionInfo, CollectionSpec, Record
 
@@ -54,3 +54,15 @@ def check_compatible(existing: CollectionInfo | CollectionSpec, spec: Collection
         raise ValidationError(
             f"collection {spec.name!r} exists with metric {existing.metric!r}, but {spec.metric!r} was requested"
         )
+
+
+def collection_not_found(backend: str, collection: str, existing: Iterable[str]) -> CollectionNotFoundError:
+    """The error ``collection_info`` raises for an absent collection, in every store's words.
+
+    Listing the existing names is fine here: it happens on the error path only, never on a query.
+    """
+    names = ", ".join(sorted(existing)) or "none"
+    return CollectionNotFoundError(
+        f"collection {collection!r} does not exist in the {backend} store (existing: {names}); "
+        f"create it with `vectorseam ingest FILE --collection {collection}`"
+    )

@@ -8,8 +8,22 @@ Semantics, chosen to be expressible on every backend:
 * A key that is missing and a key whose value is ``null`` are the same: *absent*.
 * ``eq`` is true when the field equals the value; on a list field, when any element equals it.
   Booleans only equal booleans; ints and floats compare numerically; strings compare exactly.
-* ``gt``/``gte``/``lt``/``lte`` take a number and match numeric fields (any element of a list field).
-  Absent fields and fields of another type never match.
+* ``gt``/``gte``/``lt``/``lte`` take a number or a time (below). A number range matches numeric fields
+  (any element of a list field); a time range matches time strings. Absent fields and fields of
+  another type never match: numbers never match a time range, strings never match a number range.
+* **Times** are ISO-8601 strings of one strict shape (:func:`parse_time`): a date ``YYYY-MM-DD``, or
+  a datetime ``YYYY-MM-DDTHH:MM:SS`` with up to six fractional digits (``.ffffff``) and an optional
+  offset, ``Z`` or ``+HH:MM``/``-HH:MM`` (at most 15:59, as PostgreSQL accepts). A datetime without
+  an offset is UTC, a date is midnight UTC. A time range value must be such a string (a Python
+  ``date``/``datetime`` in the DSL or dict form becomes its ``isoformat()``); anything else is a
+  :class:`FilterError` naming it. A field matches when one of its strings (or list elements) is a
+  time by the same rule, compared as an instant with microsecond resolution. Strings that are not
+  times by this rule (``2024-02-30``, ``2024-01-01 10:00``, seven fractional digits, an offset of
+  24:00) never match a time range on any backend. Why so strict: every backend must parse exactly
+  the same strings to the same instants, and this shape is what Python, PostgreSQL, Qdrant and
+  Weaviate all read alike.
+* ``eq``/``in`` stay exact value equality, times included: ``"2024-01-01"`` does not equal
+  ``"2024-01-01T00:00:00Z"``; use ``{"$gte": d, "$lte": d}`` for "the same instant".
 * ``in`` is ``eq`` against any of a non-empty list of values.
 * ``ne`` is exactly ``not eq`` and ``nin`` exactly ``not in``: both match absent fields.
 * ``exists`` is true when the field is present, not null and not an empty list (an empty list has
@@ -18,7 +32,10 @@ Semantics, chosen to be expressible on every backend:
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -85,20 +102,20 @@ def ne(key: str, value: Scalar) -> Compare:
     return Compare("ne", _key(key), _scalar(value, "ne", key))
 
 
-def gt(key: str, value: float) -> Compare:
-    return Compare("gt", _key(key), _number(value, "gt", key))
+def gt(key: str, value: float | str | dt.date) -> Compare:
+    return Compare("gt", _key(key), _bound(value, "gt", key))
 
 
-def gte(key: str, value: float) -> Compare:
-    return Compare("gte", _key(key), _number(value, "gte", key))
+def gte(key: str, value: float | str | dt.date) -> Compare:
+    return Compare("gte", _key(key), _bound(value, "gte", key))
 
 
-def lt(key: str, value: float) -> Compare:
-    return Compare("lt", _key(key), _number(value, "lt", key))
+def lt(key: str, value: float | str | dt.date) -> Compare:
+    return Compare("lt", _key(key), _bound(value, "lt", key))
 
 
-def lte(key: str, value: float) -> Compare:
-    return Compare("lte", _key(key), _number(value, "lte", key))
+def lte(key: str, value: float | str | dt.date) -> Compare:
+    return Compare("lte", _key(key), _bound(value, "lte", key))
 
 
 def in_(key: str, values: list[Scalar] | tuple[Scalar, ...]) -> In:
@@ -194,7 +211,7 @@ def _parse_field(key: str, value: Any, path: str) -> list[Filter]:
         if name in ("eq", "ne"):
             out.append(Compare(name, key, _scalar(operand, op, key, path)))  # type: ignore[arg-type]
         elif name in RANGE_OPS:
-            out.append(Compare(name, key, _number(operand, op, key, path)))  # type: ignore[arg-type]
+            out.append(Compare(name, key, _bound(operand, op, key, path)))  # type: ignore[arg-type]
         elif name in ("in", "nin"):
             out.append(In(key, _values(operand, op, key, path), negate=name == "nin"))
         else:  # $exists
@@ -233,12 +250,124 @@ def _scalar(value: object, op: str, key: str, path: str | None = None) -> Scalar
     )
 
 
-def _number(value: object, op: str, key: str, path: str | None = None) -> float | int:
+def _bound(value: object, op: str, key: str, path: str | None = None) -> float | int | str:
+    """A range operand: a finite number, or a time kept as its ISO-8601 string (see the module doc)."""
+    where = path or key
+    if isinstance(value, dt.date):  # datetime is a date too
+        value = value.isoformat()
+        if parse_time(value) is None:  # e.g. an offset with seconds (+05:30:15), which no backend reads
+            raise FilterError(f"{where}: {op} cannot compare with {value!r}: its UTC offset is not whole minutes "
+                              "up to 15:59")
+        return value
+    if isinstance(value, str):
+        if parse_time(value) is None:
+            raise FilterError(
+                f"{where}: {op} takes a number or an ISO-8601 date/time (YYYY-MM-DD or "
+                f"YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM]), got str {value!r}"
+            )
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FilterError(f"{path or key}: {op} takes a number, got {type(value).__name__} {value!r}")
+        raise FilterError(
+            f"{where}: {op} takes a number or an ISO-8601 date/time string, got {type(value).__name__} {value!r}"
+        )
     if isinstance(value, float) and not math.isfinite(value):
-        raise FilterError(f"{path or key}: {op} needs a finite number, got {value!r}")
+        raise FilterError(f"{where}: {op} needs a finite number, got {value!r}")
     return value
+
+
+# --- times ---------------------------------------------------------------------------------------
+
+# ASCII digits only ([0-9], not \d, which also matches other scripts' digits).
+_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_US_PER_DAY = 86_400_000_000
+MAX_OFFSET_MINUTES = 15 * 60 + 59  # PostgreSQL refuses larger UTC offsets
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_time_text(text: str) -> int | None:
+    m = _TIME.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day = int(m[1]), int(m[2]), int(m[3])
+    try:
+        days = dt.date(year, month, day).toordinal() - _EPOCH_ORDINAL
+    except ValueError:  # year 0, month 13, February 30, ...
+        return None
+    if m[4] is None:
+        return days * _US_PER_DAY
+    hour, minute, second = int(m[4]), int(m[5]), int(m[6])
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    micros = int((m[7] or "").ljust(6, "0"))
+    offset = 0
+    if m[8] is not None and m[8] != "Z":
+        oh, om = int(m[8][1:3]), int(m[8][4:6])
+        if om > 59 or oh * 60 + om > MAX_OFFSET_MINUTES:
+            return None
+        offset = (oh * 60 + om) * (-1 if m[8][0] == "-" else 1)
+    seconds = ((hour * 60 + minute - offset) * 60) + second
+    return days * _US_PER_DAY + seconds * 1_000_000 + micros
+
+
+def parse_time(value: object) -> int | None:
+    """The instant a time string denotes, in microseconds since 1970-01-01T00:00:00Z; None otherwise.
+
+    This is *the* definition of which strings are times (see the module docstring); adapters use it
+    to derive whatever their backend compares (instants, canonical strings, epoch numbers), so every
+    backend agrees on it. Integer microseconds rather than ``datetime``: an offset can move an instant
+    outside years 1-9999 (``0001-01-01T00:00:00+01:00``), where ``datetime`` overflows.
+    """
+    return _parse_time_text(value) if isinstance(value, str) else None
+
+
+def times_of(value: object) -> list[int]:
+    """The instants of a metadata value's time strings (a scalar, or the elements of a list)."""
+    items = value if isinstance(value, list | tuple) else (value,)
+    return [t for t in map(parse_time, items) if t is not None]
+
+
+def is_time_range(node: Filter) -> bool:
+    """Whether ``node`` is a range comparison against a time (its value is then a time string)."""
+    return isinstance(node, Compare) and node.op in RANGE_OPS and isinstance(node.value, str)
+
+
+def time_bound(node: Compare) -> int:
+    """The instant of a time range's value, in microseconds since the epoch (see :func:`parse_time`)."""
+    instant = parse_time(node.value)
+    if instant is None:  # parse_filter and the DSL never build such a node
+        raise FilterError(f"{node.key}: ${node.op} value {node.value!r} is not an ISO-8601 date/time")
+    return instant
+
+
+def format_time(micros: int) -> str:
+    """An instant as RFC 3339 in UTC with six fractional digits (``2024-01-01T00:00:00.000000Z``).
+
+    Years must stay within 1-9999 in UTC; callers clamp instants outside their backend's range first.
+    """
+    t = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=micros)
+    # Spelled out: strftime("%Y") does not pad years below 1000 on every platform.
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}Z"
+
+
+def require_time_window(node: Compare, low: int, high: int, backend: str, why: str) -> int:
+    """The instant of a time range's value, refusing values outside the open interval (low, high).
+
+    Backends that hold times as bounded numbers (epoch nanoseconds in int64, epoch microseconds in a
+    float64) compare exactly only inside such a window; stored values outside it are clamped to its
+    edges, which keeps every comparison with a value strictly inside exact. A value outside raises
+    rather than answering differently from :func:`matches`.
+    """
+    instant = time_bound(node)
+    if not low < instant < high:
+        raise FilterError(
+            f"filter on {node.key!r}: the {backend} backend compares times exactly only between "
+            f"{format_time(low)} and {format_time(high)} ({why}); ${node.op} {node.value!r} lies outside"
+        )
+    return instant
 
 
 def _values(values: object, op: str, key: str, path: str | None = None) -> tuple[Scalar, ...]:
@@ -330,9 +459,17 @@ def scalar_equal(a: object, b: Scalar) -> bool:
 
 
 def _range(a: object, op: str, b: Scalar) -> bool:
-    if not _is_number(a):
+    x: float | int
+    y: float | int
+    if isinstance(b, str):  # a time range: both sides are instants
+        instant, bound = parse_time(a), parse_time(b)
+        if instant is None or bound is None:
+            return False
+        x, y = instant, bound
+    elif not _is_number(a):
         return False
-    x, y = float(a), float(b)  # type: ignore[arg-type]
+    else:
+        x, y = float(a), float(b)  # type: ignore[arg-type]
     if op == "gt":
         return x > y
     if op == "gte":

@@ -119,7 +119,8 @@ class BulkLoading(Protocol):
 @runtime_checkable
 class NativeRecommend(Protocol):
     """A store that ranks by positive and negative example ids itself (Qdrant; Pinecone and Weaviate
-    for the cases their APIs cover)."""
+    for the cases their APIs cover). A strategy it cannot compute raises UnsupportedOperationError,
+    and :func:`vectorseam.retrieval.recommend.recommend` falls back to the generic path."""
 
     def recommend(
         self,
@@ -131,17 +132,3 @@ class NativeRecommend(Protocol):
         strategy: str = "average_vector",
     ) -> list[Hit]: ...
 
-
-def describe(store: VectorStore, collection: str) -> CollectionInfo:
-    """One collection's info, or CollectionNotFoundError naming the ones that exist."""
-    from vectorseam.errors import CollectionNotFoundError
-
-    infos = store.collections()
-    for info in infos:
-        if info.name == collection:
-            return info
-    names = ", ".join(sorted(i.name for i in infos)) or "none"
-    raise CollectionNotFoundError(
-        f"collection {collection!r} does not exist in the {store.capabilities.name} store "
-        f"(existing: {names}); create it with `vectorseam ingest FILE --collection {collection}`"
-    )

@@ -13,6 +13,7 @@ Adapters convert their backend's native distances to this convention.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
@@ -31,6 +32,28 @@ Metadata: TypeAlias = dict[str, MetadataValue]
 Vector: TypeAlias = npt.NDArray[np.float32]
 
 MAX_ID_LENGTH = 512
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_storable_text(value: str, what: str) -> None:
+    """Refuse a string that no store, file or tokenizer can take, naming ``what`` it is.
+
+    Two things get through Python but not past a backend: NUL characters (PostgreSQL refuses them in
+    ``text`` and JSONB, so one such row used to fail a whole batch) and lone surrogates (a JSON
+    ``"\\ud800"`` escape decodes to one; it is not valid Unicode, so UTF-8 encoding fails when the
+    memory store saves, a server store sends, or the tokenizer reads it). Every boundary that takes
+    texts, ids or metadata (records, ingest rows, HTTP bodies) checks here, so the rule is one rule.
+    ``what`` starts the message: ``"doc.csv:4: text"``, ``"record 'a': metadata field 'k'"``.
+    """
+    nul = value.find("\x00")
+    if nul >= 0:
+        raise ValidationError(f"{what} holds a NUL character at position {nul}; stores such as PostgreSQL "
+                              "refuse it")
+    if not value.isascii():
+        bad = _SURROGATE.search(value)
+        if bad is not None:
+            raise ValidationError(f"{what} holds a lone surrogate {bad.group()!r} at position {bad.start()}: not "
+                                  "valid Unicode (a broken \\u escape?), so it cannot be stored or embedded")
 
 
 @dataclass(slots=True)
@@ -90,21 +113,21 @@ class CollectionInfo:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a backend does natively. Layers above use native paths where offered, emulate otherwise.
+    """What a backend is, as data. Abilities that are methods (flush, bulk_load, a native recommend)
+    are protocols in :mod:`vectorseam.store` instead, so the type checker sees them.
 
     ``filter_operators`` lists the portable operators the backend can express; a filter that uses any
-    other raises :class:`~vectorseam.errors.FilterError` instead of being ignored.
+    other raises :class:`~vectorseam.errors.FilterError` instead of being ignored. ``approximate``
+    says the backend may miss true neighbours (the conformance suite then checks recall, not exact
+    order); ``notes`` are shown to people (``vectorseam collections``).
     """
 
     name: str
     persistent: bool
-    native_recommend: bool = False
-    native_hybrid: bool = False
     approximate: bool = False
     filter_operators: frozenset[str] = frozenset(
         {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "and", "or", "not"}
     )
-    max_batch_size: int | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -125,8 +148,7 @@ def validate_id(record_id: object, where: str = "record") -> str:
         raise ValidationError(f"{where}: id must not be empty")
     if len(record_id) > MAX_ID_LENGTH:
         raise ValidationError(f"{where}: id is {len(record_id)} characters long; the limit is {MAX_ID_LENGTH}")
-    if "\x00" in record_id:
-        raise ValidationError(f"{where}: id {record_id!r} contains a NUL character")
+    check_storable_text(record_id, f"{where}: id {record_id!r}")
     return record_id
 
 
@@ -178,15 +200,24 @@ def validate_metadata(metadata: object, where: str) -> Metadata:
         raise ValidationError(f"{where}: metadata must be a mapping, got {type(metadata).__name__}")
     out: Metadata = {}
     for key, value in metadata.items():
-        if not isinstance(key, str) or not key or "\x00" in key:
-            raise ValidationError(f"{where}: metadata key {key!r} must be a non-empty string without NUL characters")
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"{where}: metadata key {_brief(key)} must be a non-empty string")
+        check_storable_text(key, f"{where}: metadata key {key!r}")
         out[key] = _check_value(value, f"{where}: metadata field {key!r}")
     return out
 
 
+def _brief(value: object) -> str:
+    """A bad value for a message: short, and never a recursive repr (a list nested 900 deep from JSON)."""
+    if isinstance(value, list | tuple | dict):
+        return f"a {type(value).__name__} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
 def _check_value(value: object, where: str) -> MetadataValue:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValidationError(f"{where}: text values may not contain NUL characters (PostgreSQL rejects them)")
+    if isinstance(value, str):
+        check_storable_text(value, where)
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -195,14 +226,14 @@ def _check_value(value: object, where: str) -> MetadataValue:
         return value
     if isinstance(value, list | tuple):
         items: list[Scalar] = []
-        for item in value:
-            if isinstance(item, str) and "\x00" in item:
-                raise ValidationError(f"{where}: list items may not contain NUL characters")
+        for position, item in enumerate(value):
+            if isinstance(item, str):
+                check_storable_text(item, f"{where} item {position}")
             if isinstance(item, str | bool | int) or (isinstance(item, float) and math.isfinite(item)):
                 items.append(item)
             else:
                 raise ValidationError(
-                    f"{where}: list items must be str, int, float or bool, got {item!r}"
+                    f"{where}: list items must be str, int, float or bool, got {_brief(item)}"
                 )
         return items
     if isinstance(value, np.generic):
@@ -228,6 +259,7 @@ def validate_records(records: Iterable[Record], dimension: int) -> list[Record]:
             raise ValidationError(f"{where}: vector is missing")
         if not isinstance(record.text, str):
             raise ValidationError(f"{where}: text must be a string, got {type(record.text).__name__}")
+        check_storable_text(record.text, f"{where}: text")
         checked.pop(rid, None)
         checked[rid] = Record(
             id=rid,

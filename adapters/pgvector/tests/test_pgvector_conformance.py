@@ -6,6 +6,11 @@
   otherwise prefer a sequential scan and the index would go untested). With ``ef_search = 1000`` the
   graph search is exhaustive on data this small, so the suite's exact expectations hold; on the
   10 000-record test the suite itself only asks an approximate store for recall@10 >= 0.9.
+
+Not inherited: ``RecommendTests``, because pgvector has no recommend of its own (the store is not
+``NativeRecommend``); ``vectorseam.retrieval.recommend``'s generic path serves it through ``fetch`` and
+``query``, which the inherited parts check. Of ``DurabilityTests`` the flush test skips itself: every
+write is committed when ``upsert`` returns, so there is no ``flush``.
 """
 
 from __future__ import annotations
@@ -17,10 +22,22 @@ import pytest
 from vectorseam_pgvector import PgVectorStore
 
 from vectorseam.store import VectorStore
-from vectorseam.testing import StoreConformance
+from vectorseam.testing import (
+    BulkLoadTests,
+    CollectionTests,
+    DurabilityTests,
+    FilterTests,
+    QueryTests,
+    ScanTests,
+    WriteTests,
+)
+from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
 
 
-class _PgConformance(StoreConformance):
+class _PgConformance(
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DurabilityTests, BulkLoadTests,
+    DateFilterTests, ExactVectorTests,
+):
     store_options: ClassVar[dict[str, Any]] = {}
     _make: Callable[..., PgVectorStore]
     _options: dict[str, Any]

@@ -269,3 +269,48 @@ def test_non_scalar_filter_values_are_rejected(filter_store: PgVectorStore) -> N
         filter_store.count(COLLECTION, filter=F.Compare("eq", "n", None))  # type: ignore[arg-type]
     with pytest.raises(FilterError):
         filter_store.count(COLLECTION, filter=F.Compare("gt", "n", "3"))
+
+
+# Times by the portable rule and strings that only look like times: PostgreSQL must read exactly the
+# former, to the same instants, whatever the session's TimeZone (naive values are UTC by the rule).
+TIME_TEXTS = [
+    "2024-01-01", "2024-01-01T00:00:00Z", "2024-01-01T05:30:00+05:30", "2023-12-31T19:00:00-05:00",
+    "2023-12-31T23:59:59.999999Z", "2024-01-01T00:00:00.000001", "2024-01-01T00:00:00.5", "2024-02-29",
+    "2000-02-29", "2024-03-01T12:00:00+15:59", "2024-03-01T12:00:00-15:59", "0001-01-01",
+    "0001-01-01T00:30:00+01:00", "9999-12-31T23:00:00-15:59", "1969-12-31T23:59:59.999999Z",
+    "2023-02-29", "1900-02-29", "2024-02-30", "2024-04-31", "2024-13-01", "2024-00-10", "2024-01-00",
+    "0000-01-01", "2024-01-01 10:00:00", "2024-01-01T10:00", "2024-01-01T10:00:00.1234567Z",
+    "2024-01-01T24:00:00", "2024-01-01T10:60:00", "2024-01-01T10:00:60", "2024-01-01T10:00:00+16:00",
+    "2024-01-01T10:00:00+05:60", "2024-01-01T10:00:00+0530", "2024-01-01t10:00:00z", "20240101",
+    "2024-1-1", "2024-01-01\n", "２０２４-01-01", "epoch", "infinity", "now", "today", "",
+]
+
+
+def test_time_ranges_read_exactly_the_portable_times_in_any_session_time_zone(pg_server: PostgresServer) -> None:
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    # Chatham is UTC+12:45/+13:45: a naive value read in the session zone would be off by hours.
+    dsn = pg_server.dsn() + "?options=-c%20TimeZone%3DPacific%2FChatham"
+    store = create_store(dsn=dsn, schema=schema, index="exact")
+    try:
+        store.ensure_collection(CollectionSpec("times", 4, "cosine"))
+        vectors = np.ones((len(TIME_TEXTS) + 1, 4), dtype=np.float32)
+        records = [Record(f"t{i:02d}", vectors[i], "", {"d": text}) for i, text in enumerate(TIME_TEXTS)]
+        records.append(Record("list", vectors[-1], "", {"d": ["x", 3, "1999-01-01", "2030-01-01T00:00:00+01:00"]}))
+        store.upsert("times", records)
+        for bound in ("2024-01-01", "2024-01-01T00:00:00.000001+00:00", "0001-01-01", "2000-01-01T12:00:00-03:00"):
+            for op in ("gt", "gte", "lt", "lte"):
+                tree = F.Compare(op, "d", bound)  # type: ignore[arg-type]
+                want = sorted(r.id for r in records if matches(tree, r.metadata))
+                got = sorted(r.id for page in store.scan("times", filter=tree, include_vectors=False) for r in page)
+                assert got == want, F.to_dict(tree)
+    finally:
+        store.close()
+        with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_time_bound_travels_as_a_parameter() -> None:
+    clause, params = where_clause(F.gte("d'; DROP TABLE x; --", "2024-01-01T00:00:00+01:00"))
+    text = clause.as_string(None)
+    assert "DROP" not in text and "2024-01-01" not in text
+    assert params == ["d'; DROP TABLE x; --", "2024-01-01T00:00:00+01:00"] and text.count("%s") == 2

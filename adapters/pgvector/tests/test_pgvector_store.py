@@ -14,12 +14,13 @@ import pytest
 from psycopg import sql
 from pydantic import SecretStr
 from vectorseam_pgvector import PgVectorStore, create_store
-from vectorseam_pgvector.connection import PgVectorError, is_transient
+from vectorseam_pgvector.connection import Connector, PgVectorError, is_transient
 from vectorseam_pgvector.options import parse_options
 from vectorseam_pgvector.store import CATALOG, TIE_SLACK, distance_to_score
 from vectorseam_pgvector.testing import PostgresServer, free_port
 
 from vectorseam.errors import (
+    CollectionNotFoundError,
     ConfigError,
     DimensionMismatchError,
     StoreUnavailableError,
@@ -415,33 +416,39 @@ def test_registered_as_entry_point(pg_server: PostgresServer) -> None:
 
 
 def test_options_are_validated() -> None:
-    with pytest.raises(ConfigError, match="unknown pgvector option"):
-        parse_options(dns="postgresql://x")
-    with pytest.raises(ConfigError, match="'index'"):
-        parse_options(index="ivfflat")
+    with pytest.raises(ConfigError, match=r"unknown options for the pgvector store: 'dns' \(did you mean 'dsn'\?\)"):
+        parse_options({"dns": "postgresql://x"})
+    with pytest.raises(ConfigError, match="'index' must be 'hnsw' or 'exact'"):
+        parse_options({"index": "ivfflat"})
+    with pytest.raises(ConfigError, match=r"'ef_search' must be an integer between 1 and 1000 \(got 0\)"):
+        parse_options({"ef_search": 0})
     with pytest.raises(ConfigError, match="ef_search"):
-        parse_options(ef_search=0)
-    with pytest.raises(ConfigError, match="ef_search"):
-        parse_options(ef_search=1001)
+        parse_options({"ef_search": 1001})
     with pytest.raises(ConfigError, match="hnsw_ef_construction"):
-        parse_options(hnsw_m=48, hnsw_ef_construction=64)
+        parse_options({"hnsw_m": 48, "hnsw_ef_construction": 64})
     with pytest.raises(ConfigError, match="pool_max"):
-        parse_options(pool_min=5, pool_max=2)
+        parse_options({"pool_min": 5, "pool_max": 2})
     with pytest.raises(ConfigError, match="schema"):
-        parse_options(schema="bad schema; --")
+        parse_options({"schema": "bad schema; --"})
     with pytest.raises(ConfigError, match="connect_timeout"):
-        parse_options(connect_timeout="soon")
+        parse_options({"connect_timeout": "soon"})
     with pytest.raises(ConfigError, match="retries"):
-        parse_options(retries=True)
+        parse_options({"retries": True})
+    with pytest.raises(ConfigError, match="retries"):
+        parse_options({"retries": 21})
     for bad in ("lots", "512", "0MB", "512 MB", "1.5GB", True):
         with pytest.raises(ConfigError, match="index_build_memory"):
-            parse_options(index_build_memory=bad)
-    assert parse_options(index_build_memory=" 2GB").index_build_memory == "2GB"
+            parse_options({"index_build_memory": bad})
+    assert parse_options({"index_build_memory": " 2GB"}).index_build_memory == "2GB"
     opts = parse_options(
-        dsn=SecretStr("postgresql://u:hunter2@h/db"), ef_search="200", statement_timeout=0, pool_timeout="2.5"
+        {"dsn": SecretStr("postgresql://u:hunter2@h/db"), "ef_search": "200", "statement_timeout": 0,
+         "pool_timeout": "2.5", "schema": "app"}
     )
-    assert (opts.dsn, opts.ef_search, opts.pool_timeout) == ("postgresql://u:hunter2@h/db", 200, 2.5)
+    assert (opts.dsn.get_secret_value(), opts.ef_search, opts.pool_timeout) == ("postgresql://u:hunter2@h/db", 200, 2.5)
+    assert opts.schema == "app" and parse_options({}).schema == "vectorseam"
     assert "hunter2" not in repr(opts)
+    policy = parse_options({"retries": 2, "retry_backoff": 0.5}).retry_policy
+    assert (policy.attempts, policy.backoff, policy.jitter) == (3, 0.5, 0.5)  # equal jitter, as before
 
 
 def test_invalid_dsn_is_a_config_error_without_echoing_it() -> None:
@@ -467,6 +474,21 @@ def test_server_down_raises_store_unavailable_quickly() -> None:
     assert info.value.__cause__ is None
     assert info.value.__context__ is None, "client internals (which hold the password) must not be chained"
     assert elapsed < 5, f"took {elapsed:.1f} s"
+
+
+def test_connection_retries_follow_the_shared_policy() -> None:
+    """The connector's loop is vectorseam.retrying's: retries + 1 attempts, waits doubling from
+    retry_backoff with equal jitter (at least half of each step), then one scrubbed error."""
+    port = free_port()
+    waits: list[float] = []
+    options = parse_options({"dsn": f"postgresql://app:hunter2@127.0.0.1:{port}/app", "retries": 3,
+                             "retry_backoff": 0.1, "connect_timeout": 1})
+    connector = Connector(options, sleep=waits.append)
+    with pytest.raises(StoreUnavailableError, match=rf"127\.0\.0\.1:{port}\) is unavailable after 4 attempts while probing"):
+        connector.run("probing", lambda conn: conn.execute("SELECT 1"), pooled=False)
+    assert len(waits) == 3
+    for wait, step in zip(waits, (0.1, 0.2, 0.4), strict=True):
+        assert step / 2 <= wait <= step
 
 
 def test_wrong_password_is_reported_at_once(pg_server: PostgresServer) -> None:
@@ -528,3 +550,21 @@ def test_statement_timeout_is_reported_without_retrying(make_store: MakeStore) -
     with pytest.raises(PgVectorError, match="statement_timeout is 0.2 s"):
         store._connector.run("sleeping", lambda conn: conn.execute("SELECT pg_sleep(3)"))
     assert time.perf_counter() - started < 2.5
+
+
+def test_collection_info_reads_one_collection_only(make_store: MakeStore, pg_server: PostgresServer) -> None:
+    """Query paths call collection_info: it must not count every table (collections() does)."""
+    store = make_store()
+    store.ensure_collection(CollectionSpec("mine", 3, "dot", {"embedder": "fp-1"}))
+    store.upsert("mine", [Record(f"r{i}", np.ones(3, np.float32), "") for i in range(5)])
+    store.ensure_collection(CollectionSpec("other", 3, "dot"))
+    raw(pg_server, sql.SQL("DROP TABLE {}").format(sql.Identifier(store.options.schema, "other")))
+    info = store.collection_info("mine")  # the other collection's table is gone: counting it would fail
+    assert (info.name, info.dimension, info.metric, dict(info.metadata), info.count) == (
+        "mine", 3, "dot", {"embedder": "fp-1"}, 5)
+    with pytest.raises(PgVectorError, match=r'relation ".*other" does not exist'):
+        store.collections()
+    with pytest.raises(CollectionNotFoundError) as err:
+        store.collection_info("nope")
+    assert str(err.value) == ("collection 'nope' does not exist in the pgvector store (existing: mine, other); "
+                              "create it with `vectorseam ingest FILE --collection nope`")

@@ -24,6 +24,7 @@ from vectorseam.errors import (
     StoreUnavailableError,
     ValidationError,
 )
+from vectorseam.store import NativeRecommend
 from vectorseam.stores.registry import open_store
 from vectorseam.types import CollectionSpec, Record
 
@@ -64,7 +65,7 @@ def store(fake: FakePinecone) -> PineconeStore:
 def test_entry_point_is_registered(fake: FakePinecone) -> None:
     s = open_store("pinecone", {"api_key": "k", "index_host": fake.url})
     assert isinstance(s, PineconeStore)
-    assert "not" not in s.capabilities.filter_operators and s.capabilities.native_recommend
+    assert "not" not in s.capabilities.filter_operators and isinstance(s, NativeRecommend)
 
 
 def test_collection_spec_is_kept_in_the_catalog_namespace(fake: FakePinecone) -> None:
@@ -287,3 +288,61 @@ def test_options_are_checked() -> None:
         create_store(api_key="k", index_host="http://127.0.0.1:1", bogus=1)
     with pytest.raises(ConfigError, match="index_host"):
         create_store(api_key="k")
+    with pytest.raises(ConfigError, match=r"'create_index' must be true or false \(got 'yes'\)"):
+        create_store(api_key="k", index_name="films", create_index="yes")
+    with pytest.raises(ConfigError, match=r"'metric' must be 'cosine', 'dot' or 'euclidean' \(got 'dotproduct'\)"):
+        create_store(api_key="k", index_host="http://127.0.0.1:1", metric="dotproduct")
+    with pytest.raises(ConfigError, match=r"'timeout' must be a number of seconds > 0 \(got 0\)"):
+        create_store(api_key="k", index_host="http://127.0.0.1:1", timeout=0)
+
+
+def test_api_key_comes_from_the_environment_and_is_never_shown(
+    fake: FakePinecone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PINECONE_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="needs api_key"):
+        create_store(index_host=fake.url)
+    monkeypatch.setenv("PINECONE_API_KEY", "key-from-env")
+    store = create_store(index_host=fake.url, namespace_prefix="env-")
+    assert store.collections() == []
+    sent = [{k.lower(): v for k, v in r.headers.items()}.get("api-key") for r in fake.requests]
+    assert sent and set(sent) == {"key-from-env"}
+    with pytest.raises(ConfigError) as info:
+        create_store(api_key="s3cret-key", index_host=fake.url, dimension=0)
+    assert "s3cret" not in str(info.value) and "'dimension' must be an integer between 1 and 20000" in str(info.value)
+
+
+def test_times_travel_as_hidden_epoch_microseconds(fake: FakePinecone, store: PineconeStore) -> None:
+    from vectorseam_pinecone.filters import translate
+
+    meta = {"day": "2024-01-01T05:30:00+05:30", "days": ["x", "2019-01-01", "2030-01-01"], "word": "2024-02-30"}
+    store.upsert("films", [Record("t", vec(1, 1, 0, 0), "", meta)])  # type: ignore[arg-type]
+    (req,) = fake.seen("/vectors/upsert")
+    sent = req.body["vectors"][0]["metadata"]
+    assert sent["_vs_tmin_day"] == sent["_vs_tmax_day"] == 1_704_067_200_000_000
+    assert (sent["_vs_tmin_days"], sent["_vs_tmax_days"]) == (1_546_300_800_000_000, 1_893_456_000_000_000)
+    assert not any(k.endswith("_word") for k in sent)  # not a time by the portable rule
+    (back,) = store.fetch("films", ["t"])
+    assert back.metadata == meta  # the epoch numbers stay hidden
+    # "some element after t" is "the latest after t"; "before t" the earliest
+    assert translate({"days": {"$gt": "2024-01-01"}}) == {"_vs_tmax_days": {"$gt": 1_704_067_200_000_000.0}}
+    assert translate({"days": {"$lte": "2024-01-01"}}) == {"_vs_tmin_days": {"$lte": 1_704_067_200_000_000.0}}
+    assert [h.id for h in store.query("films", vec(1, 1, 0, 0), k=9, filter={"days": {"$lt": "2020-01-01"}})[0]] == ["t"]
+    assert store.query("films", vec(1, 1, 0, 0), k=9, filter={"day": {"$gt": "2024-01-01"}})[0] == []
+
+
+def test_time_bounds_beyond_exact_float64_microseconds_are_refused(store: PineconeStore) -> None:
+    for bound in ("1600-01-01", "2300-01-01", "9999-12-31"):
+        with pytest.raises(FilterError, match="pinecone backend .* float64"):
+            store.query("films", vec(1, 0, 0, 0), filter={"day": {"$gte": bound}})
+
+
+def test_collection_info_fetches_one_catalog_record(fake: FakePinecone, store: PineconeStore) -> None:
+    info = make_store(fake).collection_info("films")  # a fresh store: nothing cached
+    assert (info.name, info.dimension, info.metric, dict(info.metadata), info.count) == (
+        "films", DIM, "cosine", {"embedder": "fp-1"}, 3)
+    assert not fake.seen("/vectors/list"), "collection_info must not list the catalog"
+    with pytest.raises(CollectionNotFoundError) as err:
+        store.collection_info("nope")
+    assert str(err.value) == ("collection 'nope' does not exist in the pinecone store (existing: films); "
+                              "create it with `vectorseam ingest FILE --collection nope`")

@@ -5,8 +5,10 @@ The conformance suite covers the protocol; these tests pin what only this adapte
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,15 @@ from vectorseam_qdrant import layout
 from vectorseam_qdrant.filters import index_schemas, to_qdrant
 from vectorseam_qdrant.store import QdrantStore, create_store
 
-from vectorseam.errors import ConfigError, FilterError, ValidationError
+from vectorseam.errors import (
+    CollectionNotFoundError,
+    ConfigError,
+    FilterError,
+    UnsupportedOperationError,
+    ValidationError,
+)
 from vectorseam.filters import and_, eq, exists, gt, in_, matches, parse_filter
+from vectorseam.store import NativeRecommend
 from vectorseam.stores.registry import available_stores, open_store
 from vectorseam.testing import assert_ranking, make_records, random_vectors
 from vectorseam.types import METRICS, CollectionSpec, Metric, Record
@@ -47,8 +56,9 @@ def test_points_on_disk_use_the_documented_layout(tmp_path: Path) -> None:
     """Open the folder with a bare client: uuid5 point ids, internal keys, user metadata nested."""
     s = create_store(path=str(tmp_path))
     s.ensure_collection(CollectionSpec("layout", 3, "cosine", {"embedder": "fp-1"}))
-    s.upsert("layout", [Record("doc-1", np.array([3.0, 0.0, 4.0], np.float32), "hello",
-                               {"_vs_id": "user value", "a.b": 1})])
+    written = np.array([3.0, 0.1, 4.0], np.float32)
+    user = {"_vs_id": "user value", "a.b": 1, "day": "2024-01-01T05:30:00+05:30", "days": ["x", "2024-02-29"]}
+    s.upsert("layout", [Record("doc-1", written, "hello", user)])  # type: ignore[arg-type]
     s.close()
     raw = QdrantClient(path=str(tmp_path))
     try:
@@ -56,10 +66,12 @@ def test_points_on_disk_use_the_documented_layout(tmp_path: Path) -> None:
         assert point.payload == {
             "_vs_id": "doc-1",
             "_vs_text": "hello",
-            "_vs_meta": {"_vs_id": "user value", "a.b": 1},
-            "_vs_norm": 5.0,
+            "_vs_meta": user,
+            "_vs_vec": base64.b64encode(written.astype("<f4").tobytes()).decode(),  # as written, bit for bit
+            # the times of the metadata, as UTC text: what DatetimeRange filters read
+            "_vs_time": {"day": "2024-01-01T00:00:00.000000Z", "days": ["2024-02-29T00:00:00.000000Z"]},
         }
-        np.testing.assert_allclose(np.asarray(point.vector), [0.6, 0.0, 0.8], rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(point.vector), written / np.linalg.norm(written), rtol=1e-6)
         meta = raw.get_collection("layout").config.metadata
         assert meta == {"vectorseam": {"format": 1, "dimension": 3, "metric": "cosine",
                                        "metadata": {"embedder": "fp-1"}}}
@@ -68,14 +80,57 @@ def test_points_on_disk_use_the_documented_layout(tmp_path: Path) -> None:
     again = create_store(path=str(tmp_path))
     try:
         (rec,) = again.fetch("layout", ["doc-1"])
-        np.testing.assert_allclose(rec.vector, [3.0, 0.0, 4.0], rtol=1e-6)  # type: ignore[arg-type]
-        assert rec.metadata == {"_vs_id": "user value", "a.b": 1}
+        assert np.array_equal(rec.vector, written)  # type: ignore[arg-type]
+        assert rec.metadata == user
         # A user key that looks like an internal one or a nested path is still just that key.
         assert again.count("layout", {"_vs_id": "user value"}) == 1
         assert again.count("layout", {"a.b": 1}) == 1
         assert again.count("layout", {"a": {"$exists": True}}) == 0
     finally:
         again.close()
+
+
+def test_points_of_the_earlier_layout_still_read(tmp_path: Path) -> None:
+    """Cosine points written before ``_vs_vec`` (unit vector plus ``_vs_norm``, no time mirror) still
+    fetch, query and filter; their vectors come back as unit vector times norm, as they always did."""
+    s = create_store(path=str(tmp_path))
+    s.ensure_collection(CollectionSpec("old", 3, "cosine"))
+    s.close()
+    raw = QdrantClient(path=str(tmp_path))
+    unit = np.array([0.6, 0.0, 0.8], np.float32)
+    raw.upsert("old", [models.PointStruct(
+        id=layout.point_id("legacy"), vector=unit.tolist(),
+        payload={"_vs_id": "legacy", "_vs_text": "t", "_vs_meta": {"day": "2024-01-01"}, "_vs_norm": 5.0},
+    )])
+    raw.close()
+    again = create_store(path=str(tmp_path))
+    try:
+        (rec,) = again.fetch("old", ["legacy"])
+        assert np.array_equal(rec.vector, unit * np.float32(5.0))  # type: ignore[arg-type]
+        (hit,) = again.query("old", [3.0, 0.0, 4.0], k=1, include_vectors=True)[0]
+        assert hit.id == "legacy" and np.array_equal(hit.vector, unit * np.float32(5.0))  # type: ignore[arg-type]
+        assert again.count("old", {"day": "2024-01-01"}) == 1
+        # no time mirror yet: time ranges see nothing until the point is written again
+        assert again.count("old", {"day": {"$gte": "2000-01-01"}}) == 0
+        again.upsert("old", [Record("legacy", np.array([3.0, 0.0, 4.0], np.float32), "t", {"day": "2024-01-01"})])
+        assert again.count("old", {"day": {"$gte": "2000-01-01"}}) == 1
+    finally:
+        again.close()
+
+
+def test_time_ranges_compare_the_mirror_with_datetime_ranges() -> None:
+    tree = parse_filter({"day": {"$gte": "2024-01-01T05:30:00+05:30"}})
+    cond = to_qdrant(tree).must[0]  # type: ignore[union-attr, index]
+    assert cond.key == '_vs_time."day"'
+    assert cond.range == models.DatetimeRange(gte=datetime(2024, 1, 1, tzinfo=UTC))
+    assert index_schemas(tree) == {'_vs_time."day"': models.PayloadSchemaType.DATETIME}
+    # Qdrant itself reads "2024-01-01 10:00" as a time; the portable rule does not, and the mirror
+    # never holds it, so the two agree.
+    assert layout.time_mirror({"a": "2024-01-01 10:00", "b": ["x", 3], "c": "2024-01-01T10:00:00"}) == {
+        "c": "2024-01-01T10:00:00.000000Z"
+    }
+    # an instant outside years 1-9999 in UTC keeps its offset form, which Qdrant and Python both read
+    assert layout.time_text("0001-01-01T00:30:00+01:00") == "0001-01-01T00:30:00+01:00"
 
 
 def test_reopening_a_path_store_keeps_collections_and_data(tmp_path: Path) -> None:
@@ -346,6 +401,10 @@ def test_recommend_matches_brute_force(store: QdrantStore, metric: Metric, strat
     ]
     if strategy == "best_score":
         cases.append(([], ["r0005"]))  # negatives only: "least like this"
+        if metric == "euclidean":  # Qdrant would score squared distances: refused, the generic path answers
+            with pytest.raises(UnsupportedOperationError, match="squared distances"):
+                store.recommend("rec", ["r0001"], k=8, strategy=strategy)  # type: ignore[arg-type]
+            return
     for pos, neg in cases:
         hits = store.recommend("rec", pos, neg, k=8, strategy=strategy)  # type: ignore[arg-type]
         assert not {h.id for h in hits} & set(pos + neg), "examples must not be recommended back"
@@ -398,7 +457,7 @@ def test_registered_as_entry_point() -> None:
     s = open_store("qdrant", {"location": ":memory:"})
     try:
         assert isinstance(s, QdrantStore)
-        assert s.capabilities.native_recommend is True
+        assert isinstance(s, NativeRecommend)
     finally:
         s.close()
 
@@ -406,7 +465,7 @@ def test_registered_as_entry_point() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"colour": "red"}, "unknown qdrant store option"),
+        ({"colour": "red"}, "unknown options for the qdrant store: 'colour'; valid options are: location, path, url"),
         ({"path": "/tmp/x", "url": "http://localhost:6333"}, "exclude each other"),
         ({"location": "http://localhost:6333"}, "not supported"),
         ({"url": "localhost:6333"}, "not an http"),
@@ -421,10 +480,39 @@ def test_bad_options_are_config_errors(options: dict[str, object], message: str)
         create_store(**options)
 
 
+def test_option_errors_never_show_the_url_or_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        create_store(url="ftp://user:pw-secret@127.0.0.1:6333", api_key="s3cret-key", grpc_port=0)
+    message = str(info.value)
+    assert "'url' is not an http(s) URL" in message and "'grpc_port' must be an integer between 1 and 65535" in message
+    assert "pw-secret" not in message and "s3cret" not in message
+
+
 def test_api_key_is_never_shown() -> None:
     s = create_store(url="https://user:pw@127.0.0.1:6333", api_key="s3cret-key")
     try:
         assert "s3cret" not in repr(s) and "pw" not in repr(s)
         assert "127.0.0.1:6333" in repr(s)
+    finally:
+        s.close()
+
+
+def test_collection_info_of_one_collection(store: QdrantStore, tmp_path: Path) -> None:
+    store.ensure_collection(CollectionSpec("films", 4, "dot", {"embedder": "fp-1"}))
+    store.upsert("films", make_records(random_vectors(6, 4, seed=1)))
+    info = store.collection_info("films")
+    assert (info.name, info.dimension, info.metric, dict(info.metadata), info.count) == (
+        "films", 4, "dot", {"embedder": "fp-1"}, 6)
+    with pytest.raises(CollectionNotFoundError) as err:
+        store.collection_info("nope")
+    assert str(err.value) == ("collection 'nope' does not exist in the qdrant store (existing: films); "
+                              "create it with `vectorseam ingest FILE --collection nope`")
+    raw = QdrantClient(path=str(tmp_path))
+    raw.create_collection("foreign", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+    raw.close()
+    s = create_store(path=str(tmp_path))
+    try:  # a collection vectorseam did not create is not one of its collections
+        with pytest.raises(CollectionNotFoundError, match="'foreign' does not exist"):
+            s.collection_info("foreign")
     finally:
         s.close()

@@ -3,6 +3,11 @@
 Local mode is the same client API the server path uses, executed in-process: ``:memory:`` for a
 fresh store per test, and a temporary folder where ``reopen`` closes the client and opens the folder
 again, so the suite's persistence checks run too.
+
+Not inherited: ``BulkLoadTests``, because Qdrant has no separate fill mode (the store is not
+``BulkLoading``: it indexes as it goes, and batched upserts are its fast path); ``DurabilityTests`` in
+``:memory:``, where nothing outlives the client. Of ``DurabilityTests`` on a folder the flush test
+skips itself: local mode writes every point through to SQLite, so there is no ``flush``.
 """
 
 from __future__ import annotations
@@ -13,11 +18,22 @@ from pathlib import Path
 import pytest
 from vectorseam_qdrant.store import QdrantStore, create_store
 
-from vectorseam.store import VectorStore
-from vectorseam.testing import StoreConformance
+from vectorseam.store import NativeRecommend, VectorStore
+from vectorseam.testing import (
+    CollectionTests,
+    DurabilityTests,
+    FilterTests,
+    QueryTests,
+    RecommendTests,
+    ScanTests,
+    WriteTests,
+)
+from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
 
 
-class TestQdrantMemoryConformance(StoreConformance):
+class TestQdrantMemoryConformance(
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DateFilterTests, ExactVectorTests
+):
     large_batch_size = 3_000  # local mode is a pure-Python engine; the suite's logic is size-independent
 
     @pytest.fixture
@@ -28,11 +44,14 @@ class TestQdrantMemoryConformance(StoreConformance):
 
     def test_capabilities(self, store: VectorStore) -> None:
         caps = store.capabilities
-        assert (caps.name, caps.persistent, caps.native_recommend) == ("qdrant", False, True)
+        assert (caps.name, caps.persistent, isinstance(store, NativeRecommend)) == ("qdrant", False, True)
         assert caps.approximate is False  # local mode searches exhaustively
 
 
-class TestQdrantPathConformance(StoreConformance):
+class TestQdrantPathConformance(
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DurabilityTests,
+    DateFilterTests, ExactVectorTests,
+):
     large_batch_size = 600  # every point is written through to SQLite; keeps the suite fast
 
     _path: Path

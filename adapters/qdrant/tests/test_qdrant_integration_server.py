@@ -11,6 +11,11 @@ Where the server comes from, in order:
 
 Each test works in collections with unique names and drops them afterwards, so a shared server can
 be used.
+
+Not inherited: ``BulkLoadTests``, because Qdrant has no separate fill mode (the store is not
+``BulkLoading``: the server indexes as it goes, and batched upserts are its fast path). Of
+``DurabilityTests`` the flush test skips itself: the server acknowledges a write once it is in its
+write-ahead log, so there is no ``flush``.
 """
 
 from __future__ import annotations
@@ -23,8 +28,19 @@ import pytest
 from qdrant_client import QdrantClient
 from vectorseam_qdrant.store import QdrantStore, create_store
 
-from vectorseam.store import VectorStore
-from vectorseam.testing import StoreConformance, catalog_records, unique_collection_name
+from vectorseam.store import NativeRecommend, VectorStore
+from vectorseam.testing import (
+    CollectionTests,
+    DurabilityTests,
+    FilterTests,
+    QueryTests,
+    RecommendTests,
+    ScanTests,
+    WriteTests,
+    catalog_records,
+    unique_collection_name,
+)
+from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
 from vectorseam.types import CollectionSpec
 
 URL_ENV = "VECTORSEAM_TEST_QDRANT_URL"
@@ -77,7 +93,10 @@ def server() -> Iterator[dict[str, Any]]:
         }
 
 
-class _ServerStore(StoreConformance):
+class _ServerStore(
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DurabilityTests,
+    DateFilterTests, ExactVectorTests,
+):
     prefer_grpc = False
     _opened: list[QdrantStore]
     _options: dict[str, Any]
@@ -98,7 +117,7 @@ class _ServerStore(StoreConformance):
 
     def test_server_capabilities(self, store: VectorStore) -> None:
         caps = store.capabilities
-        assert (caps.persistent, caps.approximate, caps.native_recommend) == (True, True, True)
+        assert (caps.persistent, caps.approximate, isinstance(store, NativeRecommend)) == (True, True, True)
 
     def test_filtered_fields_get_payload_indexes(self, store: VectorStore, server: dict[str, Any]) -> None:
         assert isinstance(store, QdrantStore)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from vectorseam_qdrant.retry import RetryPolicy
+from vectorseam_qdrant.options import parse_options
 from vectorseam_qdrant.store import create_store
 
 from vectorseam.errors import ConfigError, StoreUnavailableError
@@ -136,9 +136,11 @@ def test_rejected_api_key_is_a_config_error_without_retries(server: FlakyQdrant)
 
 
 def test_backoff_grows_exponentially_with_full_jitter() -> None:
+    """The options become vectorseam's shared RetryPolicy: retries after the first attempt, full jitter."""
     import random
 
-    policy = RetryPolicy(retries=5, backoff=0.1, backoff_max=1.0)
+    policy = parse_options({"url": "http://localhost:6333", "retries": 5, "backoff": 0.1, "backoff_max": 1.0}).retry
+    assert policy.attempts == 6
     rng = random.Random(1)
     for attempt, cap in enumerate([0.1, 0.2, 0.4, 0.8, 1.0, 1.0]):
         draws = [policy.delay(attempt, rng) for _ in range(200)]

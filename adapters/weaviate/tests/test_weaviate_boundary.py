@@ -24,6 +24,7 @@ from vectorseam_weaviate.store import ID_NAMESPACE, object_uuid
 from weaviate_fake import FakeWeaviate, objects_of
 
 from vectorseam.errors import (
+    CollectionNotFoundError,
     ConfigError,
     DimensionMismatchError,
     StoreUnavailableError,
@@ -39,6 +40,7 @@ from vectorseam.testing.conformance import (
     reference_top_k,
     vector_of,
 )
+from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
 from vectorseam.types import CollectionSpec, Metric, Record, Scalar
 
 
@@ -99,10 +101,17 @@ def test_create_store_connects_with_init_checks(fake: FakeWeaviate, monkeypatch:
         s.close()
     assert ("GET", "/v1/meta") in fake.http_requests
     assert ("POST", "/v1/schema") in fake.http_requests
-    with pytest.raises(ConfigError, match="url must look like"):
+    with pytest.raises(ConfigError, match="'url' must look like http://host:8080"):
         create_store(url="localhost:8080")
-    with pytest.raises(ConfigError, match="unknown options for the weaviate store: colour"):
+    with pytest.raises(ConfigError, match="unknown options for the weaviate store: 'colour'"):
         create_store(url=fake.url, colour="red")
+    with pytest.raises(ConfigError, match=r"'retries' must be an integer between 0 and 20 \(got -1\)"):
+        create_store(url=fake.url, retries=-1)
+    with pytest.raises(ConfigError, match="'prefix' must start with an uppercase letter"):
+        create_store(url=fake.url, prefix="vs_")
+    with pytest.raises(ConfigError) as info:  # the URL may carry credentials: never echoed
+        create_store(url="ftp://user:pw-secret@127.0.0.1:8080")
+    assert "pw-secret" not in str(info.value)
 
 
 # -- collections ----------------------------------------------------------------------------------
@@ -320,7 +329,7 @@ def test_grpc_unavailable_is_retried_then_reported(store: WeaviateStore, fake: F
 
 # -- the whole portable contract through the boundary ----------------------------------------------
 
-class TestWeaviateFakeConformance(StoreConformance):
+class TestWeaviateFakeConformance(StoreConformance, DateFilterTests, ExactVectorTests):
     # the fake searches by brute force in Python; 2,000 records still span four insert_many batches
     large_batch_size = 2000
 
@@ -346,3 +355,17 @@ def test_catalog_filters_agree_with_reference_after_reopen(
     for spec in ({"color": "red"}, {"size": {"$gt": 4}}, {"in_stock": False}, {"tags": {"$nin": ["a"]}}):
         tree = parse_filter(spec)
         assert fresh.count("cat", spec) == sum(matches(tree, r.metadata) for r in records), spec
+
+
+def test_collection_info_reads_one_class(store: WeaviateStore, client: weaviate.WeaviateClient,
+                                          fake: FakeWeaviate) -> None:
+    store.ensure_collection(CollectionSpec("films", 4, "dot", {"embedder": "fp-1"}))
+    store.upsert("films", films(5))
+    fresh = new_store(client, fake, prefix=store._prefix)  # another process: nothing cached
+    info = fresh.collection_info("films")
+    assert (info.name, info.dimension, info.metric, dict(info.metadata), info.count) == (
+        "films", 4, "dot", {"embedder": "fp-1"}, 5)
+    with pytest.raises(CollectionNotFoundError) as err:
+        fresh.collection_info("nope")
+    assert str(err.value) == ("collection 'nope' does not exist in the weaviate store (existing: films); "
+                              "create it with `vectorseam ingest FILE --collection nope`")

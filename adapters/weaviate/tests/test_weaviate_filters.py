@@ -65,3 +65,27 @@ def test_names_are_graphql_safe_and_reversible() -> None:
         "mn_n": 3.0, "mna_l": [1.0, 2.0]}
     with pytest.raises(ValidationError, match="too long"):
         property_name("é" * 60, "t")
+
+
+def test_times_get_date_properties_clamped_into_the_int64_nanosecond_window() -> None:
+    props = filter_properties({
+        "day": "2024-01-01T05:30:00+05:30", "old": "0001-01-01", "days": ["x", 3, "2262-06-01"], "word": "x",
+    })
+    assert props[property_name("day", "t")] == "2024-01-01T05:30:00+05:30"  # equality keeps the text
+    assert props[property_name("day", "d")] == "2024-01-01T00:00:00.000000Z"
+    assert props[property_name("old", "d")] == "1678-01-01T00:00:00.000000Z"  # clamped: outside UnixNano
+    assert props[property_name("days", "da")] == ["2262-01-01T00:00:00.000000Z"]
+    assert property_name("word", "d") not in props
+
+
+def test_time_ranges_use_date_properties_and_refuse_bounds_outside_the_window() -> None:
+    props: dict[str, TypeCode] = {"mt_day": "t", "md_day": "d", "mda_day": "da", "mn_day": "n"}
+    f = translate({"day": {"$lt": "2024-01-01T05:30:00+05:30"}}, props)
+    assert isinstance(f, _FilterOr)
+    leaves = [c for c in f.filters if isinstance(c, _FilterValue)]
+    assert {(c.target, c.operator) for c in leaves} == {("md_day", _Operator.LESS_THAN), ("mda_day", _Operator.LESS_THAN)}
+    assert {str(c.value) for c in leaves} == {"2024-01-01 00:00:00+00:00"}
+    assert translate({"day": {"$gt": "2024-01-01"}}, {"mt_day": "t"}) is False  # no time was ever stored
+    for bound in ("1677-12-31", "1678-01-01", "2262-01-01", "9999-01-01"):
+        with pytest.raises(FilterError, match="weaviate backend .* between 1678-01-01"):
+            translate({"day": {"$gte": bound}}, props)

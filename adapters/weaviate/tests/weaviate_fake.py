@@ -20,6 +20,10 @@ uses, but answers the way Weaviate 1.32 does:
 * the gRPC ``Filters`` tree is evaluated (And/Or/Not, (Not)Equal, ranges, ContainsAny/All/None,
   IsNull) on typed values; IsNull needs ``indexNullState`` and filtering needs ``indexFilterable``
   like on the server; text properties must use ``field`` tokenization (the only one the fake models);
+* ``date``/``date[]`` values must be RFC 3339 text (Go's ``time.RFC3339Nano``: ``T``, seconds, up to
+  nine fractional digits, ``Z`` or ``+hh:mm``), else the object is refused; date filters (the client
+  sends the bound as text) compare ``UnixNano()`` values, int64 nanoseconds since 1970 that wrap
+  around outside 1677-2262 exactly as Go's arithmetic does, since that is what the server indexes;
 * multi-tenant collections demand an existing tenant on every data request and keep tenants apart.
 
 Fault injection for tests: :meth:`FakeWeaviate.fail_http` (status codes for the next matching REST
@@ -30,7 +34,10 @@ requests), :meth:`FakeWeaviate.fail_grpc` (status codes for the next calls of on
 from __future__ import annotations
 
 import copy
+import datetime
 import json
+import operator
+import re
 import struct
 import threading
 import time
@@ -332,10 +339,46 @@ class FakeWeaviate:
         return None
 
 
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+
+
+def unix_nano(text: object) -> int | None:
+    """What Weaviate indexes for a date: Go's ``time.Parse(time.RFC3339Nano, text).UnixNano()``.
+
+    None when Go would refuse the text. Go computes UnixNano in int64 and documents the result as
+    undefined beyond it (years before 1678 or after 2261); in practice the arithmetic wraps, so the
+    fake wraps too rather than being more exact than the server.
+    """
+    m = _RFC3339.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        return None
+    try:
+        day = datetime.date(int(m[1]), int(m[2]), int(m[3])).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
+    hour, minute, second = int(m[4]), int(m[5]), int(m[6])
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    offset = 0
+    if m[8] != "Z":
+        oh, om = int(m[8][1:3]), int(m[8][4:6])
+        if oh > 23 or om > 59:
+            return None
+        offset = (oh * 3600 + om * 60) * (-1 if m[8][0] == "-" else 1)
+    seconds = day * 86_400 + hour * 3600 + minute * 60 + second - offset
+    nanos = seconds * 10**9 + int((m[7] or "").ljust(9, "0"))
+    return (nanos + 2**63) % 2**64 - 2**63
+
+
 def _type_problem(data_type: str, value: Any) -> str | None:
     def ok(base: str, v: Any) -> bool:
         if base == "text":
             return isinstance(v, str)
+        if base == "date":
+            return unix_nano(v) is not None
         if base == "number":
             return isinstance(v, int | float) and not isinstance(v, bool)
         if base == "boolean":
@@ -433,6 +476,12 @@ def evaluate(f: Any, cls: StoredClass, obj: StoredObject) -> bool:
                             f"{prop.get('tokenization')!r}", grpc.StatusCode.UNIMPLEMENTED)
         raw = obj.properties.get(name)
         elems = [] if raw is None else list(raw) if isinstance(raw, list) else [raw]
+    is_date = name != "_id" and cls.prop(name)["dataType"][0].startswith("date")  # type: ignore[index]
+    ranges = {F.OPERATOR_GREATER_THAN: operator.gt, F.OPERATOR_GREATER_THAN_EQUAL: operator.ge,
+              F.OPERATOR_LESS_THAN: operator.lt, F.OPERATOR_LESS_THAN_EQUAL: operator.le}
+    if is_date and op not in ranges:
+        raise FakeError(f"the fake models only range filters on date property {name!r}",
+                        grpc.StatusCode.UNIMPLEMENTED)
     hit_any = any(_same(e, v) for e in elems for v in values)
     if op == F.OPERATOR_EQUAL:
         return hit_any
@@ -444,8 +493,12 @@ def evaluate(f: Any, cls: StoredClass, obj: StoredObject) -> bool:
         return all(any(_same(e, v) for e in elems) for v in values)
     if op == F.OPERATOR_CONTAINS_NONE:
         return not hit_any
-    ranges = {F.OPERATOR_GREATER_THAN: float.__gt__, F.OPERATOR_GREATER_THAN_EQUAL: float.__ge__,
-              F.OPERATOR_LESS_THAN: float.__lt__, F.OPERATOR_LESS_THAN_EQUAL: float.__le__}
+    if op in ranges and is_date:
+        (text,) = values
+        bound = unix_nano(text)
+        if bound is None:
+            raise FakeError(f"parse date filter value {text!r}: not RFC 3339", grpc.StatusCode.UNKNOWN)
+        return any(ranges[op](unix_nano(e), bound) for e in elems)
     if op in ranges:
         (bound,) = values
         return any(isinstance(e, int | float) and not isinstance(e, bool) and ranges[op](float(e), float(bound))

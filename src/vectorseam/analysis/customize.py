@@ -34,7 +34,7 @@ from vectorseam.errors import (
     ValidationError,
 )
 from vectorseam.similarity import unit_rows_f32
-from vectorseam.store import VectorStore, describe
+from vectorseam.store import VectorStore
 from vectorseam.types import CollectionSpec, Record
 
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
@@ -223,7 +223,7 @@ def apply_matrix(
             f"cannot customize {source!r} in place: a collection's dimension and embedder fingerprint are "
             "fixed when it is created; give a new target collection (and drop the old one afterwards if you like)"
         )
-    info = describe(store, source)
+    info = store.collection_info(source)
     recorded = info.metadata.get(FINGERPRINT_KEY)
     if recorded is not None and recorded != custom.base_fingerprint:
         raise EmbedderMismatchError(

@@ -29,7 +29,7 @@ from vectorseam.analysis.vectors import load_collection
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
 from vectorseam.similarity import check_threshold, unit_rows_f32
-from vectorseam.store import VectorStore, describe
+from vectorseam.store import VectorStore
 
 Method: TypeAlias = Literal["exact", "approximate", "auto"]
 AUTO_EXACT_LIMIT = 200_000  # above this many records, "auto" uses the store's self-join
@@ -130,7 +130,7 @@ def find_duplicates(
         raise ValidationError(f"unknown dedup method {method!r}; use exact, approximate or auto")
     if block <= 0 or neighbours <= 0:
         raise ValidationError("block and neighbours must be positive")
-    info = describe(store, collection)
+    info = store.collection_info(collection)
     if method == "auto":
         method = "exact" if store.count(collection, filter) <= AUTO_EXACT_LIMIT else "approximate"
     if method == "approximate":

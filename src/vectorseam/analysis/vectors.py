@@ -10,7 +10,7 @@ import numpy.typing as npt
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
 from vectorseam.similarity import unit_rows_f32
-from vectorseam.store import VectorStore, describe
+from vectorseam.store import VectorStore
 from vectorseam.types import CollectionInfo, Metadata
 
 
@@ -40,7 +40,7 @@ def load_collection(
     Analyses need all vectors at once (k-means, projections); at 384 float32 per record a million
     records is 1.5 GB, which is why dedup does not use this and streams instead.
     """
-    info = describe(store, collection)
+    info = store.collection_info(collection)
     ids: list[str] = []
     texts: list[str] = []
     metas: list[Metadata] = []

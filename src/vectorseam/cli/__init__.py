@@ -1,6 +1,8 @@
 """The ``vectorseam`` command line. Commands live in sibling modules that register on ``app``.
 
 Errors a user can cause (VectorseamError) print one clear line and exit 1; never a traceback.
+Their text is printed as plain text, never as Rich markup: it quotes what the user typed (a
+collection name such as ``[/]``, a file name) and config syntax such as ``[service]``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from vectorseam.errors import VectorseamError
 
@@ -20,6 +23,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True)
+
+
+def print_error(message: object) -> None:
+    """``error: <message>`` on stderr, the message as plain text (see the module docstring)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", str(message)), highlight=False, soft_wrap=True)
+
 
 # Each module adds its commands to ``app`` on import.
 _COMMAND_MODULES = [
@@ -41,7 +50,7 @@ def main() -> None:
     try:
         app()
     except VectorseamError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        print_error(exc)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

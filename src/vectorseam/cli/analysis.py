@@ -8,6 +8,7 @@ from typing import Annotated, Literal, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vectorseam.cli import app
@@ -40,7 +41,7 @@ def cluster(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
 ) -> None:
     """k-means clusters of a collection, described by distinctive terms and central members."""
-    from vectorseam.analysis.maps import PROJECTIONS
+    from vectorseam.client import PROJECTIONS
 
     if projection not in PROJECTIONS:
         raise ValidationError(f"--projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
@@ -101,7 +102,7 @@ def dedup(
         f"{result.extra_records} records beyond one per group [{result.method}]"
     )
     for gi, group in enumerate(result.groups[:show]):
-        console.print(f"[bold]group {gi}[/] ({len(group)} records): {', '.join(group[:8])}"
+        console.print(f"[bold]group {gi}[/] ({len(group)} records): {escape(', '.join(group[:8]))}"
                       + (" ..." if len(group) > 8 else ""))
         console.print(f"  {_short(result.texts.get(group[0], ''))}", markup=False, highlight=False)
     near = [p for p in result.pairs if result.texts.get(p.a) != result.texts.get(p.b)]
@@ -125,7 +126,7 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="print every record's label and scores as JSON")] = False,
 ) -> None:
     """Zero-shot: give each record the label whose description it is closest to."""
-    from vectorseam.analysis.classify import LabelSpec
+    from vectorseam.client import LabelSpec
 
     specs = [LabelSpec.parse(raw) for raw in label]
     f = parse_filter_option(filter)
@@ -167,8 +168,7 @@ def customize_train(
     report_file: Annotated[Path | None, typer.Option("--report", help="also write the report as JSON")] = None,
 ) -> None:
     """Learn a matrix from labelled pairs; test accuracy before/after, threshold chosen on train."""
-    from vectorseam.analysis.customize import TrainingOptions
-    from vectorseam.analysis.pairs import read_pairs
+    from vectorseam.client import TrainingOptions, read_pairs
 
     pairs, skipped = read_pairs(pairs_file, text1_col, text2_col, label_col, positive, negative or [])
     options = TrainingOptions(seed=seed, test_fraction=test_fraction, epochs=epochs, learning_rate=learning_rate,

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from vectorseam.cli import app
 from vectorseam.cli.state import hit_dict, open_client, parse_filter_option, print_hits, set_config_file
-from vectorseam.embedders.base import FINGERPRINT_KEY
+from vectorseam.client import FINGERPRINT_KEY
 
 console = Console()
 
@@ -75,10 +75,7 @@ def search(
     """Semantic search: the k records most similar in meaning to each QUERY."""
     f = parse_filter_option(filter)
     with open_client() as vs:
-        if mode == "dense" and mmr is None:
-            results = vs.search_many(queries, k=k, filter=f, collection=collection)
-        else:  # vectorseam.retrieval.hybrid: BM25 sidecar, RRF fusion, MMR
-            results = [vs.retrieve(q, k=k, filter=f, collection=collection, mode=mode, mmr=mmr) for q in queries]
+        results = vs.retrieve_many(queries, k=k, filter=f, collection=collection, mode=mode, mmr=mmr)
     if as_json:
         payload = [{"query": q, "hits": [hit_dict(h) for h in hits]} for q, hits in zip(queries, results, strict=True)]
         typer.echo(json.dumps(payload[0]["hits"] if len(queries) == 1 else payload, ensure_ascii=False))
@@ -94,14 +91,16 @@ def collections(
     """List collections: name, record count, dimension, metric and embedder."""
     with open_client() as vs:
         infos = vs.collections()
-        store_name = vs.store.capabilities.name
+        caps = vs.store.capabilities
     if as_json:
         typer.echo(json.dumps([
             {"name": i.name, "count": i.count, "dimension": i.dimension, "metric": i.metric,
              "embedder": i.metadata.get(FINGERPRINT_KEY)} for i in infos
         ]))
         return
-    table = Table(title=f"collections in the {store_name} store", title_justify="left")
+    kept = "persistent" if caps.persistent else "in memory only"
+    table = Table(title=f"collections in the {caps.name} store", title_justify="left",
+                  caption="; ".join((kept, *caps.notes)), caption_justify="left")
     for col in ("name", "count", "dimension", "metric", "embedder"):
         table.add_column(col)
     for i in infos:

@@ -3,12 +3,12 @@ migrate and alias."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -59,8 +59,7 @@ def run_ingest(
     duplicates: str = "off",
     duplicate_threshold: float = 0.98,
 ) -> None:
-    from vectorseam.ingest.job import IngestReport
-    from vectorseam.retrying import RetryPolicy
+    from vectorseam.client import IngestReport, RetryPolicy
 
     if cleanup not in ("none", "full"):
         raise ValidationError(f"--cleanup must be 'none' or 'full', got {cleanup!r}")
@@ -68,7 +67,7 @@ def run_ingest(
         raise ValidationError(f"--duplicates must be 'off', 'tag' or 'drop', got {duplicates!r}")
     fields = [f.strip() for f in metadata_fields.split(",") if f.strip()] if metadata_fields else None
     with open_client() as vs:
-        name = vs._collection(collection)
+        name = vs.resolve(collection)
         default_rejects = rejects_file is None
         if rejects_file is None:
             rejects_file = Path(vs.settings.data_dir) / "ingest" / "rejects" / f"{name}.txt"
@@ -82,7 +81,7 @@ def run_ingest(
         if embed_cache is not None:
             options["embed_cache"] = embed_cache
         with _bar(disable=not show_progress) as bar:
-            task = bar.add_task(f"ingest {source.name} -> {name}", total=None, rate="")
+            task = bar.add_task(escape(f"ingest {source.name} -> {name}"), total=None, rate="")
 
             def progress(report: IngestReport) -> None:
                 elapsed = bar.tasks[task].elapsed or 0.0
@@ -105,7 +104,7 @@ def run_ingest(
         console.print(f"  ... and {report.duplicates - 10} more duplicates")
     if report.rejected or (report.duplicates and duplicates == "drop"):
         console.print(f"rejects{' and dropped duplicates' if duplicates == 'drop' else ''} written to "
-                      f"{rejects_file}", highlight=False)
+                      f"{rejects_file}", highlight=False, markup=False)
     elif default_rejects:
         rejects_file.unlink(missing_ok=True)
 
@@ -122,35 +121,19 @@ def reindex(
 ) -> None:
     """Re-embed COLLECTION with another embedder into a new collection; switch the alias COLLECTION to it
     only when it is complete (searches keep using the old one until then)."""
-    from vectorseam.embedders import build_embedder
-    from vectorseam.ingest.job import JobState
-    from vectorseam.ingest.reindex import ReindexReport, reindex_collection
+    from vectorseam.client import ReindexReport
 
-    if embedder not in ("local", "openai"):
-        raise ValidationError(f"--embedder must be 'local' or 'openai', got {embedder!r}")
-    with open_client() as vs:
-        overrides: dict[str, Any] = {"name": embedder}
-        if model is not None:
-            overrides["model"] = model
-        if base_url is not None:
-            overrides["base_url"] = base_url
-        if dimension is not None:
-            overrides["dimension"] = dimension
-        if embedder != vs.settings.embedder.name and model is None:
-            overrides["model"] = None
-        new = build_embedder(vs.settings.embedder.model_copy(update=overrides))
-        state = JobState.under(vs.settings.data_dir, vs.store_key)
-        with _bar() as bar:
-            task = bar.add_task(f"reindex {collection}", total=None, rate="")
+    with open_client() as vs, _bar() as bar:
+        task = bar.add_task(f"reindex {collection}", total=None, rate="")
 
-            def progress(report: ReindexReport) -> None:
-                bar.update(task, total=report.total, completed=report.written + report.skipped)
+        def progress(report: ReindexReport) -> None:
+            bar.update(task, total=report.total, completed=report.written + report.skipped)
 
-            report = reindex_collection(vs.store, vs.aliases, collection, new, state, into, batch_size,
-                                        progress=progress)
+        report, fingerprint = vs.reindex(collection, embedder, model, base_url, dimension, into, batch_size,
+                                         progress=progress)
     console.print(
         f"re-embedded {report.written} records of {report.source!r} into {report.target!r} with "
-        f"{new.fingerprint} ({report.skipped} already there, {report.cached} from the cache); alias "
+        f"{fingerprint} ({report.skipped} already there, {report.cached} from the cache); alias "
         f"{report.alias!r} -> {report.target!r}. Configure that embedder to search it; drop "
         f"{report.source!r} when no longer needed", highlight=False,
     )
@@ -166,42 +149,15 @@ def migrate(
     sample: Annotated[int, typer.Option(min=0, help="records compared field by field at the end")] = 200,
 ) -> None:
     """Copy COLLECTION (ids, vectors, text, metadata) between two stores; resumable, verified at the end."""
-    from vectorseam.client import store_from_settings
-    from vectorseam.config import load_settings
-    from vectorseam.ingest.migrate import MigrationReport, migrate_collection
-    from vectorseam.ingest.record_manager import store_identity
+    from vectorseam.client import MigrationReport, migrate
 
-    def identity(path: Path) -> tuple[Any, str]:
-        settings = load_settings(path)
-        options = settings.store.factory_options()
-        if settings.store.name == "memory" and "path" not in options:
-            options["path"] = str(Path(settings.data_dir) / "memory")
-        return settings, store_identity(settings.store.name, options)
+    with _bar() as bar:
+        task = bar.add_task(f"migrate {collection}", total=None, rate="")
 
-    src_settings, src_key = identity(from_config)
-    dst_settings, dst_key = identity(to_config)
-    target_name = to_collection or collection
-    if src_key == dst_key and target_name == collection:
-        raise ValidationError("--from and --to name the same store and collection; nothing to migrate")
-    key = f"{src_key}|{collection}|{dst_key}|{target_name}"
-    state_path = (Path(dst_settings.data_dir) / "migrations" /
-                  f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json")
-    source = store_from_settings(src_settings)
-    try:
-        target = store_from_settings(dst_settings)
-        try:
-            with _bar() as bar:
-                task = bar.add_task(f"migrate {collection}", total=None, rate="")
+        def progress(report: MigrationReport) -> None:
+            bar.update(task, total=report.source_count, completed=report.copied + report.resumed_from)
 
-                def progress(report: MigrationReport) -> None:
-                    bar.update(task, total=report.source_count, completed=report.copied + report.resumed_from)
-
-                report = migrate_collection(source, target, collection, state_path, key, to_collection,
-                                            batch_size, sample, progress=progress)
-        finally:
-            target.close()
-    finally:
-        source.close()
+        report = migrate(collection, from_config, to_config, to_collection, batch_size, sample, progress)
     resumed = f" (resumed after {report.resumed_from})" if report.resumed_from else ""
     console.print(f"copied {report.copied} records{resumed}: source {report.source_count}, target "
                   f"{report.target_count}; {report.sampled} sampled records compared", highlight=False)
@@ -224,11 +180,8 @@ def alias_set(
     collection: Annotated[str, typer.Argument()],
 ) -> None:
     """Point ALIAS at COLLECTION."""
-    from vectorseam.store import describe
-
     with open_client() as vs:
-        describe(vs.store, collection)
-        vs.aliases.set(alias, collection)
+        vs.set_alias(alias, collection)
     console.print(f"{alias} -> {collection}")
 
 

@@ -12,11 +12,8 @@ from rich.console import Console
 
 from vectorseam.cli import app
 from vectorseam.cli.state import hit_dict, open_client, parse_filter_option, print_hits
+from vectorseam.client import DEFAULT_RRF_K, MODES, STRATEGIES, Answer, format_table
 from vectorseam.errors import ValidationError
-from vectorseam.retrieval.evaluation import format_table
-from vectorseam.retrieval.hybrid import DEFAULT_RRF_K, MODES
-from vectorseam.retrieval.qa import Answer
-from vectorseam.retrieval.recommend import STRATEGIES
 
 console = Console()
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on benchmark data sets.")

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from vectorseam.client import VectorSeam
 from vectorseam.errors import FilterError
@@ -48,15 +49,19 @@ def hit_dict(hit: Hit) -> dict[str, Any]:
 
 
 def print_hits(console: Console, title: str, hits: list[Hit], empty: str = "no hits") -> None:
-    """Ranked hits as a table, long texts shortened, for search and recommend alike."""
-    table = Table(title=title, title_justify="left", show_lines=False)
+    """Ranked hits as a table, long texts shortened, for search and recommend alike.
+
+    Ids and texts are stored data, shown as plain Text: as markup, a text holding ``[/]`` would crash
+    the command and one holding ``[red]`` would lose those characters.
+    """
+    table = Table(title=Text(title), title_justify="left", show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("id")
     table.add_column("text", overflow="fold", max_width=90)
     for rank, hit in enumerate(hits, 1):
         text = hit.text if len(hit.text) <= 200 else hit.text[:197] + "..."
-        table.add_row(str(rank), f"{hit.score:.3f}", hit.id, text)
+        table.add_row(str(rank), f"{hit.score:.3f}", Text(hit.id), Text(text))
     console.print(table)
     if not hits:
-        console.print(empty)
+        console.print(empty, markup=False, highlight=False)

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, Literal, Protocol, TypeVar
 
 from vectorseam.embedders.base import Embedder
 from vectorseam.embedders.fingerprint import ensure_collection_for
@@ -48,7 +48,7 @@ from vectorseam.ingest.record_manager import Entry, JobLock, Mark, RecordManager
 from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
 from vectorseam.retrying import RetryPolicy, call_with_retry
 from vectorseam.similarity import check_threshold
-from vectorseam.store import VectorStore
+from vectorseam.store import BulkLoading, Flushable, VectorStore
 from vectorseam.types import MAX_ID_LENGTH, Metadata, Record
 
 T = TypeVar("T")
@@ -73,6 +73,7 @@ class IngestReport:
     unchanged: int = 0
     restored: int = 0  # the record manager had them, the store did not: written again
     deleted: int = 0
+    kept: int = 0  # --cleanup full: documents not deleted because their source could not be read
     rejected: int = 0
     chunks_written: int = 0
     chunks_deleted: int = 0
@@ -97,6 +98,8 @@ class IngestReport:
     def summary(self) -> str:
         parts = [f"added {self.added}", f"updated {self.updated}", f"unchanged {self.unchanged}",
                  f"deleted {self.deleted}", f"rejected {self.rejected}"]
+        if self.kept:
+            parts.append(f"kept {self.kept} whose source could not be read (see the rejects)")
         if self.restored:
             parts.append(f"restored {self.restored} (missing from the store)")
         if self.untracked:
@@ -177,6 +180,60 @@ class _Batch:
     vectors: Any = None
 
 
+@dataclass(slots=True)
+class _Unread:
+    """What the source holds but the job could not read, so ``--cleanup full`` must not delete it.
+
+    Only documents read whole count as seen; a cleanup deletes what was neither seen nor covered
+    here. A reject that names no document (a row too broken to find its id) covers everything: the
+    job cannot tell a row that vanished from that one.
+    """
+
+    ids: set[str] = field(default_factory=set)
+    subtrees: list[str] = field(default_factory=list)  # id prefixes of folders that could not be listed
+    anonymous: int = 0
+
+    def add(self, reject: Reject) -> None:
+        if reject.doc_id is not None:
+            self.ids.add(reject.doc_id)
+        elif reject.subtree is not None:
+            self.subtrees.append(reject.subtree)
+        else:
+            self.anonymous += 1
+
+    def covers(self, doc_id: str) -> bool:
+        return self.anonymous > 0 or doc_id in self.ids or doc_id.startswith(tuple(self.subtrees))
+
+
+# The work items and the record manager's roles as another engine (vectorseam.ingest.ray_engine)
+# carries and provides them between its workers.
+PlannedDocument = _Planned
+PlannedBatch = _Batch
+Unread = _Unread
+
+
+class EntryLookup(Protocol):
+    """The record manager as planning reads it (SQLite locally, PostgreSQL on Ray)."""
+
+    def lookup(self, doc_ids: Sequence[str]) -> dict[str, Entry]: ...
+
+
+class MarkWriter(Protocol):
+    """The record manager as the write stage marks it."""
+
+    def mark_pending(self, marks: Iterable[Mark]) -> None: ...
+
+    def mark_done(self, marks: Iterable[Mark]) -> None: ...
+
+
+class SourceEntries(Protocol):
+    """The record manager as ``--cleanup full`` reads and prunes it."""
+
+    def entries(self, source: str | None = None) -> Iterator[Entry]: ...
+
+    def forget(self, doc_ids: Sequence[str]) -> None: ...
+
+
 def _untagged(stored: Metadata, source: Metadata) -> Metadata:
     """Stored metadata without the duplicate screen's tags (unless the source row has such fields)."""
     return {k: v for k, v in stored.items() if k not in SCREEN_KEYS or k in source}
@@ -225,8 +282,9 @@ class IngestJob:
         self._pending_done: list[Mark] = []
         self._last_checkpoint = time.monotonic()
         self._flush_cost = 0.0
-        self._flush = getattr(store, "flush", None)
+        self._flush: Callable[[], None] | None = store.flush if isinstance(store, Flushable) else None
         self._source_key = ""
+        self._unread = _Unread()
         self._strict_error: ValidationError | None = None
         self._screen: DuplicateScreen | None = None
         self._rejects_file: IO[str] | None = None
@@ -251,8 +309,24 @@ class IngestJob:
                                  for i in range(len(texts))]
         return ids, texts, metas
 
+    # -- the stages as another engine runs them on its own workers (vectorseam.ingest.ray_engine) -
+    def plan(self, docs: list[Document], rm: EntryLookup, rejects: list[Reject]) -> PlannedBatch:
+        """Stage 1 for one batch: hash, skip the unchanged (after checking the store has them), chunk."""
+        return self._plan(docs, rm, rejects)
+
+    def write(self, batch: PlannedBatch, rm: MarkWriter, source_key: str) -> None:
+        """Stage 3 for one embedded batch of ``source_key``: written, durable and marked done on return."""
+        self._source_key = source_key
+        self._write(batch, rm)
+        self._checkpoint(rm, force=True)
+
+    def cleanup(self, rm: SourceEntries, source_key: str, seen: set[str], unread: Unread) -> None:
+        """``--cleanup full`` of one source: what it no longer holds (not in ``seen``, not ``unread``)."""
+        self._source_key, self._unread = source_key, unread
+        self._cleanup(rm, seen)
+
     # -- stage 1: read and plan -------------------------------------------------------------------
-    def _plan(self, docs: list[Document], rm: RecordManager, rejects: list[Reject]) -> _Batch:
+    def _plan(self, docs: list[Document], rm: EntryLookup, rejects: list[Reject]) -> _Batch:
         hashes = [content_hash(d, self.chunking) for d in docs]
         known = rm.lookup([d.id for d in docs])
         batch = _Batch([], 0, 0)
@@ -327,6 +401,7 @@ class IngestJob:
                 raise _Stop
             if isinstance(item, Reject):
                 rejects.append(item)
+                self._unread.add(item)
                 if self.options.strict:
                     emit()
                     return
@@ -408,7 +483,7 @@ class IngestJob:
         tagged = iter(kept_docs)  # tag mode keeps every document, in order
         return [[Record(r.id, r.vector, r.text, next(tagged).metadata) for r in recs] for recs in per_doc]
 
-    def _write(self, batch: _Batch, rm: RecordManager) -> None:
+    def _write(self, batch: _Batch, rm: MarkWriter) -> None:
         if batch.planned:
             marks_pending: list[Mark] = []
             marks_done: list[Mark] = []
@@ -441,7 +516,7 @@ class IngestJob:
         if self.progress is not None:
             self.progress(self.report)
 
-    def _checkpoint(self, rm: RecordManager, force: bool = False) -> None:
+    def _checkpoint(self, rm: MarkWriter, force: bool = False) -> None:
         """Make the store durable, then tell the record manager (never the other way round)."""
         if not self._pending_done and not force:
             return
@@ -459,8 +534,17 @@ class IngestJob:
         self._last_checkpoint = time.monotonic()
 
     # -- cleanup and verify -----------------------------------------------------------------------
-    def _cleanup(self, rm: RecordManager, seen: set[str]) -> None:
-        stale = [e for e in rm.entries(self._source_key) if e.doc_id not in seen]
+    def _cleanup(self, rm: SourceEntries, seen: set[str]) -> None:
+        """Delete the records of documents the source no longer has, and only those: a document
+        whose row, file or folder could not be read is kept (and counted in ``kept``)."""
+        stale = []
+        for entry in rm.entries(self._source_key):
+            if entry.doc_id in seen:
+                continue
+            if self._unread.covers(entry.doc_id):
+                self.report.kept += 1
+            else:
+                stale.append(entry)
         for start in range(0, len(stale), 500):
             part = stale[start : start + 500]
             ids = [cid for e in part for cid in e.chunk_ids]
@@ -526,8 +610,9 @@ class IngestJob:
                           if opts.rejects_path is not None else contextlib.nullcontext())
             # A store that builds its index faster over all rows at once (pgvector's HNSW) defers it
             # while the job fills an empty collection.
-            bulk_load = getattr(self.store, "bulk_load", None)
-            bulk_cm = bulk_load(self.collection) if callable(bulk_load) else contextlib.nullcontext()
+            bulk_cm: contextlib.AbstractContextManager[None] = (
+                self.store.bulk_load(self.collection) if isinstance(self.store, BulkLoading)
+                else contextlib.nullcontext())
             try:
                 with rejects_cm as rejects_file, bulk_cm:
                     self._rejects_file = rejects_file

@@ -24,7 +24,7 @@ import numpy as np
 from vectorseam.embedders.base import FINGERPRINT_KEY
 from vectorseam.errors import EmbedderMismatchError, VectorseamError
 from vectorseam.retrying import RetryPolicy, call_with_retry
-from vectorseam.store import VectorStore, describe
+from vectorseam.store import Flushable, VectorStore
 from vectorseam.types import CollectionSpec, Metric, Record
 
 
@@ -121,7 +121,7 @@ def migrate_collection(
     def again(what: str, fn: Callable[[], object]) -> object:
         return call_with_retry(what, fn, policy)
 
-    info = describe(source, collection)
+    info = source.collection_info(collection)
     spec = CollectionSpec(into, info.dimension, info.metric, dict(info.metadata))
     target_info = call_with_retry("creating the target collection", lambda: target.ensure_collection(spec), policy)
     theirs, ours = target_info.metadata.get(FINGERPRINT_KEY), info.metadata.get(FINGERPRINT_KEY)
@@ -134,7 +134,7 @@ def migrate_collection(
     state = _State(state_path, state_key)
     done = state.load()
     report.resumed_from = done
-    flush = getattr(target, "flush", None)
+    flush = target.flush if isinstance(target, Flushable) else None
     rng = random.Random(seed)
     reservoir: list[str] = []
     seen = 0

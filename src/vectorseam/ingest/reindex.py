@@ -23,7 +23,7 @@ from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
 from vectorseam.ingest.job import JobState
 from vectorseam.ingest.record_manager import JobLock, RecordManager
 from vectorseam.retrying import RetryPolicy, call_with_retry
-from vectorseam.store import VectorStore, describe
+from vectorseam.store import Flushable, VectorStore
 from vectorseam.types import Record
 
 
@@ -65,7 +65,7 @@ def reindex_collection(
     policy = retry or RetryPolicy()
     started = time.monotonic()
     source = aliases.resolve(name)
-    info = describe(store, source)
+    info = store.collection_info(source)
     into = target or target_name(name, embedder)
     if into == source:
         raise ValidationError(f"the new collection must differ from {source!r}; pass another --into name")
@@ -74,7 +74,7 @@ def reindex_collection(
         call_with_retry("creating the new collection", lambda: ensure_collection_for(store, into, embedder), policy)
         cache = EmbeddingCache(state.embed_cache) if state.embed_cache else None
         caching = CachingEmbedder(embedder, cache)
-        flush = getattr(store, "flush", None)
+        flush = store.flush if isinstance(store, Flushable) else None
         try:
             for page in store.scan(source, batch_size=batch_size, include_vectors=False):
                 empty = [r.id for r in page if not r.text.strip()]

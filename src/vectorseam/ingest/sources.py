@@ -4,26 +4,40 @@ Sources: CSV/TSV, JSONL and Parquet files (one document per row), and a director
 Markdown, HTML and PDF files (one document per file, id = its path relative to the directory).
 
 A document is what gets embedded: an id, a text and flat metadata. Rows that cannot become one
-(broken JSON, a missing or empty text field, undecodable bytes, a repeated id, a text over
-``MAX_TEXT_CHARS``) are returned as :class:`Reject` values rather than raised, so a load job can
-continue, count them and write them to a rejects file; nothing is dropped without a trace.
+(broken JSON or CSV, a missing or empty text field, undecodable bytes, a repeated id, a text over
+``MAX_TEXT_CHARS``, a NUL character or a lone surrogate, a template that fails on the row) are
+returned as :class:`Reject` values rather than raised, so a load job can continue, count them and
+write them to a rejects file: every row read either becomes a document or a reject, never nothing.
+
+CSV is read strictly, and a record whose quoted field runs over line breaks into a parse error, the
+end of the file or a wrong number of fields (an unclosed quote) is rejected at its first line and
+the lines after it are read again as rows of their own, so one stray quote costs one row, not the
+rest of the file. Files and folders of a directory source that cannot be read come out as rejects
+naming the document (or the id prefix) they hold, so ``--cleanup full`` keeps what it could not see.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import stat
 import string
 import sys
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from vectorseam.errors import ValidationError
-from vectorseam.types import MAX_ID_LENGTH, Metadata, validate_metadata
+from vectorseam.types import Metadata, check_storable_text, validate_id, validate_metadata
 
 MAX_TEXT_CHARS = 1_000_000
+# One row (the bytes of a JSONL line, the characters of a CSV record) is never held past this: a
+# longer one is rejected unread. It also bounds how far an unclosed CSV quote is followed.
+MAX_ROW_SIZE = 16 * MAX_TEXT_CHARS
 
 
 @dataclass(slots=True)
@@ -36,30 +50,151 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class Reject:
+    """A row or file that did not become a document: where (file:line) and why.
+
+    ``doc_id`` names the document it holds when that is known (a row with an empty text, a file that
+    could not be read) and ``subtree`` the id prefix of a folder that could not be listed. The source
+    of those still exists, so ``--cleanup full`` keeps their stored records. A reject with neither (a
+    row too broken to find its id) makes the cleanup keep every record it would delete: it cannot
+    tell a row that vanished from that one.
+    """
+
     origin: str  # file:line
     reason: str
+    doc_id: str | None = None
+    subtree: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.origin}: {self.reason}"
+        """One line of the rejects file, whatever a file name or field name holds: line breaks are
+        escaped, and so are surrogates (a path with undecodable bytes), so it can always be printed."""
+        line = f"{self.origin}: {self.reason}".translate(_LINE_BREAKS)
+        return line if line.isascii() else line.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def _reason(exc: ValidationError, origin: str) -> str:
+    return str(exc).removeprefix(f"{origin}: ")
+
+
+# -- text templates -------------------------------------------------------------------------------
+
+# The standard format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type].
+_FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>\d*)[,_]?(?:\.(?P<precision>\d+))?"
+                          r"[bcdeEfFgGnosxX%]?", re.DOTALL)
+_CONVERSIONS: dict[str, Callable[[object], str]] = {"s": str, "r": repr, "a": ascii}
+
+
+@dataclass(frozen=True, slots=True)
+class TextTemplate:
+    """A ``--text-template`` checked before the first row: literal text and ``{Column}`` fields.
+
+    Checked up front because ``str.format`` only refuses ``{}`` or ``{text!z}`` when it meets them,
+    and would build a ``{text:>200000000}`` string before any length check. A field names a column
+    as a whole (``{review.title}`` is the column ``review.title``: no attribute or index access), and
+    a format spec that fails on one row's value (``{Score:d}`` on a text) rejects that row.
+    """
+
+    source: str
+    parts: tuple[tuple[str, str | None, str, str | None], ...]  # literal, field, format spec, conversion
+
+    @property
+    def fields(self) -> list[str]:
+        return [name for _, name, _, _ in self.parts if name is not None]
+
+    @classmethod
+    def parse(cls, template: str) -> TextTemplate:
+        def bad(why: str) -> ValidationError:
+            return ValidationError(f"text template {template!r}: {why}")
+
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise bad(f"{exc}; write a column as {{Name}} and a literal brace as {{{{ or }}}}") from None
+        try:
+            check_storable_text(template, "it")
+        except ValidationError as exc:
+            raise bad(str(exc)) from None
+        parts: list[tuple[str, str | None, str, str | None]] = []
+        widths = 0
+        for literal, name, spec, conversion in parsed:
+            if name is None:
+                parts.append((literal, None, "", None))
+                continue
+            if not name or name.isdigit():
+                raise bad(f"the positional field {{{name}}} names no column; name one, as in {{Title}}")
+            if conversion is not None and conversion not in _CONVERSIONS:
+                raise bad(f"unknown conversion !{conversion} in field {name!r}; use !s, !r or !a")
+            spec = spec or ""
+            if "{" in spec or "}" in spec:
+                raise bad(f"field {name!r} has a field inside its format spec {spec!r}; that is not supported")
+            match = _FORMAT_SPEC.fullmatch(spec)
+            if match is None:
+                raise bad(f"format spec {spec!r} of field {name!r} is not a valid format spec")
+            for part in ("width", "precision"):
+                digits = match.group(part) or ""
+                if len(digits) > len(str(MAX_TEXT_CHARS)) or (digits and int(digits) > MAX_TEXT_CHARS):
+                    raise bad(f"the {part} in {spec!r} of field {name!r} is over the text limit of "
+                              f"{MAX_TEXT_CHARS} characters")
+            widths += int(match.group("width") or 0)
+            problems = []
+            for sample in ("", 0, 0.5):
+                try:
+                    format(sample, spec)
+                except ValueError as exc:
+                    problems.append(str(exc))
+            if len(problems) == 3:
+                raise bad(f"format spec {spec!r} of field {name!r} fits no value ({problems[0]})")
+            parts.append((literal, name, spec, conversion))
+        if widths > MAX_TEXT_CHARS:
+            raise bad(f"its field widths add up to {widths}, over the text limit of {MAX_TEXT_CHARS} characters")
+        return cls(template, tuple(parts))
+
+    def render(self, row: Mapping[str, Any]) -> str:
+        """The text for one row; a value its format spec cannot take raises ValidationError."""
+        out: list[str] = []
+        for literal, name, spec, conversion in self.parts:
+            out.append(literal)
+            if name is None:
+                continue
+            value = row[name]
+            try:
+                if conversion is not None:
+                    value = _CONVERSIONS[conversion](value)
+                out.append(format(value, spec))
+            except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+                what = type(value).__name__
+                raise ValidationError(f"text template field {{{name}{'!' + conversion if conversion else ''}"
+                                      f"{':' + spec if spec else ''}}} fails on this row's {what} value: "
+                                      f"{exc or type(exc).__name__}") from None
+        return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
 class RowSpec:
-    """How rows become documents: the id field, the text field or a template, the metadata fields."""
+    """How rows become documents: the id field, the text field or a template, the metadata fields.
+
+    A text template is checked when the spec is made, so a job never starts with one that fails.
+    """
 
     id_field: str | None = None
     text_field: str = "text"
     text_template: str | None = None
     metadata_fields: Sequence[str] | None = None  # None: every other field
 
-    def template_fields(self) -> list[str]:
-        if self.text_template is None:
-            return []
-        try:
-            return [f for _, f, _, _ in string.Formatter().parse(self.text_template) if f]
-        except ValueError as exc:
-            raise ValidationError(f"text template {self.text_template!r} is malformed: {exc}") from None
+    def __post_init__(self) -> None:
+        self.template()
 
+    def template(self) -> TextTemplate | None:
+        return None if self.text_template is None else TextTemplate.parse(self.text_template)
+
+    def template_fields(self) -> list[str]:
+        template = self.template()
+        return [] if template is None else template.fields
+
+
+# -- row files ------------------------------------------------------------------------------------
 
 ROW_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
 
@@ -67,20 +202,24 @@ ROW_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
     """Yield (line, fields) per record of a CSV, JSONL or Parquet file, or (line, Reject) for a broken one.
 
-    For Parquet the "line" is the 1-based row number.
+    For Parquet the "line" is the 1-based row number. A file that cannot be opened or read on raises
+    ValidationError (the job stops; nothing it did not read is deleted).
     """
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        yield from _read_jsonl(path)
-    elif suffix in (".csv", ".tsv"):
-        yield from _read_csv(path, "\t" if suffix == ".tsv" else ",")
-    elif suffix == ".parquet":
-        yield from _read_parquet(path)
-    else:
-        raise ValidationError(
-            f"{path}: unsupported file type {suffix!r}; use .csv, .tsv, .jsonl, .parquet or a directory "
-            "of .txt/.md/.html/.pdf files"
-        )
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            yield from _read_jsonl(path)
+        elif suffix in (".csv", ".tsv"):
+            yield from _read_csv(path, "\t" if suffix == ".tsv" else ",")
+        elif suffix == ".parquet":
+            yield from _read_parquet(path)
+        else:
+            raise ValidationError(
+                f"{path}: unsupported file type {suffix!r}; use .csv, .tsv, .jsonl, .parquet or a directory "
+                "of .txt/.md/.html/.pdf files"
+            )
+    except OSError as exc:
+        raise ValidationError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
@@ -88,13 +227,19 @@ def _read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
 
     try:
         parquet = pq.ParquetFile(path)
+        total = parquet.metadata.num_rows
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for damaged files
         raise ValidationError(f"{path}: not a readable Parquet file ({exc})") from None
     row = 0
-    for batch in parquet.iter_batches(batch_size=4096):
-        for fields in batch.to_pylist():
-            row += 1
-            yield row, {k: _from_arrow(v) for k, v in fields.items()}
+    try:
+        for batch in parquet.iter_batches(batch_size=4096):
+            for fields in batch.to_pylist():
+                row += 1
+                yield row, {k: _from_arrow(v) for k, v in fields.items()}
+    except Exception as exc:  # a damaged page: the rows from here on are accounted for, one by one
+        reason = f"unreadable: the file is damaged from row {row + 1} on ({type(exc).__name__}: {exc})"
+        for lost in range(row + 1, total + 1):
+            yield lost, Reject(f"{path}:{lost}", reason)
 
 
 def _from_arrow(value: Any) -> Any:
@@ -111,14 +256,31 @@ def _from_arrow(value: Any) -> Any:
     return value
 
 
+def _skip_line(fh: IO[bytes], line: bytes) -> int:
+    """Read past the rest of an over-long JSONL line; its length in bytes."""
+    size = len(line)
+    while line and not line.endswith(b"\n"):
+        line = fh.readline(1 << 20)
+        size += len(line)
+    return size
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
+    limit = MAX_ROW_SIZE
     with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
+        line_no = 0
+        while raw := fh.readline(limit + 1):
+            line_no += 1
             origin = f"{path}:{line_no}"
+            if len(raw) > limit:
+                size = _skip_line(fh, raw)
+                yield line_no, Reject(origin, f"line is {size} bytes; the limit for one row is {limit} (a text "
+                                              f"may have {MAX_TEXT_CHARS} characters: split it)")
+                continue
             if not raw.strip():
                 continue
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 yield line_no, Reject(origin, f"undecodable bytes (not UTF-8) at byte {exc.start}")
                 continue
@@ -127,50 +289,154 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
             except json.JSONDecodeError as exc:
                 yield line_no, Reject(origin, f"broken JSON: {exc.msg} at column {exc.colno}")
                 continue
+            except ValueError:  # json's only other ValueError: Python's limit on integer digits
+                yield line_no, Reject(origin, f"a number has more than {sys.get_int_max_str_digits()} digits, "
+                                              "more than Python reads as an integer (quote it as a string)")
+                continue
+            except RecursionError:
+                yield line_no, Reject(origin, "JSON nested too deeply to read")
+                continue
             if not isinstance(obj, dict):
                 yield line_no, Reject(origin, f"expected a JSON object, got {type(obj).__name__}")
                 continue
             yield line_no, obj
 
 
+class _RowTooLong(Exception):
+    """A CSV record (or one line of it) is over MAX_ROW_SIZE characters."""
+
+
+class _Lines:
+    """A text file's physical lines, numbered, as the csv module pulls them, with re-reading.
+
+    The csv reader pulls one line at a time until a record ends, so the lines taken since
+    :meth:`start` are exactly the current record's. When that record is broken, :meth:`reread_after_first`
+    hands all lines but its first back, to be read again as rows of their own.
+    """
+
+    def __init__(self, fh: IO[str], limit: int) -> None:
+        self._fh = fh
+        self._limit = limit
+        self._count = 0
+        self._back: deque[tuple[int, str | None]] = deque()  # None: a line that was over the limit
+        self._size = 0
+        self.taken: list[tuple[int, str | None]] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._back:
+            number, text = self._back.popleft()
+        else:
+            text = self._fh.readline(self._limit + 1)
+            if not text:
+                raise StopIteration
+            self._count += 1
+            number = self._count
+            if len(text) > self._limit:
+                while text and not text.endswith(("\n", "\r")):  # read past the rest of it
+                    text = self._fh.readline(1 << 20)
+                text = None
+        self.taken.append((number, text))
+        if text is None:
+            raise _RowTooLong
+        self._size += len(text)
+        if self._size > self._limit:
+            raise _RowTooLong
+        return text
+
+    def start(self) -> None:
+        self.taken = []
+        self._size = 0
+
+    def reread_after_first(self) -> None:
+        self._back.extendleft(reversed(self.taken[1:]))
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what errors="surrogateescape" makes of a byte that is not UTF-8
+
+
+def _csv_problem(message: str, lines: tuple[int, int]) -> str:
+    """Why a CSV record is broken; for one that spans lines, most likely an unclosed quote."""
+    first, last = lines
+    if last > first:
+        where = ("the file ends" if message == "unexpected end of data"
+                 else f"the row breaks: {message}")
+        return (f"unclosed quote? A quoted field opened on this line runs on to line {last}, where {where}; "
+                "the lines after this one were read again as rows")
+    if message == "unexpected end of data":
+        return "unclosed quote: the file ends inside a quoted field"
+    if "expected after" in message:
+        return f"broken CSV: {message} (a quote inside a quoted field must be doubled: \"\")"
+    return f"broken CSV: {message}"
+
+
 def _read_csv(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
-    csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            return
-        start = reader.line_num + 1
-        for row in reader:
-            origin = f"{path}:{start}"
-            line_no, start = start, reader.line_num + 1
-            if not row:
+    csv.field_size_limit(sys.maxsize)  # records are bounded by MAX_ROW_SIZE instead
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        lines = _Lines(fh, MAX_ROW_SIZE)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        header: list[str] | None = None
+        while True:
+            lines.start()
+            message: str | None = None
+            row: list[str] = []
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                message = str(exc)
+            except _RowTooLong:
+                message = f"the row is over {MAX_ROW_SIZE} characters"
+            if not lines.taken:
+                return
+            span = (lines.taken[0][0], lines.taken[-1][0])
+            origin = f"{path}:{span[0]}"
+            if header is None:
+                if message is not None:
+                    raise ValidationError(f"{origin}: the header row cannot be read: {_csv_problem(message, span)}")
+                header = row or None  # blank lines before the header are skipped
                 continue
-            if len(row) != len(header):
-                yield line_no, Reject(origin, f"has {len(row)} fields, the header has {len(header)}")
+            if message is None and not row:
+                continue  # a blank line
+            if message is None and len(row) != len(header):
+                message = f"it has {len(row)} fields, the header has {len(header)}"
+                if span[0] == span[1]:
+                    yield span[0], Reject(origin, f"has {len(row)} fields, the header has {len(header)}")
+                    continue
+            if message is not None:
+                if span[1] > span[0]:
+                    lines.reread_after_first()  # the rows an unclosed quote swallowed get their turn
+                yield span[0], Reject(origin, _csv_problem(message, span))
                 continue
             fields: dict[str, Any] = {}
             bad = None
             for name, value in zip(header, row, strict=True):
-                if any("\udc80" <= ch <= "\udcff" for ch in value):
+                if not value.isascii() and _ESCAPED_BYTE.search(value):
                     bad = name
                     break
                 fields[name] = _infer(value)
             if bad is not None:
-                yield line_no, Reject(origin, f"field {bad!r}: undecodable bytes (not UTF-8)")
+                yield span[0], Reject(origin, f"field {bad!r}: undecodable bytes (not UTF-8)")
                 continue
-            yield line_no, fields
+            yield span[0], fields
+
+
+_INT64 = 2**63
 
 
 def _infer(value: str) -> Any:
     """CSV cells are strings; canonical integers and decimals become numbers so range filters work.
 
-    Only canonical forms convert ("42", "-3.5"), so identifiers such as "007" stay strings.
+    Only canonical forms convert ("42", "-3.5"), so identifiers such as "007" stay strings, and so
+    do integers outside 64 bits (an account number, a hash), which most backends cannot hold as
+    numbers.
     """
     try:
         as_int = int(value)
-        if str(as_int) == value:
+        if str(as_int) == value and -_INT64 <= as_int < _INT64:
             return as_int
     except ValueError:
         pass
@@ -183,9 +449,34 @@ def _infer(value: str) -> Any:
     return value
 
 
+def make_document(doc_id: str, text: str, metadata: Mapping[str, Any], origin: str) -> Document | Reject:
+    """A document, or the reason it cannot be one: the checks every row and file passes (a valid id,
+    a text that is not empty, within the limit and storable, flat storable metadata)."""
+    try:
+        validate_id(doc_id, origin)
+    except ValidationError as exc:
+        return Reject(origin, _reason(exc, origin), doc_id)
+    if not text.strip():
+        return Reject(origin, "text is empty or whitespace only", doc_id)
+    if len(text) > MAX_TEXT_CHARS:
+        return Reject(origin, f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS} (split it)", doc_id)
+    try:
+        check_storable_text(text, "text")
+        checked = validate_metadata(metadata, origin)
+    except ValidationError as exc:
+        return Reject(origin, _reason(exc, origin), doc_id)
+    return Document(doc_id, text, checked, origin)
+
+
+def _names(row: Mapping[str, Any]) -> str:
+    return ", ".join(map(str, list(row)[:20])) + (", ..." if len(row) > 20 else "")
+
+
 def to_documents(path: Path, spec: RowSpec) -> Iterator[Document | Reject]:
     """Rows of ``path`` as documents; rows that can't be one come out as Rejects, in file order."""
-    template_fields = spec.template_fields()
+    template = spec.template()
+    template_fields = template.fields if template is not None else []
+    used = {spec.id_field or "id", spec.text_field, *template_fields}
     seen: dict[str, int] = {}
     ordinal = -1
     for line_no, row in read_rows(path):
@@ -195,58 +486,55 @@ def to_documents(path: Path, spec: RowSpec) -> Iterator[Document | Reject]:
             yield row
             continue
         # id
-        if spec.id_field:
-            if spec.id_field not in row or row[spec.id_field] in (None, ""):
+        raw_id = row.get(spec.id_field or "id")
+        if raw_id is None or raw_id == "":
+            if spec.id_field:
                 yield Reject(origin, f"missing id field {spec.id_field!r}")
                 continue
-            doc_id = str(row[spec.id_field])
-        elif "id" in row and row["id"] not in (None, ""):
-            doc_id = str(row["id"])
-        else:
             doc_id = str(ordinal)  # the row's position: stable for an append-only file
-        if len(doc_id) > MAX_ID_LENGTH:
-            yield Reject(origin, f"id is {len(doc_id)} characters; the limit is {MAX_ID_LENGTH}")
+        elif isinstance(raw_id, str | int | float):
+            doc_id = str(raw_id)
+        else:
+            yield Reject(origin, f"id field {spec.id_field or 'id'!r} holds a {type(raw_id).__name__}; expected a "
+                                 "string or a number")
             continue
         if doc_id in seen:
-            yield Reject(origin,
-                         f"duplicate id {doc_id!r} (first seen at line {seen[doc_id]}); kept the first")
+            yield Reject(origin, f"duplicate id {doc_id!r} (first seen at line {seen[doc_id]}); kept the first",
+                         doc_id)
             continue
         # text
-        if spec.text_template is not None:
-            missing = [f for f in template_fields if f not in row or row[f] is None]
+        if template is not None:
+            missing = [f for f in template_fields if row.get(f) is None]
             if missing:
-                names_ = ", ".join(map(repr, missing))
-                yield Reject(origin, f"missing field(s) {names_} used by the text template")
+                yield Reject(origin, f"missing field(s) {', '.join(map(repr, missing))} used by the text template",
+                             doc_id)
                 continue
-            text = spec.text_template.format_map({k: "" if v is None else v for k, v in row.items()})
+            try:
+                text = template.render(row)
+            except ValidationError as exc:
+                yield Reject(origin, str(exc), doc_id)
+                continue
         else:
-            if spec.text_field not in row or row[spec.text_field] is None:
-                yield Reject(origin, f"missing text field {spec.text_field!r} (fields: {', '.join(row)})")
+            value = row.get(spec.text_field)
+            if value is None:
+                yield Reject(origin, f"missing text field {spec.text_field!r} (fields: {_names(row)})", doc_id)
                 continue
-            text = row[spec.text_field]
-            if not isinstance(text, str):
-                text = str(text)
-        if not text.strip():
-            yield Reject(origin, "text is empty or whitespace only")
-            continue
-        if len(text) > MAX_TEXT_CHARS:
-            yield Reject(origin, f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS} (split it)")
-            continue
+            if not isinstance(value, str | int | float):
+                yield Reject(origin, f"text field {spec.text_field!r} holds a {type(value).__name__}; expected a "
+                                     "string (or use --text-template)", doc_id)
+                continue
+            text = value if isinstance(value, str) else str(value)
         # metadata
-        used = {spec.id_field or "id", spec.text_field, *template_fields}
         names = (spec.metadata_fields if spec.metadata_fields is not None
                  else [k for k in row if k not in used])
         absent = [n for n in names if n not in row]
         if spec.metadata_fields is not None and absent:
-            yield Reject(origin, f"missing metadata field(s) {', '.join(map(repr, absent))}")
+            yield Reject(origin, f"missing metadata field(s) {', '.join(map(repr, absent))}", doc_id)
             continue
-        try:
-            metadata = validate_metadata({n: row[n] for n in names if n and n in row}, origin)
-        except ValidationError as exc:
-            yield Reject(origin, str(exc).removeprefix(f"{origin}: "))
-            continue
-        seen[doc_id] = line_no
-        yield Document(doc_id, text, metadata, origin)
+        doc = make_document(doc_id, text, {n: row[n] for n in names if n and n in row}, origin)
+        if isinstance(doc, Document):
+            seen[doc_id] = line_no
+        yield doc
 
 
 # -- directories of documents ---------------------------------------------------------------------
@@ -256,12 +544,12 @@ TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown"
 MAX_FILE_BYTES = 50_000_000  # a PDF of this size is unusual; a text file this big is a dump, not a document
 
 
-def _decode(data: bytes, origin: str) -> str | Reject:
+def _decode(data: bytes, origin: str, doc_id: str) -> str | Reject:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return Reject(f"{origin}:{line}", f"undecodable bytes (not UTF-8) at byte {exc.start}")
+        return Reject(f"{origin}:{line}", f"undecodable bytes (not UTF-8) at byte {exc.start}", doc_id)
 
 
 def _html_text(html: str) -> tuple[str, str | None]:
@@ -291,24 +579,45 @@ def _pdf_text(path: Path) -> tuple[str, int]:
     return "\n\n".join(p.strip() for p in pages if p.strip()), len(pages)
 
 
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
 def read_file_document(path: Path, root: Path) -> Document | Reject:
-    """One file of a directory source as a document whose id is its path relative to ``root``."""
+    """One file of a directory source as a document whose id is its path relative to ``root``.
+
+    A file that cannot be read (a dangling symbolic link, a FIFO, permission denied, a damaged PDF)
+    is a reject that names its document, so a cleanup keeps what is stored for it.
+    """
     rel = path.relative_to(root).as_posix()
     origin = str(path)
     kind = TEXT_SUFFIXES[path.suffix.lower()]
+
+    def reject(reason: str, line: int = 1) -> Reject:
+        return Reject(f"{origin}:{line}", reason, rel)
+
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return Reject(f"{origin}:1", f"file is {size} bytes; the limit is {MAX_FILE_BYTES} (split it)")
-        metadata: dict[str, Any] = {"path": rel, "format": kind}
+        info = path.stat()
+    except OSError as exc:
+        link = " (a symbolic link whose target cannot be reached)" if path.is_symlink() else ""
+        return reject(f"cannot read the file: {exc.strerror or exc}{link}")
+    if not stat.S_ISREG(info.st_mode):  # never opened: reading a FIFO would wait forever
+        what = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+        return reject(f"cannot read the file: it is {what}, not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        return reject(f"file is {info.st_size} bytes; the limit is {MAX_FILE_BYTES} (split it)")
+    metadata: dict[str, Any] = {"path": rel, "format": kind}
+    try:
         if kind == "pdf":
             try:
                 text, pages = _pdf_text(path)
+            except OSError:
+                raise
             except Exception as exc:  # pypdf raises many types for damaged files
-                return Reject(f"{origin}:1", f"unreadable PDF ({type(exc).__name__}: {exc})")
+                return reject(f"unreadable PDF ({type(exc).__name__}: {exc})")
             metadata["pages"] = pages
         else:
-            decoded = _decode(path.read_bytes(), origin)
+            decoded = _decode(path.read_bytes(), origin, rel)
             if isinstance(decoded, Reject):
                 return decoded
             text = decoded
@@ -318,32 +627,43 @@ def read_file_document(path: Path, root: Path) -> Document | Reject:
             if title:
                 metadata["title"] = title
     except OSError as exc:
-        return Reject(f"{origin}:1", f"cannot read the file: {exc.strerror or exc}")
+        return reject(f"cannot read the file: {exc.strerror or exc}")
     if "\x00" in text:
-        return Reject(f"{origin}:1", "text holds NUL characters (a binary file?)")
-    if not text.strip():
-        hint = " (a scanned PDF without a text layer?)" if kind == "pdf" else ""
-        return Reject(f"{origin}:1", f"text is empty or whitespace only{hint}")
-    if len(text) > MAX_TEXT_CHARS:
-        return Reject(f"{origin}:1",
-                      f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS} (split it)")
-    return Document(rel, text, validate_metadata(metadata, origin), f"{origin}:1")
+        return reject("text holds NUL characters (a binary file?)")
+    if not text.strip() and kind == "pdf":
+        return reject("text is empty or whitespace only (a scanned PDF without a text layer?)")
+    return make_document(rel, text, metadata, f"{origin}:1")
+
+
+def _walk(root: Path) -> tuple[list[Path], list[Reject]]:
+    """Files a directory source reads, in a stable (sorted) order, hidden files and folders skipped;
+    and a reject per folder that could not be listed (``rglob`` skipped those without a word)."""
+    errors: list[OSError] = []
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        files.extend(Path(dirpath, name) for name in filenames
+                     if not name.startswith(".") and Path(name).suffix.lower() in TEXT_SUFFIXES)
+    files.sort(key=lambda p: p.relative_to(root).as_posix())
+    rejects = []
+    for exc in errors:
+        folder = Path(exc.filename) if exc.filename else root
+        rel = folder.relative_to(root).as_posix()
+        rejects.append(Reject(str(folder), f"cannot list the folder: {exc.strerror or exc}; the stored records "
+                                           "of files under it are kept",
+                              subtree="" if rel == "." else f"{rel}/"))
+    return files, rejects
 
 
 def directory_files(root: Path) -> list[Path]:
     """Files a directory source reads, in a stable (sorted) order; hidden files and folders skipped."""
-    files = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.is_file() and path.suffix.lower() in TEXT_SUFFIXES:
-            files.append(path)
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+    return _walk(root)[0]
 
 
 def directory_documents(root: Path) -> Iterator[Document | Reject]:
-    for path in directory_files(root):
+    files, rejects = _walk(root)
+    yield from rejects
+    for path in files:
         yield read_file_document(path, root)
 
 
@@ -369,6 +689,10 @@ class Source:
         if self.path.is_dir():
             return
         if not self.path.is_file():
+            if self.path.is_symlink():
+                raise ValidationError(f"{self.path}: a symbolic link whose target cannot be reached")
+            if self.path.exists():
+                raise ValidationError(f"{self.path}: not a regular file")
             raise ValidationError(f"{self.path}: no such file or directory")
         if self.path.suffix.lower() not in ROW_SUFFIXES:
             raise ValidationError(
@@ -397,3 +721,29 @@ class Source:
             return max(lines - (1 if suffix in (".csv", ".tsv") else 0), 0)
         except Exception:  # only a progress estimate; reading errors surface as rejects later
             return None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentsSource(Source):
+    """Documents already in memory (an HTTP request's body), fed to the same ingest job as files are.
+
+    ``path`` only names the source (``request:<collection>``) for the record manager."""
+
+    items: tuple[Document, ...] = ()
+
+    @property
+    def is_directory(self) -> bool:
+        return False
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+    def check(self) -> None:
+        return None
+
+    def documents(self) -> Iterator[Document | Reject]:
+        return iter(self.items)
+
+    def estimate(self) -> int | None:
+        return len(self.items)

@@ -27,7 +27,8 @@ from vectorseam.embedders.base import Embedder
 from vectorseam.embedders.fingerprint import check_embedder, ensure_collection_for
 from vectorseam.errors import CollectionNotFoundError, ValidationError
 from vectorseam.retrieval.hybrid import MODES, RetrievalSearcher, check_mode, rrf_fuse
-from vectorseam.store import VectorStore, describe
+from vectorseam.retrieval.tune_profile import mmr_rerank
+from vectorseam.store import VectorStore
 from vectorseam.types import Record
 
 DEPTH = 100
@@ -136,6 +137,7 @@ class EvalReport:
     rrf_k: float
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    profile: str = ""  # the collection's tuned retrieval profile, when one was used
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -147,7 +149,7 @@ def prepare_collection(
 ) -> bool:
     """Embed the corpus into ``collection`` unless it already holds exactly these documents; True if embedded."""
     try:
-        info = describe(store, collection)
+        info = store.collection_info(collection)
     except CollectionNotFoundError:
         info = None
     if info is not None:
@@ -167,6 +169,11 @@ def prepare_collection(
     return True
 
 
+def beir_collection(directory: str | Path) -> str:
+    """The collection a BEIR data set is embedded into when none is named: ``beir-<folder name>``."""
+    return f"beir-{_slug(Path(directory).name)}"
+
+
 def run_beir(
     searcher: RetrievalSearcher,
     directory: str | Path,
@@ -174,26 +181,36 @@ def run_beir(
     modes: Sequence[str] = MODES,
     collection: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    use_profile: bool = True,
 ) -> EvalReport:
+    """Score each mode; with the collection's tuned profile (see :mod:`vectorseam.retrieval.tune`) unless
+    ``use_profile`` is False, which is refused on the queries it was tuned on."""
     started = time.perf_counter()
     chosen = [check_mode(m) for m in dict.fromkeys(modes)]
     root = Path(directory)
     data = load_beir(root, split)
-    name = collection or f"beir-{_slug(root.name)}"
+    name = collection or beir_collection(root)
     store, embedder = searcher.store, searcher.embedder
     t = time.perf_counter()
     embedded = prepare_collection(store, embedder, name, data, progress)
     report = EvalReport(root.name, split, len(data.corpus), len(data.qrels), name, store.capabilities.name,
                         embedder.fingerprint, searcher.rrf_k)
     report.seconds["corpus_embedding" if embedded else "corpus_reused"] = time.perf_counter() - t
+    profile = searcher.profile(name) if use_profile else None
+    if profile is not None:
+        profile.check_unseen(root.name, split, data.qrels)
+        report.profile = profile.describe()
+    depth = max(DEPTH, searcher.candidates, profile.fusion.depth if profile is not None else 0)
     qids = [q for q in data.qrels if data.queries.get(q, "").strip()]
-    dense_run: dict[str, list[str]] = {}
-    bm25_run: dict[str, list[str]] = {}
+    dense_hits: dict[str, list[tuple[str, float]]] = {}
+    bm25_hits: dict[str, list[tuple[str, float]]] = {}
     if "dense" in chosen or "hybrid" in chosen:
         t = time.perf_counter()
         vectors = np.stack([embedder.embed_query(data.queries[q]) for q in qids])
-        results = store.query(name, vectors, k=max(DEPTH, searcher.candidates))
-        dense_run = {q: [h.id for h in hits] for q, hits in zip(qids, results, strict=True)}
+        if profile is not None:
+            vectors = profile.adapt(vectors)
+        results = store.query(name, vectors, k=depth)
+        dense_hits = {q: [(h.id, h.score) for h in hits] for q, hits in zip(qids, results, strict=True)}
         report.seconds["dense"] = time.perf_counter() - t
     if "bm25" in chosen or "hybrid" in chosen:
         t = time.perf_counter()
@@ -201,17 +218,27 @@ def run_beir(
         sidecar.ensure_fresh()
         report.seconds["bm25_index"] = time.perf_counter() - t
         t = time.perf_counter()
-        bm25_run = {q: [d for d, _ in sidecar.search(data.queries[q], max(DEPTH, searcher.candidates))] for q in qids}
+        bm25_hits = {q: sidecar.search(data.queries[q], depth) for q in qids}
         report.seconds["bm25"] = time.perf_counter() - t
     for mode in chosen:
         if mode == "dense":
-            run = {q: ids[:DEPTH] for q, ids in dense_run.items()}
+            run = {q: [d for d, _ in hits[:DEPTH]] for q, hits in dense_hits.items()}
         elif mode == "bm25":
-            run = {q: ids[:DEPTH] for q, ids in bm25_run.items()}
+            run = {q: [d for d, _ in hits[:DEPTH]] for q, hits in bm25_hits.items()}
+        elif profile is None:
+            t = time.perf_counter()
+            run = {q: [d for d, _ in rrf_fuse([[d for d, _ in dense_hits[q][: searcher.candidates]],
+                                               [d for d, _ in bm25_hits[q][: searcher.candidates]]],
+                                              searcher.rrf_k, searcher.weights)][:DEPTH] for q in qids}
+            report.seconds["hybrid_fusion"] = time.perf_counter() - t
         else:
             t = time.perf_counter()
-            run = {q: [d for d, _ in rrf_fuse([dense_run[q][: searcher.candidates], bm25_run[q][: searcher.candidates]],
-                                              searcher.rrf_k, searcher.weights)][:DEPTH] for q in qids}
+            run = {}
+            for i, q in enumerate(qids):
+                fused = profile.fusion.fuse(dense_hits[q], bm25_hits[q])
+                if profile.mmr is not None:
+                    fused = mmr_rerank(store, name, vectors[i], fused, searcher.candidate_pool(10), 10, profile.mmr)
+                run[q] = [d for d, _ in fused[:DEPTH]]
             report.seconds["hybrid_fusion"] = time.perf_counter() - t
         report.metrics[mode] = score_run(run, data.qrels)
     report.seconds["total"] = time.perf_counter() - started
@@ -232,6 +259,8 @@ def format_table(report: EvalReport) -> str:
         "| mode | nDCG@10 | recall@100 | MRR@10 |",
         "|---|---:|---:|---:|",
     ]
+    if report.profile:
+        lines[1:1] = [f"with the collection's tuned retrieval profile: {report.profile}"]
     for mode, m in report.metrics.items():
         lines.append(f"| {mode} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} |")
     lines.append("")

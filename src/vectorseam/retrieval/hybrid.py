@@ -6,9 +6,12 @@
   :func:`vectorseam.filters.matches`.
 * ``hybrid``: the top ``candidates`` of each, fused by RRF: ``score(d) = sum_i w_i / (rrf_k + rank_i(d))``
   (Cormack et al., 2009), which needs no score calibration between BM25 and cosine.
-* ``mmr``: a lambda in [0, 1] re-ranks the candidate pool for diversity with the query embedding and
-  the candidates' vectors (see :mod:`vectorseam.retrieval.mmr`). Scores stay those of the chosen mode.
+* ``mmr``: a lambda in [0, 1] re-ranks the candidate pool (:meth:`RetrievalSearcher.candidate_pool`)
+  for diversity with the query embedding and the candidates' vectors (see
+  :mod:`vectorseam.retrieval.mmr`). Scores stay those of the chosen mode.
 
+:class:`RetrievalSearcher` is the retrieval entry point the facade owns: ``search`` and ``search_many``
+by text in any mode, ``search_vector`` by a caller's vector (dense, optionally MMR).
 :class:`SyncedStore` wraps a store so that every upsert and delete also updates the sidecar.
 """
 
@@ -16,9 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +32,12 @@ from vectorseam.filters import Filter, FilterLike, matches, parse_filter
 from vectorseam.retrieval.bm25 import BM25Sidecar, remove_dir
 from vectorseam.retrieval.mmr import check_lambda, mmr_order
 from vectorseam.retrieval.search import MAX_QUERY_CHARS, Searcher
-from vectorseam.store import VectorStore, describe
-from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record
+from vectorseam.store import VectorStore
+from vectorseam.stores.wrappers import StoreWrapper
+from vectorseam.types import Hit, Metric, Record, as_vector
+
+if TYPE_CHECKING:
+    from vectorseam.retrieval.tune_profile import ProfileBook, RetrievalProfile
 
 Mode: TypeAlias = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -63,11 +70,12 @@ def sidecar_root(data_dir: str | Path, store_name: str, options: dict[str, Any] 
     return base / f"{store_name}-{digest}"
 
 
-class SyncedStore:
-    """A store whose writes also update each collection's BM25 sidecar; everything else is delegated."""
+class SyncedStore(StoreWrapper):
+    """A store whose writes also update each collection's BM25 sidecar; everything else is delegated
+    (with exactly the inner store's optional abilities, see :mod:`vectorseam.stores.wrappers`)."""
 
     def __init__(self, inner: VectorStore, root: str | Path) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.root = Path(root)
         self._sidecars: dict[str, BM25Sidecar] = {}
 
@@ -76,30 +84,11 @@ class SyncedStore:
             self._sidecars[collection] = BM25Sidecar(self.inner, collection, self.root / collection)
         return self._sidecars[collection]
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
-
-    def ensure_collection(self, spec: CollectionSpec) -> CollectionInfo:
-        return self.inner.ensure_collection(spec)
-
-    def collections(self) -> list[CollectionInfo]:
-        return self.inner.collections()
-
     def upsert(self, collection: str, records: Iterable[Record]) -> int:
         batch = list(records)
         written = self.inner.upsert(collection, batch)
         self.sidecar(collection).apply_upsert(batch)
         return written
-
-    def query(
-        self, collection: str, vectors: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
-        include_vectors: bool = False,
-    ) -> list[list[Hit]]:
-        return self.inner.query(collection, vectors, k, filter, include_vectors)
-
-    def fetch(self, collection: str, ids: Sequence[str], include_vectors: bool = True) -> list[Record]:
-        return self.inner.fetch(collection, ids, include_vectors)
 
     def delete(self, collection: str, ids: Sequence[str] | None = None, filter: FilterLike = None) -> int:
         wanted = [ids] if isinstance(ids, str) else list(ids) if ids is not None else None
@@ -110,26 +99,12 @@ class SyncedStore:
             self.sidecar(collection).discard()  # which ids went is unknown here: rebuild on next use
         return removed
 
-    def count(self, collection: str, filter: FilterLike = None) -> int:
-        return self.inner.count(collection, filter)
-
-    def scan(
-        self, collection: str, batch_size: int = 1000, filter: FilterLike = None, include_vectors: bool = True,
-    ) -> Iterator[list[Record]]:
-        return self.inner.scan(collection, batch_size, filter, include_vectors)
-
     def drop_collection(self, collection: str) -> bool:
         dropped = self.inner.drop_collection(collection)
         self.sidecar(collection).discard()
         remove_dir(self.root / collection)
         self._sidecars.pop(collection, None)
         return dropped
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:  # native extras such as recommend() or flush()
-        return getattr(self.inner, name)
 
 
 def check_query(query: object, where: str = "query") -> str:
@@ -157,8 +132,10 @@ class RetrievalSearcher:
         rrf_k: float = DEFAULT_RRF_K,
         candidates: int = DEFAULT_CANDIDATES,
         weights: tuple[float, float] = (1.0, 1.0),
+        profiles: ProfileBook | None = None,
     ) -> None:
         self.store = store
+        self.profiles = profiles  # tuned retrieval profiles (vectorseam.retrieval.tune), used unless turned off
         self.embedder = embedder
         self.bm25_root = Path(bm25_root)
         self.rrf_k = rrf_k
@@ -174,22 +151,47 @@ class RetrievalSearcher:
             self._sidecars[collection] = BM25Sidecar(self.store, collection, self.bm25_root / collection)
         return self._sidecars[collection]
 
+    def profile(self, collection: str, count: int | None = None) -> RetrievalProfile | None:
+        """The collection's tuned profile, checked against the embedder and the documents; None if it has none."""
+        return self.profiles.get(self.store, collection, count) if self.profiles is not None else None
+
+    def candidate_pool(self, k: int) -> int:
+        """How many candidates MMR re-ranks for ``k`` results: enough to choose among, at most ``candidates``."""
+        return max(k, min(self.candidates, 4 * k + 20))
+
+    def search_many(
+        self, collection: str, queries: Sequence[str], k: int = 10, filter: FilterLike = None,
+        mode: str = "dense", mmr: float | None = None, profile: bool = True,
+    ) -> list[list[Hit]]:
+        """Several queries: plain dense ones are embedded as one batch, the others searched one by one."""
+        if mode == "dense" and mmr is None and (not profile or self.profile(collection) is None):
+            return self.dense.search_many(collection, queries, k, filter)
+        return [self.search(collection, q, k, filter, mode, mmr, profile) for q in queries]
+
     def search(
         self, collection: str, query: str, k: int = 10, filter: FilterLike = None, mode: str = "dense",
-        mmr: float | None = None,
+        mmr: float | None = None, profile: bool = True,
     ) -> list[Hit]:
+        """With the collection's tuned profile (unless ``profile`` is False), dense and hybrid queries go
+        through its query adapter, hybrid results are fused its way and re-ranked by its MMR lambda if it
+        has one and ``mmr`` is not given; BM25 alone is unchanged."""
         check_query(query)
         m = check_mode(mode)
         if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
             raise ValidationError(f"k must be a positive integer, got {k!r}")
         lam = None if mmr is None else check_lambda(mmr)
         f = parse_filter(filter)
-        describe(self.store, collection)  # unknown collection: one clear error before any work
-        pool = k if lam is None else max(k, min(self.candidates, 4 * k + 20))
+        info = self.store.collection_info(collection)  # unknown collection: one clear error before any work
+        tuned = self.profile(collection, info.count) if profile and m != "bm25" else None
+        if tuned is not None and lam is None and m == "hybrid" and tuned.mmr is not None:
+            lam = tuned.mmr
+        pool = k if lam is None else self.candidate_pool(k)
         qvec: npt.NDArray[np.float32] | None = None
         if m != "bm25" or lam is not None:
             self.dense.check(collection)
             qvec = self.embedder.embed_query(query)
+            if tuned is not None:
+                qvec = tuned.adapt(qvec)
         if m == "dense":
             assert qvec is not None
             hits = self.store.query(collection, qvec, k=pool, filter=f, include_vectors=lam is not None)[0]
@@ -197,16 +199,33 @@ class RetrievalSearcher:
             hits = self.bm25_hits(collection, query, pool, f)
         else:
             assert qvec is not None
-            depth = max(pool, self.candidates)
+            depth = max(pool, self.candidates if tuned is None else tuned.fusion.depth)
             dense = self.store.query(collection, qvec, k=depth, filter=f)[0]
             sparse = self.bm25_hits(collection, query, depth, f)
             by_id = {h.id: h for h in sparse} | {h.id: h for h in dense}
-            fused = rrf_fuse([[h.id for h in dense], [h.id for h in sparse]], self.rrf_k, self.weights)
+            if tuned is None:
+                fused = rrf_fuse([[h.id for h in dense], [h.id for h in sparse]], self.rrf_k, self.weights)
+            else:
+                fused = tuned.fusion.fuse([(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse])
             hits = [Hit(rid, score, by_id[rid].text, by_id[rid].metadata) for rid, score in fused[:pool]]
         if lam is None:
             return hits[:k]
         assert qvec is not None
-        return self._mmr(collection, qvec, hits, k, lam)
+        return self._mmr(collection, info.metric, qvec, hits, k, lam)
+
+    def search_vector(
+        self, collection: str, vector: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
+        mmr: float | None = None,
+    ) -> list[Hit]:
+        """Search by a vector the caller made (no embedder, so no fingerprint check); ``mmr`` as in search."""
+        lam = None if mmr is None else check_lambda(mmr)
+        f = parse_filter(filter)
+        info = self.store.collection_info(collection)
+        qvec = as_vector(vector, info.dimension, "query vector")
+        if lam is None:
+            return self.store.query(collection, qvec, k=k, filter=f)[0]
+        pool = self.store.query(collection, qvec, k=self.candidate_pool(k), filter=f, include_vectors=True)[0]
+        return self._mmr(collection, info.metric, qvec, pool, k, lam)
 
     def bm25_hits(self, collection: str, query: str, k: int, f: Filter | None) -> list[Hit]:
         ranked = self.sidecar(collection).search(query, None if f is not None else k)
@@ -224,7 +243,8 @@ class RetrievalSearcher:
                     return out
         return out
 
-    def _mmr(self, collection: str, qvec: npt.NDArray[np.float32], hits: list[Hit], k: int, lam: float) -> list[Hit]:
+    def _mmr(self, collection: str, metric: Metric, qvec: npt.NDArray[np.float32], hits: list[Hit], k: int,
+             lam: float) -> list[Hit]:
         missing = [h.id for h in hits if h.vector is None]
         fetched = self.store.fetch(collection, missing, include_vectors=True) if missing else []
         vectors = {r.id: r.vector for r in fetched}
@@ -232,6 +252,5 @@ class RetrievalSearcher:
         if not usable:
             return []
         matrix = np.stack([np.asarray(h.vector if h.vector is not None else vectors[h.id]) for h in usable])
-        metric = describe(self.store, collection).metric
         order = mmr_order(qvec, matrix, k, lam, metric)
         return [Hit(usable[i].id, usable[i].score, usable[i].text, usable[i].metadata) for i in order]

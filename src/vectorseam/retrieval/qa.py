@@ -25,7 +25,7 @@ from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
 from vectorseam.retrieval.hybrid import RetrievalSearcher
 from vectorseam.retrieval.llm import ChatLLM, ChatMessage
-from vectorseam.types import Hit
+from vectorseam.types import Hit, Metadata
 
 ABSTAIN = "I could not find an answer."
 EXTRACTED_LABEL = "Extracted from the retrieved passages (no language model configured):"
@@ -46,10 +46,13 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(frozen=True)
 class Passage:
+    """A retrieved hit as the answer cites it; ``metadata`` is the hit's, so callers need no second fetch."""
+
     number: int
     id: str
     text: str
     score: float
+    metadata: Metadata = field(default_factory=dict)
 
 
 @dataclass
@@ -121,7 +124,7 @@ def pack_passages(question: str, hits: list[Hit], budget: int) -> list[Passage]:
             if not text:
                 break
             cost = estimate_tokens(text) + 4
-        passages.append(Passage(len(passages) + 1, hit.id, text, hit.score))
+        passages.append(Passage(len(passages) + 1, hit.id, text, hit.score, hit.metadata))
         remaining -= cost
     return passages
 

@@ -13,7 +13,7 @@ Two strategies, defined as Qdrant defines them so that the native and the generi
 The examples themselves are never recommended, nor records whose text is identical to an example's
 (the OpenAI Cookbook's recommendation example skips identical strings: duplicates are not news).
 
-A store that declares ``capabilities.native_recommend`` and has a ``recommend`` method is asked
+A store with a native ``recommend`` (the :class:`~vectorseam.store.NativeRecommend` protocol) is asked
 directly (Qdrant's ``RecommendQuery``, Pinecone query by id, Weaviate ``near_object``); a store whose
 native method rejects a strategy (UnsupportedOperationError) falls back to the generic path, which
 fetches the example vectors and queries the store. The generic ``best_score`` is exact: it gathers
@@ -32,7 +32,7 @@ import numpy.typing as npt
 from vectorseam.errors import UnsupportedOperationError, ValidationError
 from vectorseam.filters import Filter, FilterLike, parse_filter
 from vectorseam.similarity import average_vector, similarity_matrix
-from vectorseam.store import VectorStore, describe
+from vectorseam.store import NativeRecommend, VectorStore
 from vectorseam.types import CollectionInfo, Hit, Metadata, Metric, Record, ids_list
 
 Strategy: TypeAlias = Literal["average_vector", "best_score"]
@@ -101,7 +101,7 @@ def recommend(
     negative: Sequence[str] | str = (),
     k: int = 10,
     filter: FilterLike = None,
-    strategy: Strategy = "average_vector",
+    strategy: str = "average_vector",
     exclude_identical_text: bool = True,
     native: bool = True,
 ) -> list[Hit]:
@@ -111,7 +111,7 @@ def recommend(
     """
     pos, neg = check_request(positive, negative, k, strategy)
     f = parse_filter(filter)
-    info = describe(store, collection)
+    info = store.collection_info(collection)
     examples = fetch_examples(store, collection, pos + neg)
     excluded_ids = set(pos) | set(neg)
     excluded_texts = {r.text for r in examples.values() if r.text} if exclude_identical_text else set()
@@ -119,15 +119,15 @@ def recommend(
     def keep(hit: Hit) -> bool:
         return hit.id not in excluded_ids and hit.text not in excluded_texts
 
-    native_fn = _native(store) if native else None
+    native_store = store if native and isinstance(store, NativeRecommend) else None
     want = k + len(excluded_ids) + 8
     while True:
         raw: list[Hit] | None = None
-        if native_fn is not None:
+        if native_store is not None:
             try:
-                raw = native_fn(collection, pos, neg, want, f, strategy)
+                raw = native_store.recommend(collection, pos, neg, want, f, strategy)
             except UnsupportedOperationError:
-                native_fn = None  # e.g. Pinecone and Weaviate have no best_score: compute it here
+                native_store = None  # e.g. Pinecone and Weaviate have no best_score: compute it here
         if raw is None:
             raw = _generic(store, info, examples, pos, neg, want, f, strategy, keep, k)
         kept = [h for h in raw if keep(h)]
@@ -135,11 +135,6 @@ def recommend(
         if len(kept) >= k or len(raw) < want or want >= info.count + len(excluded_ids):
             return [_plain(h) for h in kept[:k]]
         want *= 2
-
-
-def _native(store: VectorStore) -> Callable[..., list[Hit]] | None:
-    fn = getattr(store, "recommend", None)
-    return fn if store.capabilities.native_recommend and callable(fn) else None
 
 
 def _plain(hit: Hit) -> Hit:

@@ -10,7 +10,7 @@ from vectorseam.embedders.base import Embedder
 from vectorseam.embedders.fingerprint import check_embedder
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike, parse_filter
-from vectorseam.store import VectorStore, describe
+from vectorseam.store import VectorStore
 from vectorseam.types import Hit
 
 MAX_QUERY_CHARS = 10_000
@@ -26,7 +26,7 @@ class Searcher:
 
     def check(self, collection: str) -> None:
         if collection not in self._checked:
-            check_embedder(describe(self.store, collection), self.embedder)
+            check_embedder(self.store.collection_info(collection), self.embedder)
             self._checked.add(collection)
 
     def search(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -80,6 +79,7 @@ def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm
         yield
         state.jobs.shutdown()
         _flush_quietly(state)
+        state.stop_observing()
 
     app = FastAPI(
         title="vectorseam",
@@ -145,12 +145,10 @@ def _warm(state: ServiceState) -> None:
 
 
 def _flush_quietly(state: ServiceState) -> None:
-    flush: Any = getattr(state.synced.inner, "flush", None)
-    if callable(flush):
-        try:
-            flush()
-        except Exception:
-            get_logger().exception("flushing the store at shutdown failed")
+    try:
+        state.client.flush()
+    except Exception:
+        get_logger().exception("flushing the store at shutdown failed")
 
 
 def app_from_environment() -> FastAPI:

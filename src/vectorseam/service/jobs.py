@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
+from vectorseam.client import IngestReport
 from vectorseam.errors import VectorseamError
-from vectorseam.ingest.job import IngestReport
 from vectorseam.service.logs import get_logger
 from vectorseam.service.metrics import Metrics
 

@@ -1,4 +1,4 @@
-"""The /ask route's link to the question-answering layer (vectorseam.retrieval.qa), kept in one place.
+"""The /ask route's wire format: the facade's answers (``VectorSeam.ask``) as JSON or server-sent events.
 
 Streaming protocol (server-sent events), in order: ``passages`` (the numbered passages, sent before
 generation so a page can show sources at once), any number of ``token`` (text deltas), then
@@ -11,37 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from vectorseam.client import Answer, Passage
 from vectorseam.errors import VectorseamError
-from vectorseam.retrieval.llm import ChatLLM
-from vectorseam.retrieval.qa import Answer, Passage, QuestionAnswerer
 from vectorseam.service.logs import get_logger
 from vectorseam.service.models import AskRequest, AskResponse, Citation
 from vectorseam.service.state import ServiceState
-from vectorseam.types import Metadata
 
 
-def _answerer(state: ServiceState, body: AskRequest) -> QuestionAnswerer:
-    llm_settings = state.client.settings.llm
-    llm = ChatLLM(llm_settings) if llm_settings.configured else None
-    return QuestionAnswerer(state.retrieval, state.client.embedder, llm, k=body.k, mode=body.mode)
+def _citation(p: Passage) -> Citation:
+    return Citation(number=p.number, id=p.id, score=float(p.score), text=p.text, metadata=p.metadata)
 
 
-def _metadata(state: ServiceState, collection: str, passages: list[Passage]) -> dict[str, Metadata]:
-    if not passages:
-        return {}
-    records = state.store.fetch(collection, [p.id for p in passages], include_vectors=False)
-    return {r.id: r.metadata for r in records}
-
-
-def _citation(p: Passage, meta: dict[str, Metadata]) -> Citation:
-    return Citation(number=p.number, id=p.id, score=float(p.score), text=p.text, metadata=meta.get(p.id, {}))
-
-
-def to_response(answer: Answer, meta: dict[str, Metadata], llm: bool) -> AskResponse:
+def to_response(answer: Answer, llm: bool) -> AskResponse:
     return AskResponse(
         question=answer.question, answer=answer.text,
-        citations=[_citation(p, meta) for p in answer.citations],
-        passages=[_citation(p, meta) for p in answer.passages],
+        citations=[_citation(p) for p in answer.citations],
+        passages=[_citation(p) for p in answer.passages],
         unknown_citations=answer.unknown_citations,
         method="llm" if llm and not answer.extractive else "extractive",
         abstained=answer.abstained,
@@ -49,19 +34,18 @@ def to_response(answer: Answer, meta: dict[str, Metadata], llm: bool) -> AskResp
 
 
 def answer_question(state: ServiceState, collection: str, body: AskRequest) -> AskResponse:
-    answerer = _answerer(state, body)
-    answer = answerer.ask(collection, body.question, body.filter)
-    return to_response(answer, _metadata(state, collection, answer.passages), answerer.llm is not None)
+    client = state.client
+    answer = client.ask(body.question, k=body.k, mode=body.mode, filter=body.filter, collection=collection)
+    return to_response(answer, client.llm_configured)
 
 
 def stream_answer(state: ServiceState, collection: str, body: AskRequest) -> Iterator[tuple[str, Any]]:
     """Retrieval happens here, before the response starts, so its errors are still a proper 4xx."""
-    answerer = _answerer(state, body)
-    stream = answerer.stream(collection, body.question, body.filter)
-    meta = _metadata(state, collection, stream.passages)
+    client = state.client
+    stream = client.ask_stream(body.question, k=body.k, mode=body.mode, filter=body.filter, collection=collection)
 
     def events() -> Iterator[tuple[str, Any]]:
-        yield "passages", [_citation(p, meta).model_dump() for p in stream.passages]
+        yield "passages", [_citation(p).model_dump() for p in stream.passages]
         try:
             for chunk in stream:
                 yield "token", chunk
@@ -73,6 +57,6 @@ def stream_answer(state: ServiceState, collection: str, body: AskRequest) -> Ite
             yield "error", {"message": f"internal error while answering ({type(exc).__name__})"}
             return
         if stream.answer is not None:
-            yield "answer", to_response(stream.answer, meta, answerer.llm is not None).model_dump()
+            yield "answer", to_response(stream.answer, client.llm_configured).model_dump()
 
     return events()

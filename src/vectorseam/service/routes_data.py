@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -11,10 +9,8 @@ import numpy as np
 from fastapi import APIRouter, Depends, Path, Response
 from fastapi.responses import JSONResponse
 
-from vectorseam.embedders.fingerprint import ensure_collection_for
+from vectorseam.client import Document, PreparedIngest
 from vectorseam.errors import ValidationError
-from vectorseam.ingest.job import IngestJob, IngestOptions, JobState
-from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
 from vectorseam.service.jobs import Job, Outcome, Progress
 from vectorseam.service.models import (
     CollectionOut,
@@ -41,20 +37,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _flush(state: ServiceState) -> None:
-    """The embedded memory store writes to disk on flush; other stores persist on their own."""
-    flush = getattr(state.synced.inner, "flush", None)
-    if callable(flush):
-        flush()
-
-
 @router.get("/v1/collections", response_model=CollectionsResponse, responses=ERRORS,
             dependencies=[require("read")], summary="List collections")
 def list_collections(state: StateDep) -> CollectionsResponse:
     return CollectionsResponse(collections=[
         CollectionOut(name=c.name, dimension=c.dimension, metric=c.metric, count=c.count,
                       metadata=dict(c.metadata))
-        for c in state.store.collections()
+        for c in state.client.collections()
     ])
 
 
@@ -66,23 +55,12 @@ def upsert_records(name: CollectionName, body: UpsertRequest, state: StateDep) -
     state.check_batch(len(body.records), "records")
     for i, rec in enumerate(body.records):
         state.check_text(rec.text, f"records[{i}].text")
-    to_embed = [i for i, r in enumerate(body.records) if r.vector is None]
-    for i in to_embed:
-        if not body.records[i].text.strip():
-            raise ValidationError(f"records[{i}] (id {body.records[i].id!r}): no vector and no text to "
-                                  "embed; give one of them")
-    ensure_collection_for(state.store, name, state.client.embedder)
-    embedded: dict[int, Vector] = {}
-    if to_embed:
-        vectors = state.client.embedder.embed_documents([body.records[i].text for i in to_embed])
-        embedded = dict(zip(to_embed, vectors, strict=True))
     with np.errstate(over="ignore"):  # a float past float32's range becomes inf, refused by the store
-        records = [Record(r.id, embedded[i] if r.vector is None else np.asarray(r.vector, dtype=np.float32),
+        records = [Record(r.id, None if r.vector is None else np.asarray(r.vector, dtype=np.float32),
                           r.text, dict(r.metadata))
-                   for i, r in enumerate(body.records)]
-    written = state.store.upsert(name, records)
-    _flush(state)
-    return UpsertResponse(written=written, embedded=len(to_embed))
+                   for r in body.records]
+    result = state.client.upsert(records, name)  # embeds the texts of records sent without a vector
+    return UpsertResponse(written=result.written, embedded=result.embedded)
 
 
 @router.post("/v1/collections/{name}/records/fetch", response_model=FetchResponse, responses=ERRORS,
@@ -90,7 +68,7 @@ def upsert_records(name: CollectionName, body: UpsertRequest, state: StateDep) -
 def fetch_records(name: CollectionName, body: FetchRequest, state: StateDep) -> FetchResponse:
     name = state.resolve(name)
     state.check_batch(len(body.ids), "ids")
-    found = state.store.fetch(name, body.ids, include_vectors=body.include_vectors)
+    found = state.client.fetch(body.ids, name, include_vectors=body.include_vectors)
     have = {r.id for r in found}
     return FetchResponse(
         records=[RecordOut(id=r.id, text=r.text, metadata=r.metadata, vector=_floats(r.vector)
@@ -104,7 +82,7 @@ def fetch_records(name: CollectionName, body: FetchRequest, state: StateDep) -> 
 def get_record(name: CollectionName, record_id: Annotated[str, Path(min_length=1, max_length=512)],
                state: StateDep) -> RecordOut | JSONResponse:
     name = state.resolve(name)
-    found = state.store.fetch(name, [record_id], include_vectors=False)
+    found = state.client.fetch([record_id], name)
     if not found:
         return _not_found(f"no record with id {record_id!r} in collection {name!r}")
     r = found[0]
@@ -117,8 +95,7 @@ def delete_records(name: CollectionName, body: DeleteRequest, state: StateDep) -
     name = state.resolve(name)
     if body.ids is not None:
         state.check_batch(len(body.ids), "ids")
-    deleted = state.store.delete(name, body.ids, body.filter)
-    _flush(state)
+    deleted = state.client.delete(body.ids, body.filter, name)
     return DeleteResponse(deleted=deleted)
 
 
@@ -127,8 +104,7 @@ def delete_records(name: CollectionName, body: DeleteRequest, state: StateDep) -
 def delete_record(name: CollectionName, record_id: Annotated[str, Path(min_length=1, max_length=512)],
                   state: StateDep) -> DeleteResponse:
     name = state.resolve(name)
-    deleted = state.store.delete(name, [record_id])
-    _flush(state)
+    deleted = state.client.delete([record_id], collection=name)
     return DeleteResponse(deleted=deleted)
 
 
@@ -159,56 +135,28 @@ def _allowed_path(state: ServiceState, raw: str) -> FsPath:
 def start_ingest(name: CollectionName, body: IngestRequest, state: StateDep, response: Response) -> JobOut:
     name = state.resolve(name)
     validate_collection_name(name)
-    source: Source
+    client = state.client
+    prepared: PreparedIngest
     if body.documents is not None:
         state.check_batch(len(body.documents), "documents")
         for i, doc in enumerate(body.documents):
             state.check_text(doc.text, f"documents[{i}].text")
-        source = InlineSource(FsPath(f"request:{name}"), RowSpec(), tuple(
-            Document(d.id, d.text, dict(d.metadata), origin=f"documents[{i}]")
-            for i, d in enumerate(body.documents)))
+        documents = [Document(d.id, d.text, dict(d.metadata), origin=f"documents[{i}]")
+                     for i, d in enumerate(body.documents)]
+        prepared = client.prepare_ingest(documents, name, batch_size=body.batch_size)
     else:
         assert body.path is not None
-        source = Source(_allowed_path(state, body.path),
-                        RowSpec(body.id_field, body.text_field, body.text_template, body.metadata_fields))
-        source.check()
-    embedder = state.client.embedder
-    store = state.store
-    job_state = JobState.under(state.client.settings.data_dir, state.client.store_key)
-    options = IngestOptions(batch_size=body.batch_size)
+        prepared = client.prepare_ingest(
+            _allowed_path(state, body.path), name, batch_size=body.batch_size, id_field=body.id_field,
+            text_field=body.text_field, text_template=body.text_template, metadata_fields=body.metadata_fields)
 
     def work(progress: Progress) -> Outcome:
-        report = IngestJob(store, embedder, name, job_state, options, progress).run(source)
+        report = prepared.run(progress)
         return Outcome(report.written, [str(r) for r in report.rejects])
 
-    ensure_collection_for(store, name, embedder)  # an embedder mismatch fails now, not in the job
-    job = state.jobs.submit(name, work)
+    job = state.jobs.submit(name, work)  # the source and the embedder were checked: errors now are a 4xx
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job_out(job)
-
-
-@dataclass(frozen=True, slots=True)
-class InlineSource(Source):
-    """Documents sent in the request body, fed to the same ingest job as files are."""
-
-    items: tuple[Document, ...] = ()
-
-    @property
-    def is_directory(self) -> bool:
-        return False
-
-    @property
-    def key(self) -> str:
-        return str(self.path)
-
-    def check(self) -> None:
-        return None
-
-    def documents(self) -> Iterator[Document | Reject]:
-        return iter(self.items)
-
-    def estimate(self) -> int | None:
-        return len(self.items)
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS, dependencies=[require("read")],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends
 
 from vectorseam.errors import ValidationError
@@ -34,24 +33,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def served_models(state: ServiceState) -> list[str]:
     """The configured model's full name and its short name (``all-MiniLM-L6-v2``) both work."""
-    embedder = state.client.embedder
-    name = getattr(embedder, "model_name", None) or getattr(embedder, "model", None) or embedder.fingerprint
-    names = [str(name)]
-    short = str(name).rsplit("/", 1)[-1]
+    name = state.client.model_name
+    names = [name]
+    short = name.rsplit("/", 1)[-1]
     if short not in names:
         names.append(short)
     return names
-
-
-def count_tokens(state: ServiceState, texts: list[str]) -> int:
-    """Word pieces by the model's own tokenizer when it has one; otherwise whitespace words."""
-    embedder = state.client.embedder
-    load = getattr(embedder, "_load", None)
-    tokenizer = getattr(load(), "tokenizer", None) if callable(load) else None
-    if tokenizer is not None:
-        encoded = tokenizer(texts, add_special_tokens=True, truncation=True)
-        return sum(len(ids) for ids in encoded["input_ids"])
-    return sum(len(t.split()) for t in texts)
 
 
 @router.post("/embeddings", response_model=EmbeddingsResponse, responses=ERRORS,
@@ -72,13 +59,13 @@ def embeddings(body: EmbeddingsRequest, state: StateDep) -> EmbeddingsResponse:
     if body.dimensions is not None and body.dimensions != dimension:
         raise ValidationError(f"dimensions={body.dimensions}: {body.model} produces {dimension}-dimensional "
                               "vectors and cannot shorten them; omit 'dimensions'")
-    matrix = np.asarray(state.client.embedder.embed_documents(texts), dtype=np.float32)
+    matrix = state.client.embed(texts)
     data = [
         EmbeddingOut(index=i, embedding=base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
                      if body.encoding_format == "base64" else [float(x) for x in row])
         for i, row in enumerate(matrix)
     ]
-    tokens = count_tokens(state, texts)
+    tokens = state.client.count_tokens(texts)
     return EmbeddingsResponse(data=data, model=body.model,
                               usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 

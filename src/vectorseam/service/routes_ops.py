@@ -33,8 +33,8 @@ def readyz(state: StateDep) -> JSONResponse:
     ok = True
     start = time.perf_counter()
     try:
-        n = len(state.store.collections())
-        checks["store"] = f"ok ({state.store.capabilities.name}, {n} collections)"
+        n = len(state.client.collections())
+        checks["store"] = f"ok ({state.client.store.capabilities.name}, {n} collections)"
     except Exception as exc:  # any failure to reach the store means not ready; the reason is reported
         ok = False
         checks["store"] = f"error: {type(exc).__name__}: {exc}"

@@ -7,13 +7,9 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import StreamingResponse
 
-from vectorseam.filters import parse_filter
-from vectorseam.retrieval.mmr import mmr_order
-from vectorseam.retrieval.recommend import recommend
 from vectorseam.service.models import (
     AskRequest,
     AskResponse,
@@ -25,8 +21,7 @@ from vectorseam.service.models import (
 )
 from vectorseam.service.qa_bridge import answer_question, stream_answer
 from vectorseam.service.state import ServiceState, get_state, require
-from vectorseam.store import describe
-from vectorseam.types import Hit, as_vector
+from vectorseam.types import Hit
 
 router = APIRouter(prefix="/v1/collections", tags=["query"])
 CollectionName = Annotated[str, Path(min_length=1, max_length=63, description="collection name")]
@@ -46,33 +41,15 @@ def search(name: CollectionName, body: SearchRequest, state: StateDep) -> Search
     start = time.perf_counter()
     state.check_k(body.k)
     name = state.resolve(name)
+    client = state.client
     if body.query is not None:
         state.check_text(body.query, "query")
-        if body.mode == "dense" and body.mmr is None:
-            hits = state.searcher.search(name, body.query, body.k, body.filter)
-        else:
-            hits = state.retrieval.search(name, body.query, body.k, body.filter, body.mode, body.mmr)
+        hits = client.retrieve_many([body.query], body.k, body.filter, name, body.mode, body.mmr)[0]
     else:
         assert body.vector is not None
-        hits = _vector_search(state, name, body.vector, body.k, body.filter, body.mmr)
+        hits = client.search_vector(body.vector, body.k, body.filter, name, body.mmr)
     return SearchResponse(collection=name, mode=body.mode, hits=[hit_out(h) for h in hits],
                           took_ms=round((time.perf_counter() - start) * 1000, 3))
-
-
-def _vector_search(state: ServiceState, name: str, values: list[float], k: int, raw_filter: Any,
-                   lam: float | None) -> list[Hit]:
-    f = parse_filter(raw_filter)
-    info = describe(state.store, name)
-    vector = as_vector(values, info.dimension, "query vector")
-    if lam is None:
-        return state.store.query(name, vector, k=k, filter=f)[0]
-    pool = state.store.query(name, vector, k=max(k, min(state.retrieval.candidates, 4 * k + 20)), filter=f,
-                             include_vectors=True)[0]
-    if not pool:
-        return []
-    matrix = np.stack([np.asarray(h.vector) for h in pool])
-    return [Hit(pool[i].id, pool[i].score, pool[i].text, pool[i].metadata)
-            for i in mmr_order(vector, matrix, k, lam, info.metric)]
 
 
 @router.post("/{name}/recommend", response_model=SearchResponse, responses=ERRORS,
@@ -81,7 +58,7 @@ def recommend_route(name: CollectionName, body: RecommendRequest, state: StateDe
     start = time.perf_counter()
     state.check_k(body.k)
     name = state.resolve(name)
-    hits = recommend(state.store, name, body.positive, body.negative, body.k, body.filter, body.strategy)
+    hits = state.client.recommend(body.positive, body.negative, body.k, body.filter, body.strategy, name)
     return SearchResponse(collection=name, mode=f"recommend:{body.strategy}", hits=[hit_out(h) for h in hits],
                           took_ms=round((time.perf_counter() - start) * 1000, 3))
 

@@ -1,4 +1,4 @@
-"""What the routes share: the client, the instrumented store, the searchers, limits, keys and jobs."""
+"""What the routes share: the client (the facade every route calls), limits, keys, metrics and jobs."""
 
 from __future__ import annotations
 
@@ -12,13 +12,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from vectorseam.client import VectorSeam
 from vectorseam.config import ServiceSettings
 from vectorseam.errors import ValidationError
-from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore, sidecar_root
-from vectorseam.retrieval.search import Searcher
 from vectorseam.service.auth import ANONYMOUS, Caller, KeyRing, Scope
-from vectorseam.service.instrumented import InstrumentedStore
+from vectorseam.service.instrumented import store_metrics
 from vectorseam.service.jobs import JobRunner
 from vectorseam.service.metrics import Metrics
-from vectorseam.store import VectorStore
 
 
 class AuthError(Exception):
@@ -38,22 +35,13 @@ class ServiceState:
 
     def __post_init__(self) -> None:
         self.keys = KeyRing(self.settings.api_keys)
-        # Instrument the backend itself, then keep BM25 sidecars in step with every write made here.
-        base = self.client.store
-        settings = self.client.settings
-        if isinstance(base, SyncedStore):
-            root, base = base.root, base.inner
-        else:
-            root = sidecar_root(settings.data_dir, settings.store.name, settings.store.factory_options())
-        self.synced = SyncedStore(InstrumentedStore(base, self.metrics), root)
-        self.store: VectorStore = self.synced
-        self.searcher = Searcher(self.store, self.client.embedder)
-        self.retrieval = RetrievalSearcher(self.store, self.client.embedder, root)
+        # Time every store call the client makes and count the store's failures (the facade's hook).
+        self.stop_observing = self.client.observe_store(store_metrics(self.metrics))
         self.jobs = JobRunner(self.metrics)
 
     def resolve(self, name: str) -> str:
         """The collection a name means: an alias (``vectorseam alias set``) resolves to its target."""
-        return self.client.aliases.resolve(name)
+        return self.client.resolve(name)
 
     # --- limits from the configuration, narrower than the schema's hard ceilings ---------------
 

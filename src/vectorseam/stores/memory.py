@@ -4,40 +4,52 @@ Design choices, and why:
 
 * **One contiguous matrix per collection**, grown by 10% steps (not doubled) so spare capacity stays
   small next to the vectors themselves; queries are one BLAS matrix product.
-* **Cosine collections store unit rows plus each row's norm**, so a query is a plain dot product and
-  ``fetch`` still returns the vector that was written (row * norm), without keeping two copies.
+* **Vectors are kept exactly as written** (float32, bit for bit: ``fetch`` and hits return them
+  unchanged). Cosine collections also keep each row's norm and score ``(q / |q|) . x / |x|``: one
+  O(n) division next to the O(nd) product, where a second, unit-length copy would double the memory.
+  (Format 1 files held unit rows times a norm, which rebuilt vectors a float32 ulp or two off; they
+  still load, rebuilt that way.)
 * **Deletes swap the last row into the hole**: O(d) per id instead of rebuilding the matrix.
-* **Filters become a boolean mask before top-k**, so a selective filter never returns fewer than k
-  hits while matches exist (post-filtering would).
+* **Filters become a row set before top-k**, so a selective filter never returns fewer than k hits
+  while matches exist (post-filtering would). **A plan per filtered query** (:meth:`_Collection.scores`)
+  picks, from the filter's measured selectivity and the batch size, between scoring only the
+  matching rows (gathered chunk by chunk into a cache-sized buffer, so the copy never leaves the CPU
+  cache) and scoring every row with one BLAS product and keeping the matching scores.
+* **Derived structures follow writes** instead of being rebuilt: filter columns
+  (:mod:`vectorseam.stores.columns`), the cached rows of a repeated filter, and the optional HNSW
+  graph (:mod:`vectorseam.stores.ann`) are updated for just the rows a write touched.
 * **Ties are broken by id** so results are deterministic and comparable across backends.
-* **Persistence is generation-based**: data files are written under a new generation name and a small
-  manifest is atomically replaced (temp file + fsync + ``os.replace``) to point at them. A crash at
-  any moment leaves either the old or the new state, never a mix.
+* **Persistence is a shared, append-only log** (:mod:`vectorseam.stores.journal`): any number of
+  processes may open one directory. Every write call takes the collection's OS lock, applies what
+  other processes wrote since, appends one entry and syncs it: the call returns only once the write
+  is durable and visible to every process (no buffered state, so ``flush`` has nothing to do). Every
+  read first checks the log with one ``fstat`` and applies new entries, so a server sees the writes
+  of CLI jobs and scripts before its next query without reloading.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import logging
 import os
-import shutil
-import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k
-from vectorseam.errors import (
-    CollectionNotFoundError,
-    ConfigError,
-    ValidationError,
-    VectorseamError,
+from vectorseam.contract import (
+    check_batch_size,
+    check_compatible,
+    check_delete_args,
+    check_k,
+    collection_not_found,
 )
-from vectorseam.filters import Filter, FilterLike, parse_filter
+from vectorseam.errors import ConfigError, StoreUnavailableError, ValidationError
+from vectorseam.filters import Filter, FilterLike, matches, parse_filter
+from vectorseam.stores import journal
 from vectorseam.stores.ann import AnnSettings, HnswIndex, require_faiss
 from vectorseam.stores.columns import ColumnIndex
 from vectorseam.types import (
@@ -53,8 +65,99 @@ from vectorseam.types import (
     validate_records,
 )
 
-_MANIFEST = "manifest.json"
-_FORMAT_VERSION = 1
+_log = logging.getLogger(__name__)
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+# Query plans, measured on 384-d rows (benchmarks/filter_varied.py): a single query scores gathered
+# rows below this share of the collection and every row above it (one streaming BLAS pass beats
+# gathering half the rows); a batch amortises the gather over all its queries, so it gathers longer.
+FULL_SCAN_SHARE = {1: 0.55, 0: 0.9}  # key 1: one query; key 0: a batch
+GATHER_CHUNK_BYTES = 384 * 1024  # the gather buffer stays in the CPU's L2 cache
+CACHE_MAX_SHARE = 0.25  # a repeated filter's rows are copied when they are at most this share
+SMALL_WRITE_ROWS = 1024  # larger writes drop the cached filter rows (and a graph they'd outgrow)
+# Compaction: when the log outgrows the base (and at least COMPACT_MIN_BYTES), or holds this many
+# entries (each costs a little on every open), the collection is rewritten as a new base.
+COMPACT_MIN_BYTES = 64 << 20
+COMPACT_MAX_ENTRIES = 20_000
+
+
+class _FilterCache:
+    """The rows matching one filter and a contiguous copy of their vectors and norms.
+
+    Repeated queries under one filter (a tenant, a category) then cost one small matrix product
+    instead of a gather of every matching row. Writes update it row by row (``matches`` on each
+    written row), so it survives them: rebuilding it after every write cost a full gather per write.
+    """
+
+    def __init__(self, key: str, f: Filter, coll: _Collection, rows: IntArray) -> None:
+        self.key, self.filter = key, f
+        self.size = int(rows.size)
+        capacity = self.size + 64
+        self.rows = np.empty(capacity, dtype=np.int64)
+        self.rows[: self.size] = rows
+        self.vectors = np.empty((capacity, coll.dimension), dtype=np.float32)
+        np.take(coll.matrix, rows, axis=0, out=self.vectors[: self.size])
+        self.norms = np.empty(capacity, dtype=np.float32)
+        self.norms[: self.size] = coll.norms[rows]
+        self.where = np.full(max(coll.n, 1), -1, dtype=np.int64)  # row -> index here, -1: not here
+        self.where[rows] = np.arange(self.size)
+
+    def _grow(self, n: int) -> None:
+        if n > self.where.shape[0]:
+            where = np.full(max(n, int(self.where.shape[0] * 1.25)), -1, dtype=np.int64)
+            where[: self.where.shape[0]] = self.where
+            self.where = where
+        if self.size == self.rows.shape[0]:
+            capacity = int(self.size * 1.25) + 64
+            for name in ("rows", "vectors", "norms"):
+                old = getattr(self, name)
+                new = np.empty((capacity, *old.shape[1:]), dtype=old.dtype)
+                new[: self.size] = old[: self.size]
+                setattr(self, name, new)
+
+    def _remove(self, i: int) -> None:
+        last = self.size - 1
+        self.where[self.rows[i]] = -1
+        if i != last:
+            self.rows[i] = self.rows[last]
+            self.vectors[i] = self.vectors[last]
+            self.norms[i] = self.norms[last]
+            self.where[self.rows[i]] = i
+        self.size = last
+
+    def set_rows(self, coll: _Collection, positions: IntArray) -> bool:
+        """Follow an upsert of ``positions``; False when the write is too large to follow row by row."""
+        if positions.size > SMALL_WRITE_ROWS:
+            return False
+        for p in positions.tolist():
+            self._grow(coll.n)
+            i = int(self.where[p])
+            if matches(self.filter, coll.metas[p]):
+                if i < 0:
+                    i = self.size
+                    self.rows[i], self.where[p] = p, i
+                    self.size += 1
+                self.vectors[i] = coll.matrix[p]
+                self.norms[i] = coll.norms[p]
+            elif i >= 0:
+                self._remove(i)
+        return self.size <= CACHE_MAX_SHARE * max(coll.n, 1)
+
+    def delete_rows(self, removed: IntArray, moved_from: IntArray, moved_to: IntArray) -> bool:
+        if removed.size > SMALL_WRITE_ROWS:
+            return False
+        for p in removed.tolist():
+            i = int(self.where[p]) if p < self.where.shape[0] else -1
+            if i >= 0:
+                self._remove(i)
+        if moved_from.size:
+            idx = self.where[moved_from]
+            here = idx >= 0
+            self.rows[idx[here]] = moved_to[here]
+            self.where[moved_from[here]] = -1
+            self.where[moved_to[here]] = idx[here]
+        return True
 
 
 class _Collection:
@@ -66,26 +169,39 @@ class _Collection:
         self.metric: Metric = spec.metric
         self.metadata: dict[str, str] = dict(spec.metadata)
         self.matrix = np.zeros((0, spec.dimension), dtype=np.float32)
-        # cosine: the original norm of each (unit) row; euclidean: the squared norm; dot: unused.
+        # cosine: the norm of each row; euclidean: the squared norm; dot: unused.
         self.norms = np.zeros(0, dtype=np.float32)
         self.ids: list[str] = []
         self.texts: list[str] = []
         self.metas: list[Metadata] = []
         self.index: dict[str, int] = {}
-        self.dirty = False
-        # Bumped by every write: derived structures (filter columns, the ANN graph) check it.
-        self.generation = 0
-        # (generation, filter) -> the matching rows' vectors, for the last selective filter queried
-        self._subset: tuple[tuple[int, Filter], npt.NDArray[np.float32]] | None = None
         self.columns = ColumnIndex()
+        self.cache: _FilterCache | None = None
+        self._last_filter = ""  # the previous filter's key: a filter seen twice in a row is cached
         self.ann: HnswIndex | None = None
+        self.log: journal.Log | None = None  # persisted stores: the collection's log, as far as applied
+        self.pending = False  # the log ends in the seal of a compaction that has not committed (yet)
 
     @property
     def n(self) -> int:
         return len(self.ids)
 
+    def spec(self) -> CollectionSpec:
+        return CollectionSpec(self.name, self.dimension, self.metric, dict(self.metadata))
+
     def info(self) -> CollectionInfo:
         return CollectionInfo(self.name, self.dimension, self.metric, dict(self.metadata), self.n)
+
+    def set_base(self, base: journal.Base) -> None:
+        self.matrix, self.norms = base.matrix, base.norms
+        self.ids, self.texts, self.metas = base.ids, base.texts, base.metas
+        self.index = {rid: i for i, rid in enumerate(self.ids)}
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+        if self.ann is not None:
+            self.ann.drop()
 
     # -- writes ---------------------------------------------------------------------------------
     def _reserve(self, rows: int) -> None:
@@ -102,17 +218,27 @@ class _Collection:
         npt.NDArray[np.float32], npt.NDArray[np.float32]
     ]:
         if self.metric == "cosine":
-            norms = np.linalg.norm(vectors, axis=1).astype(np.float32)
+            # float64: a float32 sum of squares under/overflows for tiny (1e-23) or huge (1e20) values
+            norms = np.linalg.norm(vectors.astype(np.float64), axis=1).astype(np.float32)
             zero = np.flatnonzero(norms == 0)
             if zero.size:
                 raise ValidationError(
                     f"record {ids[int(zero[0])]!r}: a zero vector has no direction, so cosine similarity "
                     "is undefined; use the 'dot' or 'euclidean' metric or drop the record"
                 )
-            return vectors / norms[:, None], norms
+            return vectors, norms
         if self.metric == "euclidean":
             return vectors, np.einsum("ij,ij->i", vectors, vectors).astype(np.float32)
         return vectors, np.zeros(len(ids), dtype=np.float32)
+
+    def checked_entry(self, records: list[Record]) -> journal.Entry:
+        """The log entry for an upsert of validated records, after every check ``upsert`` makes, so
+        that a write that reached the log is one the collection accepts."""
+        vectors = np.stack([r.vector for r in records]).astype(np.float32, copy=False)  # type: ignore[misc]
+        self._prepare(vectors, [r.id for r in records])
+        generation = self.log.generation + 1 if self.log is not None else 0
+        return journal.Entry(generation, "upsert", [r.id for r in records], [r.text for r in records],
+                             [r.metadata for r in records], vectors)
 
     def upsert(self, records: list[Record]) -> int:
         if not records:
@@ -142,16 +268,26 @@ class _Collection:
                 self.ids.append(record.id)
                 self.texts.append(record.text)
                 self.metas.append(dict(record.metadata))
-        self.dirty = True
-        self.generation += 1
+        self.columns.set_rows(positions, self.metas)
+        if self.cache is not None and not self.cache.set_rows(self, positions):
+            self.cache = None
+        if self.ann is not None and self.ann.built:
+            if positions.size > max(SMALL_WRITE_ROWS, self.n // 10):
+                self.ann.drop()  # a bulk load: building anew is cheaper than adding one by one
+            else:
+                self.ann.set_rows(positions, self.unit_rows(positions))
+                if self.ann.needs_rebuild():
+                    self.ann.start_rebuild(self.unit_rows())
         return len(records)
 
     def delete_ids(self, ids: Iterable[str]) -> int:
-        removed = 0
+        removed: list[int] = []  # positions (before this call) of the deleted rows
+        origin: dict[int, int] = {}  # position now -> position before this call, for moved rows
         for rid in ids:
             pos = self.index.pop(rid, None)
             if pos is None:
                 continue
+            removed.append(origin.pop(pos, pos))
             last = self.n - 1
             if pos != last:  # move the last row into the hole
                 moved = self.ids[last]
@@ -159,26 +295,66 @@ class _Collection:
                 self.norms[pos] = self.norms[last]
                 self.ids[pos], self.texts[pos], self.metas[pos] = moved, self.texts[last], self.metas[last]
                 self.index[moved] = pos
+                origin[pos] = origin.pop(last, last)
             self.ids.pop()
             self.texts.pop()
             self.metas.pop()
-            removed += 1
         if removed:
-            self.dirty = True
-            self.generation += 1
-        return removed
+            gone = np.asarray(removed, dtype=np.int64)
+            moved_to = np.fromiter(origin.keys(), dtype=np.int64, count=len(origin))
+            moved_from = np.fromiter(origin.values(), dtype=np.int64, count=len(origin))
+            self.columns.delete_rows(gone, moved_from, moved_to, self.n)
+            if self.cache is not None and not self.cache.delete_rows(gone, moved_from, moved_to):
+                self.cache = None
+            if self.ann is not None and self.ann.built:
+                self.ann.delete_rows(gone, moved_from, moved_to, self.n)
+                if self.ann.needs_rebuild():
+                    self.ann.start_rebuild(self.unit_rows())
+        return len(removed)
+
+    def apply(self, entry: journal.Entry) -> None:
+        """A logged write (this process's or another's) applied to memory; it was validated when written."""
+        if entry.op == "upsert":
+            assert entry.vectors is not None
+            self.upsert([Record(i, v, t, m) for i, v, t, m in
+                         zip(entry.ids, entry.vectors, entry.texts, entry.metadata, strict=True)])
+        elif entry.op == "delete":
+            self.delete_ids(entry.ids)
 
     # -- reads ----------------------------------------------------------------------------------
     def mask(self, f: Filter | None) -> npt.NDArray[np.bool_] | None:
         if f is None:
             return None
-        return self.columns.mask(f, self.metas, self.generation)
+        return self.columns.mask(f, self.metas)
+
+    def select(self, f: Filter | None) -> tuple[IntArray | None, _FilterCache | None]:
+        """The rows a filter admits (None: all), and the cached copy of their vectors if there is one.
+
+        A filter queried twice in a row is cached when it admits at most CACHE_MAX_SHARE of the rows;
+        a stream of different filters never pays for copies it would not reuse.
+        """
+        if f is None:
+            return None, None
+        key = repr(f)  # not ==: a filter on True must not hit the cache of a filter on 1
+        if self.cache is not None and self.cache.key == key:
+            return self.cache.rows[: self.cache.size], self.cache
+        rows = np.flatnonzero(self.columns.mask(f, self.metas))
+        if key == self._last_filter and 0 < rows.size <= CACHE_MAX_SHARE * self.n:
+            self.cache = _FilterCache(key, f, self, rows)
+            return rows, self.cache
+        self._last_filter = key
+        return rows, None
 
     def vector(self, pos: int) -> npt.NDArray[np.float32]:
-        row: npt.NDArray[np.float32] = self.matrix[pos]
+        return np.array(self.matrix[pos], dtype=np.float32)
+
+    def unit_rows(self, positions: IntArray | None = None) -> npt.NDArray[np.float32]:
+        """Rows scaled to unit length (cosine), as the HNSW graph indexes them; all live rows by default."""
+        rows: npt.NDArray[np.float32] = self.matrix[: self.n] if positions is None else self.matrix[positions]
         if self.metric == "cosine":
-            row = row * self.norms[pos]
-        return np.array(row, dtype=np.float32)
+            norms = self.norms[: self.n] if positions is None else self.norms[positions]
+            rows = (rows / norms[:, None]).astype(np.float32)
+        return rows
 
     def record(self, pos: int, include_vector: bool) -> Record:
         return Record(
@@ -188,32 +364,54 @@ class _Collection:
             metadata=copy_metadata(self.metas[pos]),
         )
 
-    def _gather(self, rows: npt.NDArray[np.int64], f: Filter | None) -> npt.NDArray[np.float32]:
-        """The filtered rows' vectors. The last selective filter's copy is kept until the next write:
-        repeated queries under one filter (a tenant, a category) then cost one small matrix product
-        instead of a gather of every matching row (the bulk of a filtered single query's time)."""
-        key = (self.generation, f) if f is not None else None
-        if key is not None and self._subset is not None and self._subset[0] == key:
-            return self._subset[1]
-        sub: npt.NDArray[np.float32] = self.matrix[rows]
-        if key is not None and rows.size * 4 <= self.n:  # at most 25% extra memory
-            self._subset = (key, sub)
-        return sub
-
     def scores(
-        self, queries: npt.NDArray[np.float32], rows: npt.NDArray[np.int64] | None, f: Filter | None = None
+        self, queries: npt.NDArray[np.float32], rows: IntArray | None, cache: _FilterCache | None = None
     ) -> npt.NDArray[np.float32]:
-        matrix = self.matrix[: self.n] if rows is None else self._gather(rows, f)
+        """Scores of every query against the selected rows (every row when ``rows`` is None).
+
+        The plan: all rows, one BLAS product; a cached filter, one product over its copy; otherwise,
+        from the filter's share of the collection, either the product over all rows with the
+        matching columns kept, or the matching rows gathered chunk by chunk (see the module doc).
+        """
+        qs = queries
         if self.metric == "cosine":
             qn = np.linalg.norm(queries, axis=1, keepdims=True)
             qn[qn == 0] = 1.0
-            return (queries / qn) @ matrix.T  # type: ignore[no-any-return]
-        dots = queries @ matrix.T
+            qs = queries / qn
+        if rows is None:
+            dots: npt.NDArray[np.float32] = qs @ self.matrix[: self.n].T
+            norms = self.norms[: self.n]
+        elif cache is not None:
+            dots = qs @ cache.vectors[: cache.size].T
+            norms = cache.norms[: cache.size]
+        else:
+            share = FULL_SCAN_SHARE[1 if queries.shape[0] == 1 else 0]
+            if rows.size >= share * self.n:
+                dots = (qs @ self.matrix[: self.n].T)[:, rows]
+            else:
+                dots = self._gathered_dots(qs, rows)
+            norms = self.norms[rows]
+        if self.metric == "cosine":
+            return dots / norms[None, :]
         if self.metric == "dot":
             return dots
-        sq = self.norms[: self.n] if rows is None else self.norms[rows]
         qsq = np.einsum("ij,ij->i", queries, queries)[:, None]
-        return -np.sqrt(np.maximum(qsq + sq[None, :] - 2.0 * dots, 0.0))  # type: ignore[no-any-return]
+        return -np.sqrt(np.maximum(qsq + norms[None, :] - 2.0 * dots, 0.0))  # type: ignore[no-any-return]
+
+    def _gathered_dots(self, qs: npt.NDArray[np.float32], rows: IntArray) -> npt.NDArray[np.float32]:
+        """``qs @ matrix[rows].T`` without materialising ``matrix[rows]``: each chunk of rows is copied
+        into a buffer small enough to stay in cache and scored from there, so the rows are read from
+        memory once (a full gather writes them out and reads them back: three passes)."""
+        chunk = max(64, GATHER_CHUNK_BYTES // (4 * self.dimension))
+        out = np.empty((rows.size, qs.shape[0]), dtype=np.float32)
+        buf = np.empty((min(chunk, rows.size), self.dimension), dtype=np.float32)
+        qt = np.ascontiguousarray(qs.T, dtype=np.float32)
+        for start in range(0, rows.size, chunk):
+            part = rows[start : start + chunk]
+            m = part.size
+            np.take(self.matrix, part, axis=0, out=buf[:m])
+            np.matmul(buf[:m], qt, out=out[start : start + m])
+        return out.T
 
     def refine_euclidean(
         self,
@@ -265,22 +463,30 @@ def top_k(scores: npt.NDArray[np.floating[Any]], id_of: Callable[[int], str], k:
     return [int(cand[i]) for i in order[:k]]
 
 
-class MemoryStore:
-    """Exact in-process vector store; pass ``path`` to keep collections between processes."""
+Sync = Literal["ok", "torn", "pending", "reload", "dropped"]
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, ann: object = None) -> None:
+
+class MemoryStore:
+    """Exact in-process vector store; pass ``path`` to keep collections on disk, shared by processes.
+
+    With a ``path``, every write is durable and visible to other processes when the call returns,
+    and every read first applies what other processes wrote (see the module docstring).
+    ``lock_timeout`` bounds how long a write waits for another process's write to the same collection.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, ann: object = None,
+                 lock_timeout: float = journal.LOCK_TIMEOUT_S) -> None:
         self._path = Path(path) if path is not None else None
         self._ann = AnnSettings.parse(ann)  # None: exact search only (see stores/ann.py)
         if self._ann is not None:
             require_faiss()
+        self._lock_timeout = lock_timeout
         self._lock = threading.RLock()
         self._collections: dict[str, _Collection] = {}
         if self._path is not None:
             self._path.mkdir(parents=True, exist_ok=True)
-            for child in sorted(self._path.iterdir()):
-                if not child.name.startswith(".") and (child / _MANIFEST).is_file():
-                    coll = _load(child)
-                    self._collections[coll.name] = coll
+            for name in self._names_on_disk():
+                self._sync(name)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -291,43 +497,64 @@ class MemoryStore:
     # -- collections ------------------------------------------------------------------------------
     def ensure_collection(self, spec: CollectionSpec) -> CollectionInfo:
         with self._lock:
-            coll = self._collections.get(spec.name)
-            if coll is None:
-                coll = _Collection(spec)
-                coll.dirty = True
-                self._collections[spec.name] = coll
-                self.flush()
+            if self._path is None:
+                coll = self._collections.get(spec.name)
+                if coll is None:
+                    coll = self._collections[spec.name] = _Collection(spec)
+                check_compatible(coll.info(), spec)
                 return coll.info()
-            check_compatible(coll.info(), spec)
-            return coll.info()
+            with self._locked(spec.name):
+                coll = self._sync(spec.name)
+                if coll is None:
+                    if (self._path / spec.name / journal.MANIFEST).is_file():
+                        journal.drop(self._path, spec.name, None)  # finish a drop whose process died
+                    coll = _Collection(spec)
+                    coll.log = journal.create(self._path / spec.name, spec)
+                    self._collections[spec.name] = coll
+                check_compatible(coll.info(), spec)
+                return coll.info()
 
     def collections(self) -> list[CollectionInfo]:
         with self._lock:
+            if self._path is not None:
+                on_disk = set(self._names_on_disk())
+                for name in sorted(on_disk | set(self._collections)):
+                    if name in on_disk:
+                        self._sync(name)
+                    else:  # removed by a process that left no drop entry (an older vectorseam)
+                        self._forget(name)
             return [c.info() for c in sorted(self._collections.values(), key=lambda c: c.name)]
+
+    def collection_info(self, collection: str) -> CollectionInfo:
+        with self._lock:
+            return self._get(collection).info()
 
     def drop_collection(self, collection: str) -> bool:
         with self._lock:
-            coll = self._collections.pop(collection, None)
-            if coll is None:
-                return False
-            if self._path is not None:
-                _remove_dir(self._path / collection)
-            return True
+            if self._path is None:
+                return self._collections.pop(collection, None) is not None
+            with self._locked(collection):
+                coll = self._sync(collection)
+                if coll is None:
+                    return False
+                journal.drop(self._path, collection, coll.log)
+                self._forget(collection)
+                return True
 
     def _get(self, name: str) -> _Collection:
-        coll = self._collections.get(name)
+        coll = self._sync(name) if self._path is not None else self._collections.get(name)
         if coll is None:
-            existing = ", ".join(sorted(self._collections)) or "none"
-            raise CollectionNotFoundError(
-                f"collection {name!r} does not exist in the memory store (existing: {existing})"
-            )
+            raise collection_not_found("memory", name, self._collections)
         return coll
 
     # -- records ----------------------------------------------------------------------------------
     def upsert(self, collection: str, records: Iterable[Record]) -> int:
-        with self._lock:
-            coll = self._get(collection)
+        with self._lock, self._writing(collection) as coll:
             checked = validate_records(records, coll.dimension)
+            if not checked:
+                return 0
+            if coll.log is not None:
+                coll.log.append(coll.checked_entry(checked))
             return coll.upsert(checked)
 
     def query(
@@ -343,18 +570,21 @@ class MemoryStore:
         with self._lock:
             coll = self._get(collection)
             queries = as_query_matrix(vectors, coll.dimension)
-            mask = coll.mask(f)
-            rows = None if mask is None else np.flatnonzero(mask)
+            rows, cache = coll.select(f)
             if (rows is not None and rows.size == 0) or coll.n == 0:
                 return [[] for _ in range(queries.shape[0])]
             approx: list[list[Hit] | None] | None = None
             if self._ann is not None and (coll.n if rows is None else rows.size) >= self._ann.min_rows:
+                mask = None
+                if rows is not None:
+                    mask = np.zeros(coll.n, dtype=np.bool_)
+                    mask[rows] = True
                 approx = _approximate(coll, self._ann, queries, k, mask, include_vectors)
                 missing = [i for i, hits in enumerate(approx) if hits is None]
                 if not missing:
                     return [hits or [] for hits in approx]
                 queries = queries[missing]  # the graph came up short: answer these exactly
-            scores = coll.scores(queries, rows, f)
+            scores = coll.scores(queries, rows, cache)
             ids = coll.ids
             # ids are looked up only for the few candidates top_k keeps, never for every filtered row
             id_of: Callable[[int], str] = ids.__getitem__ if rows is None else (lambda i: ids[int(rows[i])])
@@ -387,13 +617,20 @@ class MemoryStore:
 
     def delete(self, collection: str, ids: Sequence[str] | None = None, filter: FilterLike = None) -> int:
         check_delete_args(ids, filter)
-        with self._lock:
-            coll = self._get(collection)
-            if ids is not None:
-                return coll.delete_ids(ids_list(ids))
-            mask = coll.mask(parse_filter(filter))
-            assert mask is not None
-            return coll.delete_ids([coll.ids[i] for i in np.flatnonzero(mask)])
+        wanted = ids_list(ids) if ids is not None else None
+        f = parse_filter(filter) if ids is None else None
+        with self._lock, self._writing(collection) as coll:
+            if wanted is not None:
+                doomed = list(dict.fromkeys(i for i in wanted if i in coll.index))
+            else:
+                mask = coll.mask(f)
+                assert mask is not None
+                doomed = [coll.ids[i] for i in np.flatnonzero(mask)]
+            if not doomed:
+                return 0
+            if coll.log is not None:
+                coll.log.append(journal.Entry(coll.log.generation + 1, "delete", doomed))
+            return coll.delete_ids(doomed)
 
     def count(self, collection: str, filter: FilterLike = None) -> int:
         with self._lock:
@@ -423,17 +660,25 @@ class MemoryStore:
 
     # -- persistence ------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write every changed collection to disk (no-op for a purely in-memory store)."""
+        """Nothing to do: with a ``path`` every write is durable when its call returns (kept because
+        callers that also drive buffering stores call it at their checkpoints)."""
+
+    def compact(self, collection: str) -> None:
+        """Rewrite a persisted collection as one base file and an empty log (done on its own when the
+        log outgrows the base; see :mod:`vectorseam.stores.journal`)."""
         if self._path is None:
             return
-        with self._lock:
-            for coll in self._collections.values():
-                if coll.dirty:
-                    _save(coll, self._path / coll.name)
-                    coll.dirty = False
+        with self._lock, self._writing(collection) as coll:
+            self._compact(coll, strict=True)
 
     def close(self) -> None:
-        self.flush()
+        """Close the files of a persisted store; it reopens them if used again. (An in-memory store
+        keeps its collections: closing it must not lose them.)"""
+        with self._lock:
+            if self._path is None:
+                return
+            for name in list(self._collections):
+                self._forget(name)
 
     def __enter__(self) -> MemoryStore:
         return self
@@ -441,112 +686,142 @@ class MemoryStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- sharing a directory between processes ----------------------------------------------------
+    def _names_on_disk(self) -> list[str]:
+        assert self._path is not None
+        return sorted(child.name for child in self._path.iterdir()
+                      if not child.name.startswith(".") and (child / journal.MANIFEST).is_file())
+
+    def _locked(self, name: str) -> journal.CollectionLock:
+        assert self._path is not None
+        return journal.CollectionLock(self._path, name, self._lock_timeout)
+
+    def _forget(self, name: str) -> None:
+        coll = self._collections.pop(name, None)
+        if coll is not None:
+            coll.close()
+
+    @contextlib.contextmanager
+    def _writing(self, name: str) -> Iterator[_Collection]:
+        """The collection, up to date and locked against other processes' writes until the block ends.
+        Compacts afterwards when the log has outgrown the base."""
+        if self._path is None:
+            yield self._get(name)
+            return
+        with self._locked(name):
+            coll = self._get(name)
+            if coll.log is None:  # a format 1/2 directory opened read-only before: upgrade now
+                self._forget(name)
+                coll = self._get(name)
+                if coll.log is None:
+                    raise StoreUnavailableError(f"collection {name!r} in {self._path} cannot be written: its files "
+                                                "are in an old format that could not be upgraded (read-only?)")
+            if coll.log.torn or coll.pending:
+                # Under the lock nobody else is writing: an incomplete tail is a killed writer's, a
+                # pending seal a compaction that never committed. Neither was acknowledged.
+                coll.log.cut_tail()
+                got = journal.read_manifest(self._path / name)
+                if got is not None:
+                    journal.remove_unreferenced(self._path / name, got[0])
+                coll.pending = False
+            yield coll
+            if coll.log.offset >= max(COMPACT_MIN_BYTES, coll.log.base_bytes) or \
+                    coll.log.entries >= COMPACT_MAX_ENTRIES:
+                self._compact(coll, strict=False)
+
+    def _compact(self, coll: _Collection, strict: bool) -> None:
+        assert self._path is not None and coll.log is not None
+        directory = self._path / coll.name
+        got = journal.read_manifest(directory)
+        assert got is not None
+        manifest = got[0]
+        previous = [str(manifest[k]) for k in ("vectors", "records", "log") if manifest.get(k)]
+        base = journal.Base(coll.matrix, coll.norms, coll.ids, coll.texts, coll.metas)
+        try:
+            log, _ = journal.compact(directory, coll.log, coll.spec(), str(manifest.get("uid", "")), base, coll.n,
+                                     previous)
+        except (OSError, StoreUnavailableError) as exc:
+            if strict:
+                raise StoreUnavailableError(f"compacting collection {coll.name!r} in {directory} failed ({exc}); "
+                                            "no data was lost: its writes are in the log") from exc
+            _log.warning("compacting collection %r failed (%s); its writes are safe in the log, and a later "
+                         "write retries", coll.name, exc)
+            return
+        coll.log.close()
+        coll.log = log
+
+    def _sync(self, name: str) -> _Collection | None:
+        """The collection as the files say now, other processes' writes applied; None if absent."""
+        assert self._path is not None
+        for _ in range(20):
+            coll = self._collections.get(name)
+            fresh = coll is None
+            if coll is None:
+                coll = self._open(self._path / name)
+                if coll is None:
+                    return None
+                self._collections[name] = coll
+            state = self._catch_up(coll)
+            if state in ("ok", "torn", "pending"):
+                coll.pending = state == "pending"
+                return coll
+            self._forget(name)  # dropped (maybe created again since) or reloaded: read it afresh
+            if state == "dropped" and fresh:
+                return None  # the directory's own log says it is dropped (it is being removed)
+        raise StoreUnavailableError(f"collection {name!r} in {self._path} kept changing while being read; retry")
+
+    def _catch_up(self, coll: _Collection) -> Sync:
+        """Apply the log entries other processes appended since this process last looked."""
+        if coll.log is None or not coll.log.changed():
+            return "ok"
+        assert self._path is not None
+        while True:
+            log = coll.log
+            for entry in log.poll():
+                if entry.op in ("upsert", "delete"):
+                    coll.apply(entry)
+                elif entry.op == "drop":
+                    return "dropped"
+                else:  # a seal: continue in the next log, whose base is the state we hold
+                    nxt = journal.follow_seal(self._path / coll.name, entry, log)
+                    if nxt == "wait":
+                        return "pending"
+                    if nxt == "reload":
+                        return "reload"
+                    log.close()
+                    coll.log = nxt
+                    break
+            else:
+                return "torn" if log.torn else "ok"
+
+    def _open(self, directory: Path) -> _Collection | None:
+        """Load a collection (base plus log). Format 1/2 directories are upgraded to the log format,
+        under the lock; if that fails (read-only files) the collection is served as it is, unshared."""
+        loaded = journal.load(directory)
+        if loaded is None:
+            return None
+        if loaded.log is None:
+            try:
+                with self._locked(directory.name):
+                    again = journal.load(directory)
+                    if again is not None and again.log is None:
+                        again.log, again.manifest = journal.upgrade(directory, again)
+                    loaded = again
+            except OSError as exc:
+                _log.warning("collection %r in %s is in an old format and could not be upgraded (%s); it is "
+                             "served read-only and not shared with other processes", directory.name,
+                             directory.parent, exc)
+            if loaded is None:
+                return None
+        coll = _Collection(loaded.spec)
+        coll.set_base(loaded.base)
+        coll.log = loaded.log
+        return coll
+
 
 def copy_metadata(metadata: Metadata) -> Metadata:
     """A copy deep enough that a caller editing a returned list value cannot change the store."""
     return {key: list(value) if isinstance(value, list) else value for key, value in metadata.items()}
-
-
-# -- disk format ----------------------------------------------------------------------------------
-
-def _fsync_write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _save(coll: _Collection, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    gen = uuid.uuid4().hex[:12]
-    vec_name, rec_name = f"vectors-{gen}.npy", f"records-{gen}.jsonl"
-    with open(directory / vec_name, "wb") as fh:
-        np.save(fh, coll.matrix[: coll.n], allow_pickle=False)
-        np.save(fh, coll.norms[: coll.n], allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    lines = (
-        json.dumps({"id": i, "text": t, "metadata": m}, ensure_ascii=False)
-        for i, t, m in zip(coll.ids, coll.texts, coll.metas, strict=True)
-    )
-    _fsync_write(directory / rec_name, ("\n".join(lines) + "\n").encode() if coll.n else b"")
-    manifest = {
-        "format": _FORMAT_VERSION,
-        "name": coll.name,
-        "dimension": coll.dimension,
-        "metric": coll.metric,
-        "metadata": coll.metadata,
-        "count": coll.n,
-        "vectors": vec_name,
-        "records": rec_name,
-    }
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-", suffix=".tmp")
-    os.close(fd)
-    _fsync_write(Path(tmp), json.dumps(manifest, indent=1).encode())
-    os.replace(tmp, directory / _MANIFEST)  # the commit point
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-    for stale in directory.iterdir():  # older generations and temp files of crashed saves
-        if stale.name not in (_MANIFEST, vec_name, rec_name):
-            stale.unlink(missing_ok=True)
-
-
-def _load(directory: Path) -> _Collection:
-    """Read one collection; any damage becomes a VectorseamError naming the directory.
-
-    Everything that parses untrusted file content sits inside the ``try``: a manifest that is valid
-    JSON but not an object, a missing key or a malformed row must not escape as a bare
-    KeyError/TypeError/AttributeError traceback.
-    """
-    try:
-        manifest = json.loads((directory / _MANIFEST).read_text())
-        if not isinstance(manifest, dict):
-            raise ValueError(f"{_MANIFEST} holds a JSON {type(manifest).__name__}, not an object")
-        if manifest.get("format") != _FORMAT_VERSION:
-            raise VectorseamError(
-                f"{directory / _MANIFEST} has format version {manifest.get('format')!r}; this vectorseam "
-                f"reads version {_FORMAT_VERSION}. Use a matching vectorseam version or ingest again"
-            )
-        spec = CollectionSpec(
-            name=manifest["name"],
-            dimension=int(manifest["dimension"]),
-            metric=manifest["metric"],
-            metadata=dict(manifest.get("metadata", {})),
-        )
-        count = manifest["count"]
-        coll = _Collection(spec)
-        with open(directory / manifest["vectors"], "rb") as fh:
-            matrix = np.load(fh, allow_pickle=False)
-            norms = np.load(fh, allow_pickle=False)
-        with open(directory / manifest["records"], encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
-        ids = [r["id"] for r in rows]
-        texts = [r["text"] for r in rows]
-        metas = [r["metadata"] for r in rows]
-    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise VectorseamError(
-            f"cannot read the memory-store collection in {directory}: {exc!r}. The directory is damaged; "
-            "restore it from a backup or remove it and ingest again"
-        ) from exc
-    if len(rows) != count or matrix.shape != (count, spec.dimension) or norms.shape != (count,):
-        raise VectorseamError(f"collection files in {directory} disagree with their manifest; "
-                              "remove the directory and ingest again")
-    coll.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    coll.norms = np.ascontiguousarray(norms, dtype=np.float32)
-    coll.ids, coll.texts, coll.metas = ids, texts, metas
-    coll.index = {rid: i for i, rid in enumerate(coll.ids)}
-    return coll
-
-
-def _remove_dir(directory: Path) -> None:
-    if not directory.exists():
-        return
-    trash = directory.with_name(f".{directory.name}.deleted-{uuid.uuid4().hex[:8]}")
-    os.replace(directory, trash)  # atomic: the collection is gone at once, then cleaned up
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def create_store(path: str | None = None, ann: object = None, **options: Any) -> MemoryStore:
@@ -569,7 +844,8 @@ def _approximate(
     """Hits from the HNSW graph; None for a query the graph could not fill (the caller goes exact)."""
     if coll.ann is None:
         coll.ann = HnswIndex(settings, coll.metric, coll.dimension)
-    coll.ann.ensure(coll.matrix[: coll.n], coll.generation)
+    if not coll.ann.built:  # built on the first approximate query, then kept current by writes
+        coll.ann.build(coll.unit_rows())
     if coll.metric == "cosine":
         qn = np.linalg.norm(queries, axis=1, keepdims=True)
         qn[qn == 0] = 1.0

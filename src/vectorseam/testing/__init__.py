@@ -1,11 +1,16 @@
-"""Test support for backends: the conformance suite every ``VectorStore`` adapter must pass.
+"""Test support for backends: reference helpers and the conformance suite every ``VectorStore`` passes.
 
-Importing this package needs pytest (it is a test-time dependency of adapters, in their ``[test]``
-extra), which is why nothing in the runtime library imports it.
+pytest is a dev/test dependency only (adapters list it in their ``[test]`` extra), so importing this
+package must not need it: the reference helpers (:mod:`vectorseam.testing.reference`) are imported
+here directly, while the conformance mixins (:mod:`vectorseam.testing.conformance`, which is pytest
+code) are imported on first use of one of their names.
 """
 
-from vectorseam.testing.conformance import (
-    StoreConformance,
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vectorseam.testing.reference import (
     assert_ranking,
     assert_same_record,
     catalog_records,
@@ -16,10 +21,67 @@ from vectorseam.testing.conformance import (
     reference_scores,
     reference_top_k,
     unique_collection_name,
+    vector_of,
 )
 
-__all__ = [
+if TYPE_CHECKING:
+    from vectorseam.testing.conformance import (
+        BulkLoadTests,
+        CollectionTests,
+        DateFilterTests,
+        DurabilityTests,
+        ExactVectorTests,
+        FilterTests,
+        QueryTests,
+        RecommendTests,
+        ScanTests,
+        StoreConformance,
+        WriteTests,
+    )
+
+_CONFORMANCE = frozenset({
+    "BulkLoadTests",
+    "CollectionTests",
+    "DateFilterTests",
+    "DurabilityTests",
+    "ExactVectorTests",
+    "FilterTests",
+    "QueryTests",
+    "RecommendTests",
+    "ScanTests",
     "StoreConformance",
+    "WriteTests",
+})
+
+
+def __getattr__(name: str) -> Any:
+    """The conformance mixins, imported (with pytest) only when a test asks for one."""
+    if name not in _CONFORMANCE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        from vectorseam.testing import conformance
+    except ImportError as exc:
+        if exc.name not in ("pytest", "_pytest"):
+            raise
+        raise ImportError(
+            f"vectorseam.testing.{name} is pytest code: install pytest (the dev/test extra) to run the "
+            "conformance suite", name=exc.name
+        ) from exc
+    return getattr(conformance, name)
+
+
+__all__ = [
+    "BulkLoadTests",
+    "CollectionTests",
+    "DateFilterTests",
+    "DurabilityTests",
+    "ExactVectorTests",
+    "FilterTests",
+    "QueryTests",
+    "RecommendTests",
+    "ScanTests",
+    "StoreConformance",
+    "WriteTests",
     "assert_ranking",
     "assert_same_record",
     "catalog_records",
@@ -30,4 +92,5 @@ __all__ = [
     "reference_scores",
     "reference_top_k",
     "unique_collection_name",
+    "vector_of",
 ]

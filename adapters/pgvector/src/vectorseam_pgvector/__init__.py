@@ -12,4 +12,4 @@ __all__ = ["PgVectorOptions", "PgVectorStore", "create_store"]
 
 def create_store(**options: Any) -> PgVectorStore:
     """Entry-point factory: options as in the configuration (see the adapter's README)."""
-    return PgVectorStore(parse_options(**options))
+    return PgVectorStore(parse_options(options))

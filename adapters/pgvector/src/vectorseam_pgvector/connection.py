@@ -9,8 +9,9 @@ Why it looks like this:
   whole function on errors that a new attempt can cure (lost connection, server starting or shutting
   down, too many connections, serialization failure, deadlock). All store operations are idempotent
   or run in one transaction, so a retried attempt never half-applies anything.
-* Backoff is exponential with jitter so that many clients recovering together do not reconnect in
-  lock-step.
+* The retry loop and its backoff (exponential, with jitter so that many clients recovering together
+  do not reconnect in lock-step) are vectorseam's shared :class:`~vectorseam.retrying.RetryPolicy`,
+  built from the ``retries``/``retry_backoff`` options; this module only classifies the failures.
 * When the attempts are used up the caller gets a :class:`~vectorseam.errors.StoreUnavailableError`
   naming the backend and ``host:port`` (never the password) and nothing of the client's internals.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -88,7 +88,9 @@ class Connector:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.options = options
-        self.endpoint = Endpoint(options.dsn)
+        self._dsn = options.dsn.get_secret_value()
+        self.endpoint = Endpoint(self._dsn)
+        self._retry = options.retry_policy
         self._sleep = sleep
         self._configure = configure
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
@@ -99,7 +101,7 @@ class Connector:
     # -- connecting -------------------------------------------------------------------------------
     def open_pool(self) -> None:
         pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            self.options.dsn,
+            self._dsn,
             kwargs=dict(self._kwargs),
             min_size=self.options.pool_min,
             max_size=self.options.pool_max,
@@ -133,13 +135,18 @@ class Connector:
         """Run ``fn`` on a connection (committed on success, rolled back on error), retrying.
 
         ``pooled=False`` uses a direct connection of its own, for set-up before the pool exists.
+        Retries follow the options' :class:`~vectorseam.retrying.RetryPolicy`; each attempt turns
+        what went wrong into either a :class:`PgVectorError` (permanent, raised at once) or an
+        :class:`_Unreachable` carrying a reason safe to show, which is retried while transient.
         """
         pool = self._pool
         if pooled and pool is None:
             raise StoreUnavailableError(f"the pgvector store at {self.endpoint} is closed")
-        attempts = self.options.retries + 1
-        reason = ""
-        for number in range(attempts):
+        made = 0
+
+        def attempt() -> T:
+            nonlocal made
+            made += 1
             try:
                 if pooled and pool is not None:
                     with pool.connection() as conn:
@@ -147,12 +154,9 @@ class Connector:
                 with self._connect() as direct:
                     return fn(direct)
             except _ConnectFailed as failed:
-                reason = self.endpoint.scrub(str(failed.error))
-                if not failed.transient:
-                    attempts = number + 1
-                    break
+                raise _Unreachable(self.endpoint.scrub(str(failed.error)), failed.transient) from None
             except PoolTimeout:
-                reason = self._diagnose()
+                raise _Unreachable(self._diagnose(), transient=True) from None
             except psycopg.errors.QueryCanceled as exc:
                 raise PgVectorError(
                     f"the pgvector store at {self.endpoint} cancelled {what}: {self.endpoint.scrub(str(exc))} "
@@ -163,13 +167,15 @@ class Connector:
                     raise PgVectorError(
                         f"the pgvector store at {self.endpoint} failed while {what}: {self.endpoint.scrub(str(exc))}"
                     ) from exc
-                reason = self.endpoint.scrub(str(exc))
-            if number + 1 < attempts:
-                delay = self.options.retry_backoff * (2**number)
-                self._sleep(delay * (0.5 + random.random() / 2))
+                raise _Unreachable(self.endpoint.scrub(str(exc)), transient=True) from None
+
+        try:
+            return self._retry.call(attempt, is_transient=_Unreachable.retryable, sleep=self._sleep)
+        except _Unreachable as unreachable:
+            reason = unreachable.reason
         # Raised outside any except block: the client's internals are of no use to the caller, and
         # psycopg's connection errors carry the connection parameters, password included.
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        tries = f" after {made} attempts" if made > 1 else ""
         raise StoreUnavailableError(
             f"the pgvector store (PostgreSQL at {self.endpoint}) is unavailable{tries} while {what}: {reason}. "
             "Check that the server is running and reachable and that the 'dsn' option (host, port, user, "
@@ -178,20 +184,33 @@ class Connector:
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(self.options.dsn, **self._kwargs)
+            return psycopg.connect(self._dsn, **self._kwargs)
         except psycopg.OperationalError as exc:
             raise _ConnectFailed(exc) from None
 
     def _diagnose(self) -> str:
         """Why the pool has no connection to give: one direct connection attempt, for its error message."""
         try:
-            with psycopg.connect(self.options.dsn, **self._kwargs):
+            with psycopg.connect(self._dsn, **self._kwargs):
                 return (
                     f"no pooled connection became free within {self.options.pool_timeout:g} s "
                     f"(pool_max={self.options.pool_max})"
                 )
         except psycopg.Error as exc:
             return self.endpoint.scrub(str(exc))
+
+
+class _Unreachable(Exception):
+    """One attempt found the server unreachable; ``reason`` is the client's message, scrubbed."""
+
+    def __init__(self, reason: str, transient: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+    @staticmethod
+    def retryable(exc: Exception) -> bool:
+        return isinstance(exc, _Unreachable) and exc.transient
 
 
 class _ConnectFailed(Exception):

@@ -11,9 +11,16 @@ How each operator reproduces :func:`vectorseam.filters.matches` exactly:
   Containment can use the GIN index on ``metadata``.
 * ``in`` is the same against every value (``@> ANY(array)``).
 * ``ne``/``nin`` are ``NOT`` of ``eq``/``in``; each part is never NULL, so absent fields match.
-* ``gt``/``gte``/``lt``/``lte`` use a constant SQL/JSON path in lax mode, ``$[*] ? (@ > $v)``:
-  ``$[*]`` visits a scalar field as itself and a list field element by element, and comparing a
-  number with a string or a boolean is "unknown", which the filter treats as false.
+* ``gt``/``gte``/``lt``/``lte`` with a number use a constant SQL/JSON path in lax mode,
+  ``$[*] ? (@ > $v)``: ``$[*]`` visits a scalar field as itself and a list field element by element,
+  and comparing a number with a string or a boolean is "unknown", which the filter treats as false.
+* the same with a **time** (an ISO-8601 string, see :mod:`vectorseam.filters`) compares
+  ``timestamptz`` values: each string element of the field is cast only when it has the exact shape
+  and calendar validity of :func:`vectorseam.filters.parse_time` (a regular expression, then the
+  day-of-month check, inside nested ``CASE`` so the cast never sees anything else and cannot raise);
+  naive values are read ``AT TIME ZONE 'UTC'`` so the session's ``TimeZone`` plays no part. Other
+  strings, numbers and booleans are NULL there, which never matches. The bound is a parameter cast
+  the same way.
 * ``exists`` is: the key is present (``?``) and its value is neither null nor the empty list.
 
 A key or string value that PostgreSQL cannot store (a NUL character, a lone surrogate) can never be
@@ -23,11 +30,12 @@ in the table, so a condition on it is the constant FALSE rather than an error fr
 from __future__ import annotations
 
 import json
+import re
 
 from psycopg import sql
 
 from vectorseam.errors import FilterError
-from vectorseam.filters import And, Compare, Exists, Filter, In, Not, Or
+from vectorseam.filters import And, Compare, Exists, Filter, In, Not, Or, parse_time
 from vectorseam.types import Scalar
 from vectorseam_pgvector.jsontext import encode_value, storable
 
@@ -37,6 +45,31 @@ _PATHS = {
     "lt": "lax $[*] ? (@ < $v)",
     "lte": "lax $[*] ? (@ <= $v)",
 }
+_COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+# The shape vectorseam.filters.parse_time accepts, with the hour/minute/second/offset limits it checks
+# written into the pattern; month and day are checked by _VALID_DAY.
+TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-5]):[0-5][0-9])?)?$"
+)
+_OFFSET_PATTERN = r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+_Y, _M, _D = "substr(vs_e.v, 1, 4)::int", "substr(vs_e.v, 6, 2)::int", "substr(vs_e.v, 9, 2)::int"
+_VALID_DAY = (
+    f"{_Y} >= 1 AND {_M} BETWEEN 1 AND 12 AND {_D} BETWEEN 1 AND CASE WHEN {_M} = 2 THEN CASE"
+    f" WHEN mod({_Y}, 4) = 0 AND (mod({_Y}, 100) <> 0 OR mod({_Y}, 400) = 0) THEN 29 ELSE 28 END"
+    f" WHEN {_M} IN (4, 6, 9, 11) THEN 30 ELSE 31 END"
+)
+# The instant of the text element vs_e.v, or NULL when it is not a time. (vs_ aliases: no clash with
+# the caller's names, as the subquery sees the outer query's columns.)
+_INSTANT = (
+    f"CASE WHEN vs_e.v ~ {{pattern}} THEN CASE WHEN {_VALID_DAY} THEN"
+    f" CASE WHEN vs_e.v ~ {{offset}} THEN vs_e.v::timestamptz ELSE vs_e.v::timestamp AT TIME ZONE 'UTC' END END END"
+)
+_TIME_RANGE = (
+    "EXISTS (SELECT 1 FROM (SELECT {col} -> %s AS j) AS vs_f, jsonb_array_elements_text(CASE jsonb_typeof(vs_f.j)"
+    " WHEN 'array' THEN vs_f.j WHEN 'string' THEN jsonb_build_array(vs_f.j) ELSE '[]'::jsonb END) AS vs_e(v)"
+    f" WHERE ({_INSTANT}) {{op}} {{bound}})"
+)
 _TRUE = sql.SQL("TRUE")
 _FALSE = sql.SQL("FALSE")
 
@@ -103,6 +136,8 @@ class _Builder:
 
     def _range(self, op: str, key: str, value: Scalar) -> sql.Composable:
         _check_key(key)
+        if isinstance(value, str):
+            return self._time_range(op, key, value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FilterError(f"{key}: ${op} takes a number, got {type(value).__name__} {value!r}")
         if not storable(key):
@@ -110,6 +145,23 @@ class _Builder:
         self.params.extend([key, _PATHS[op], f'{{"v":{encode_value(value)}}}'])
         return sql.SQL("COALESCE(jsonb_path_exists({col} -> %s, %s::jsonpath, %s::jsonb), FALSE)").format(
             col=self.column
+        )
+
+
+    def _time_range(self, op: str, key: str, value: str) -> sql.Composable:
+        if parse_time(value) is None:  # parse_filter never builds one; a hand-made tree might
+            raise FilterError(f"{key}: ${op} takes a number or an ISO-8601 date/time, got {value!r}")
+        if not storable(key):
+            return _FALSE
+        self.params.extend([key, value])
+        has_offset = re.search(_OFFSET_PATTERN, value) is not None
+        bound = "%s::timestamptz" if has_offset else "(%s::timestamp AT TIME ZONE 'UTC')"
+        return sql.SQL(_TIME_RANGE).format(
+            col=self.column,
+            pattern=sql.Literal(TIME_PATTERN),
+            offset=sql.Literal(_OFFSET_PATTERN),
+            op=sql.SQL(_COMPARE[op]),
+            bound=sql.SQL(bound),
         )
 
 

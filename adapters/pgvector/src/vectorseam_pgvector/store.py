@@ -38,7 +38,13 @@ from psycopg import sql
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
-from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k
+from vectorseam.contract import (
+    check_batch_size,
+    check_compatible,
+    check_delete_args,
+    check_k,
+    collection_not_found,
+)
 from vectorseam.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -351,6 +357,25 @@ class PgVectorStore:
 
         return self._connector.run("listing collections", list_all)
 
+    def collection_info(self, collection: str) -> CollectionInfo:
+        """One catalog row and a count of this collection's table only (never of the others)."""
+
+        def lookup(conn: psycopg.Connection[Any]) -> CollectionInfo:
+            with conn.transaction():
+                row = None
+                if isinstance(collection, str) and "\x00" not in collection:
+                    row = conn.execute(
+                        sql.SQL("SELECT dimension, metric, metadata FROM {} WHERE name = %s").format(self._catalog),
+                        [collection],
+                    ).fetchone()
+                if row is None:
+                    names = [r[0] for r in conn.execute(sql.SQL("SELECT name FROM {}").format(self._catalog))]
+                    raise collection_not_found("pgvector", collection, names)
+                dim, metric, meta = row
+                return CollectionInfo(collection, int(dim), metric, dict(meta), self._count(conn, collection))
+
+        return self._connector.run(f"reading collection {collection!r}", lookup)
+
     def drop_collection(self, collection: str) -> bool:
         def drop(conn: psycopg.Connection[Any]) -> bool:
             with conn.transaction():
@@ -380,7 +405,8 @@ class PgVectorStore:
                     f"record {record.id!r}: {problem}, which PostgreSQL cannot store; remove those characters"
                 )
         if metric == "cosine" and checked:
-            norms = np.linalg.norm(np.stack([np.asarray(r.vector) for r in checked]), axis=1)
+            # float64: float32 squares overflow (3.4e38) or underflow (1e-23) and would misreport zero
+            norms = np.linalg.norm(np.stack([np.asarray(r.vector, dtype=np.float64) for r in checked]), axis=1)
             zero = np.flatnonzero(norms == 0)
             if zero.size:
                 raise ValidationError(

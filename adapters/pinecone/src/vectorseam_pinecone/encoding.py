@@ -9,7 +9,13 @@ record; nulls are not allowed. To keep every record byte-for-byte round-trippabl
 * values Pinecone cannot hold (null, empty lists, lists of numbers or booleans) go to one JSON
   string ``_vs_json``. They round-trip exactly but are not filterable -- a null or an empty list is
   "absent" for filters anyway; a list of numbers is the one documented filtering gap;
-* the text lives under ``_vs_text``; keys starting with ``_vs_`` are reserved, ``$`` is refused.
+* the text lives under ``_vs_text``; keys starting with ``_vs_`` are reserved, ``$`` is refused;
+* a field holding ISO-8601 times (:func:`vectorseam.filters.parse_time`; a string or strings of a
+  list) also gets two hidden numbers, ``_vs_tmin_<key>`` and ``_vs_tmax_<key>``: the earliest and the
+  latest of its instants in epoch microseconds, which is what Pinecone's numeric ``$gt``/``$lt`` can
+  compare. "Some element is later than t" is exactly "the latest is later than t" (and "earlier"
+  the earliest), so a list of times filters exactly although Pinecone stores no list of numbers.
+  Records written before this existed have no such numbers and match no time range until rewritten.
 
 Ids: Pinecone ids are strings up to 512 characters; printable ASCII ids are kept as they are. Other
 ids (unicode, control characters) and ids starting with the reserved ``vsh~`` prefix are stored as
@@ -26,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from vectorseam.errors import ValidationError
+from vectorseam.filters import times_of
 from vectorseam.types import Metadata, Record
 
 RESERVED_PREFIX = "_vs_"
@@ -33,6 +40,8 @@ TEXT_KEY = "_vs_text"
 ID_KEY = "_vs_id"
 INTS_KEY = "_vs_ints"
 JSON_KEY = "_vs_json"
+TIME_MIN_PREFIX = "_vs_tmin_"
+TIME_MAX_PREFIX = "_vs_tmax_"
 HASHED_ID_PREFIX = "vsh~"
 
 MAX_METADATA_BYTES = 40 * 1024
@@ -74,6 +83,10 @@ def encode_metadata(record: Record) -> dict[str, Any]:
             out[key] = list(value)
         else:  # None, [], lists holding numbers or booleans
             extra[key] = value
+        instants = times_of(value)
+        if instants:  # float64: rounding keeps the order, see filters.translate for the exact window
+            out[TIME_MIN_PREFIX + key] = float(min(instants))
+            out[TIME_MAX_PREFIX + key] = float(max(instants))
     if record.text:
         out[TEXT_KEY] = record.text
     if ints:
@@ -101,6 +114,8 @@ def decode_metadata(pinecone_id: str, metadata: Mapping[str, Any] | None) -> tup
     extra_json = meta.pop(JSON_KEY, None)
     out: Metadata = {}
     for key, value in meta.items():
+        if key.startswith((TIME_MIN_PREFIX, TIME_MAX_PREFIX)):
+            continue
         if key in ints and isinstance(value, float) and value.is_integer():
             out[key] = int(value)
         else:

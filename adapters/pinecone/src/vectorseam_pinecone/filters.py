@@ -14,6 +14,11 @@ Why the rest maps one to one onto the portable semantics (:func:`vectorseam.filt
   ``$exists`` therefore agrees, and ``$ne``/``$nin`` match absent fields as the portable tree says.
 * Booleans are a separate type in Pinecone (``true`` never equals ``1``) and ints and floats are
   both float64, which is the portable equality.
+* A time range compares the hidden epoch-microsecond numbers ``encoding`` stores beside a field of
+  times: ``$gt``/``$gte`` the latest instant, ``$lt``/``$lte`` the earliest. They are float64, so
+  the bound must lie within 2**53 microseconds of 1970 (1684 to 2255), where every instant is an
+  exact float64 and rounding a stored instant (which keeps order) cannot carry it across the bound;
+  a bound outside raises :class:`FilterError`.
 """
 
 from __future__ import annotations
@@ -21,8 +26,20 @@ from __future__ import annotations
 from typing import Any
 
 from vectorseam.errors import FilterError
-from vectorseam.filters import And, Compare, Exists, Filter, FilterLike, In, Not, Or, parse_filter
-from vectorseam_pinecone.encoding import RESERVED_PREFIX
+from vectorseam.filters import (
+    And,
+    Compare,
+    Exists,
+    Filter,
+    FilterLike,
+    In,
+    Not,
+    Or,
+    is_time_range,
+    parse_filter,
+    require_time_window,
+)
+from vectorseam_pinecone.encoding import RESERVED_PREFIX, TIME_MAX_PREFIX, TIME_MIN_PREFIX
 
 SUPPORTED_OPERATORS: frozenset[str] = frozenset(
     {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "and", "or"}
@@ -30,6 +47,8 @@ SUPPORTED_OPERATORS: frozenset[str] = frozenset(
 
 # Pinecone caps the number of values of one $in / $nin.
 MAX_IN_VALUES = 10_000
+# Every integer up to 2**53 in magnitude is exact as a float64 (see the module docstring).
+TIME_WINDOW = (-(2**53), 2**53)
 
 
 def translate(spec: FilterLike) -> dict[str, Any] | None:
@@ -42,6 +61,10 @@ def translate(spec: FilterLike) -> dict[str, Any] | None:
 
 def _node(f: Filter) -> dict[str, Any]:
     match f:
+        case Compare(op, key, value) if is_time_range(f):
+            bound = require_time_window(f, *TIME_WINDOW, "pinecone", "it compares float64 epoch microseconds")
+            prefix = TIME_MAX_PREFIX if op in ("gt", "gte") else TIME_MIN_PREFIX
+            return {prefix + _field(key): {f"${op}": float(bound)}}
         case Compare(op, key, value):
             return {_field(key): {f"${op}": value}}
         case In(key, values, negate):

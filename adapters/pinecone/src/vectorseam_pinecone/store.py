@@ -31,7 +31,14 @@ import numpy as np
 import numpy.typing as npt
 from pinecone import Index
 
-from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k, filtered_pages
+from vectorseam.contract import (
+    check_batch_size,
+    check_compatible,
+    check_delete_args,
+    check_k,
+    collection_not_found,
+    filtered_pages,
+)
 from vectorseam.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -89,10 +96,8 @@ class PineconeStore:
         return Capabilities(
             name="pinecone",
             persistent=True,
-            native_recommend=True,
             approximate=True,
             filter_operators=SUPPORTED_OPERATORS,
-            max_batch_size=self._max_vectors,
             notes=(
                 "one collection = one namespace of the index; all share its dimension and metric",
                 "no $not (nor $exists: false): Pinecone has no negation",
@@ -222,6 +227,16 @@ class PineconeStore:
         specs = self._catalog()
         stats = self._stats()
         return [self._info(s, stats) for s in specs]
+
+    def collection_info(self, collection: str) -> CollectionInfo:
+        """The catalog record of this collection alone (read fresh, not from the spec cache) and the
+        index statistics, which Pinecone returns in one call whatever the number of namespaces."""
+        raw = self._fetch_raw(self.catalog_namespace, [collection]).get(collection)
+        if raw is None:
+            raise collection_not_found("pinecone", collection, (s.name for s in self._catalog()))
+        spec = _spec_from_catalog(raw.metadata or {})
+        self._specs[collection] = spec
+        return self._info(spec, self._stats())
 
     def drop_collection(self, collection: str) -> bool:
         try:

@@ -15,16 +15,22 @@
   as in the portable rule.
 * **exists** is ``NOT is_empty``: Qdrant's ``is_empty`` is true for a missing field, ``null`` and ``[]``,
   precisely the portable "no value".
+* **times**: a range with an ISO-8601 bound is a ``DatetimeRange`` on the key's time mirror
+  (``_vs_time``, see ``layout``), which holds only the strings that are times by the portable rule,
+  as UTC text; Qdrant compares them as instants (microseconds, like the rule), and a missing mirror
+  (no time in the field) never matches.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from qdrant_client import models
 
 from vectorseam.errors import FilterError
-from vectorseam.filters import And, Compare, Exists, Filter, In, Not, Or, walk
+from vectorseam.filters import And, Compare, Exists, Filter, In, Not, Or, is_time_range, walk
 from vectorseam.types import Scalar
-from vectorseam_qdrant.layout import ID_KEY, meta_path
+from vectorseam_qdrant.layout import ID_KEY, TIME_KEY, meta_path, time_text
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
@@ -50,6 +56,12 @@ def _condition(f: Filter) -> models.Condition:
                 return _equals(meta_path(key), value)
             if op == "ne":
                 return models.Filter(must_not=[_equals(meta_path(key), value)])
+            if is_time_range(f):
+                text = time_text(str(value))
+                if text is None:  # parse_filter never builds one; a hand-made tree might
+                    raise FilterError(f"{key}: ${op} takes a number or an ISO-8601 date/time, got {value!r}")
+                bound = datetime.fromisoformat(text)
+                return models.FieldCondition(key=meta_path(key, TIME_KEY), range=models.DatetimeRange(**{op: bound}))
             return models.FieldCondition(key=meta_path(key), range=models.Range(**{op: float(value)}))
         case In(key, values, negate):
             cond = _any_of(meta_path(key), values)
@@ -107,7 +119,8 @@ def index_schemas(f: Filter | None) -> dict[str, models.PayloadSchemaType]:
     """Payload index to create for each field a filter reads, keyed by Qdrant path.
 
     Strings get a keyword index, booleans a bool index and numbers a float index (numeric equality
-    is a range, which a float index serves for ints and floats alike). ``exists`` needs none. A field
+    is a range, which a float index serves for ints and floats alike); a time range gets a datetime
+    index on the key's time mirror. ``exists`` needs none. A field
     read with values of several types gets the index of the first one seen: Qdrant keeps one index
     per field, and conditions the index cannot serve are still checked against the payload.
     """
@@ -121,6 +134,9 @@ def index_schemas(f: Filter | None) -> dict[str, models.PayloadSchemaType]:
         elif isinstance(node, In):
             values = node.values
         else:
+            continue
+        if is_time_range(node):
+            out.setdefault(meta_path(node.key, TIME_KEY), models.PayloadSchemaType.DATETIME)
             continue
         path = meta_path(node.key)
         if path in out:

@@ -5,6 +5,9 @@ Three deployments, exactly one of which is chosen:
 * ``location=":memory:"`` (the default): qdrant-client's in-process local mode, nothing on disk;
 * ``path=DIR``: local mode persisted in a folder (one process at a time may open it);
 * ``url=http(s)://host:port``: a Qdrant server, optionally with ``api_key`` and ``prefer_grpc``.
+
+The model is a :class:`vectorseam.options.StoreOptions`; ``url`` (which may carry user:password)
+and ``api_key`` are ``SecretStr``, and messages name the server by :attr:`QdrantOptions.display_url`.
 """
 
 from __future__ import annotations
@@ -12,39 +15,73 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from vectorseam.errors import ConfigError
-from vectorseam_qdrant.retry import RetryPolicy
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
-OPTION_NAMES = (
-    "location",
-    "path",
-    "url",
-    "api_key",
-    "prefer_grpc",
-    "grpc_port",
-    "timeout",
-    "retries",
-    "backoff",
-    "backoff_max",
-    "batch_size",
-)
+from vectorseam.options import Flag, Int, Number, Seconds, StoreOptions, redact_url
+from vectorseam.options import parse_options as parse_store_options
+from vectorseam.retrying import RetryPolicy
+
+MAX_RETRIES = 20
 
 
-@dataclass(frozen=True, slots=True)
-class QdrantOptions:
-    location: str | None = None
-    path: str | None = None
-    url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    prefer_grpc: bool = False
-    grpc_port: int = 6334
-    timeout: int | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    batch_size: int = 256
+def _folder(value: object) -> object:
+    """A folder may be given as a ``Path``; it is kept as a string."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+class QdrantOptions(StoreOptions):
+    location: str | None = Field(default=None, description="':memory:': qdrant-client's in-process local mode")
+    path: Annotated[str, BeforeValidator(_folder)] | None = Field(
+        default=None, min_length=1, description="local mode persisted in this folder"
+    )
+    url: SecretStr | None = Field(default=None, description="a Qdrant server, e.g. http://localhost:6333")
+    api_key: SecretStr | None = Field(default=None, min_length=1, description="server API key")
+    prefer_grpc: Flag = False
+    grpc_port: Int = Field(default=6334, ge=1, le=65535)
+    timeout: Seconds | None = Field(default=None, gt=0, description="per request; the client takes whole seconds")
+    retries: Int = Field(default=4, ge=0, le=MAX_RETRIES, description="extra attempts after a transient failure")
+    backoff: Number = Field(default=0.25, ge=0, description="first retry waits up to this many seconds")
+    backoff_max: Number = Field(default=5.0, ge=0, description="cap of the wait, which doubles per retry")
+    batch_size: Int = Field(default=256, ge=1, description="points per upsert request")
+
+    @field_validator("location")
+    @classmethod
+    def _memory_only(cls, location: str | None) -> str | None:
+        if location not in (None, ":memory:"):
+            raise ValueError(
+                "is not supported: use ':memory:', or path=DIR for a local on-disk store, or "
+                "url=http://host:6333 for a server"
+            )
+        return location
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            parts = urlsplit(url.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("is not an http(s) URL; expected e.g. http://localhost:6333")
+        return url
+
+    @model_validator(mode="after")
+    def _one_deployment(self) -> QdrantOptions:
+        chosen = [name for name, value in (("location", self.location), ("path", self.path), ("url", self.url))
+                  if value]
+        if len(chosen) > 1:
+            raise ValueError(
+                f"{' and '.join(repr(name) for name in chosen)} exclude each other: use location=':memory:' for "
+                "an in-process store, path=DIR for a local on-disk store, or url=... for a Qdrant server"
+            )
+        if self.url is None:
+            given = {"api_key": self.api_key is not None, "prefer_grpc": self.prefer_grpc,
+                     "grpc_port": "grpc_port" in self.model_fields_set}
+            for name, set_here in given.items():
+                if set_here:
+                    raise ValueError(f"{name!r} only applies to a server; set url=... as well")
+        return self
 
     @property
     def mode(self) -> str:
@@ -58,13 +95,7 @@ class QdrantOptions:
     @property
     def display_url(self) -> str:
         """The server URL without any user:password part, safe to print."""
-        if self.url is None:
-            return ""
-        parts = urlsplit(self.url)
-        netloc = parts.hostname or ""
-        if parts.port is not None:
-            netloc = f"{netloc}:{parts.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return "" if self.url is None else redact_url(self.url.get_secret_value())
 
     @property
     def backend(self) -> str:
@@ -76,87 +107,17 @@ class QdrantOptions:
             return f"local Qdrant store in {self.path}"
         return "in-memory Qdrant store"
 
+    @property
+    def client_timeout(self) -> int | None:
+        """``timeout`` rounded up to the whole seconds qdrant-client takes."""
+        return None if self.timeout is None else math.ceil(self.timeout)
 
-def _secret(value: object) -> str | None:
-    if value is None:
-        return None
-    reveal = getattr(value, "get_secret_value", None)  # pydantic SecretStr from the settings layer
-    if callable(reveal):
-        value = reveal()
-    if not isinstance(value, str) or not value:
-        raise ConfigError("qdrant store option 'api_key' must be a non-empty string")
-    return value
+    @property
+    def retry(self) -> RetryPolicy:
+        """The server calls' retry policy: full jitter below ``backoff * 2**n``, capped at ``backoff_max``."""
+        return RetryPolicy.from_retries(self.retries, self.backoff, self.backoff_max)
 
 
 def parse_options(options: Mapping[str, Any]) -> QdrantOptions:
-    unknown = sorted(set(options) - set(OPTION_NAMES))
-    if unknown:
-        raise ConfigError(
-            f"unknown qdrant store option(s): {', '.join(unknown)}; "
-            f"valid options are {', '.join(OPTION_NAMES)}"
-        )
-    location = options.get("location")
-    path = options.get("path")
-    url = options.get("url")
-    chosen = [name for name, value in (("location", location), ("path", path), ("url", url)) if value]
-    if len(chosen) > 1:
-        raise ConfigError(
-            f"qdrant store options {' and '.join(chosen)} exclude each other: use location=':memory:' for "
-            "an in-process store, path=DIR for a local on-disk store, or url=... for a Qdrant server"
-        )
-    if location not in (None, ":memory:"):
-        raise ConfigError(
-            f"qdrant store option location={location!r} is not supported: use ':memory:', or path=DIR for "
-            "a local on-disk store, or url=http://host:6333 for a server"
-        )
-    if path is not None:
-        if not isinstance(path, str | os.PathLike) or not os.fspath(path):
-            raise ConfigError(f"qdrant store option 'path' must be a folder path, got {path!r}")
-        path = os.fspath(path)
-    if url is not None:
-        if not isinstance(url, str):
-            raise ConfigError(f"qdrant store option 'url' must be a string, got {url!r}")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"qdrant store option url={url!r} is not an http(s) URL; expected e.g. http://localhost:6333"
-            )
-    if url is None:
-        for name in ("api_key", "prefer_grpc", "grpc_port"):
-            if options.get(name) not in (None, False):
-                raise ConfigError(
-                    f"qdrant store option {name!r} only applies to a server; set url=... as well"
-                )
-    prefer_grpc = options.get("prefer_grpc", False)
-    if not isinstance(prefer_grpc, bool):
-        raise ConfigError(f"qdrant store option 'prefer_grpc' must be true or false, got {prefer_grpc!r}")
-    grpc_port = options.get("grpc_port", 6334)
-    if isinstance(grpc_port, bool) or not isinstance(grpc_port, int) or not 0 < grpc_port < 65536:
-        raise ConfigError(f"qdrant store option 'grpc_port' must be a port number, got {grpc_port!r}")
-    timeout = options.get("timeout")
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise ConfigError(
-                f"qdrant store option 'timeout' must be a positive number of seconds, got {timeout!r}"
-            )
-        timeout = math.ceil(timeout)  # the client takes whole seconds
-    batch_size = options.get("batch_size", 256)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ConfigError(f"qdrant store option 'batch_size' must be a positive integer, got {batch_size!r}")
-    defaults = RetryPolicy()
-    retry = RetryPolicy(
-        retries=options.get("retries", defaults.retries),
-        backoff=options.get("backoff", defaults.backoff),
-        backoff_max=options.get("backoff_max", defaults.backoff_max),
-    )
-    return QdrantOptions(
-        location=":memory:" if not (path or url) else None,
-        path=path,
-        url=url,
-        api_key=_secret(options.get("api_key")),
-        prefer_grpc=prefer_grpc,
-        grpc_port=grpc_port,
-        timeout=timeout,
-        retry=retry,
-        batch_size=batch_size,
-    )
+    """The configuration's ``store.options`` checked; a ConfigError names each wrong option."""
+    return parse_store_options(QdrantOptions, options, backend="qdrant")

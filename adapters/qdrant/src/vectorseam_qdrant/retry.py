@@ -1,6 +1,8 @@
-"""Retries for transient Qdrant failures, and translation of client errors into vectorseam errors.
+"""Which Qdrant failures are transient, and translation of client errors into vectorseam errors.
 
-Only failures that another attempt can cure are retried: the server could not be reached, timed out,
+The retry loop and its policy are vectorseam's (:class:`vectorseam.retrying.RetryPolicy`, built from
+the ``retries``/``backoff``/``backoff_max`` options); this module supplies the classifier. Only
+failures that another attempt can cure are retried: the server could not be reached, timed out,
 answered 5xx or 429, or gRPC reported UNAVAILABLE / DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED. Waits
 grow exponentially with *full jitter* (a uniform draw below the exponential cap) so that many clients
 failing together do not retry in lock-step. When attempts run out, callers get one
@@ -14,39 +16,18 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from vectorseam.errors import ConfigError, StoreUnavailableError, ValidationError, VectorseamError
-from vectorseam.retrying import full_jitter, retry_transient
+from vectorseam.retrying import RetryPolicy
 
 T = TypeVar("T")
 
 _RETRY_STATUS = frozenset({429})
 _GRPC_TRANSIENT = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"})
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """``retries`` extra attempts after the first; waits start at ``backoff`` s, capped at ``backoff_max``."""
-
-    retries: int = 4
-    backoff: float = 0.25
-    backoff_max: float = 5.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise ConfigError(f"qdrant store option 'retries' must be an integer >= 0, got {self.retries!r}")
-        for name in ("backoff", "backoff_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"qdrant store option {name!r} must be a number >= 0, got {value!r}")
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        return full_jitter(attempt, self.backoff, self.backoff_max, rng)
 
 
 def _grpc_code(exc: BaseException) -> str | None:
@@ -128,7 +109,7 @@ def translate(exc: Exception, backend: str, what: str) -> VectorseamError:
     return VectorseamError(f"the {backend} failed {what}: {cause}")
 
 
-def call_with_retry(
+def call_server(
     fn: Callable[[], T],
     *,
     policy: RetryPolicy,
@@ -138,15 +119,13 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``fn``; retry transient failures per ``policy``; raise StoreUnavailableError when they persist."""
-    attempts = policy.retries + 1
     try:
-        return retry_transient(fn, attempts=attempts, is_transient=is_transient,
-                               delay=lambda attempt: policy.delay(attempt, rng), sleep=sleep)
+        return policy.call(fn, is_transient=is_transient, rng=rng, sleep=sleep)
     except Exception as exc:
         if not is_transient(exc):
             raise
         raise StoreUnavailableError(
-            f"the {backend} is unavailable: {what} failed after {attempts} attempt(s); "
+            f"the {backend} is unavailable: {what} failed after {policy.attempts} attempt(s); "
             f"last error: {describe(exc)}. Check that the server is running and reachable, "
             "or raise the store's 'retries'/'timeout' options"
         ) from None

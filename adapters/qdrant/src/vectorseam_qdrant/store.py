@@ -14,13 +14,19 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from qdrant_client import QdrantClient, models
 
-from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k
+from vectorseam.contract import (
+    check_batch_size,
+    check_compatible,
+    check_delete_args,
+    check_k,
+    collection_not_found,
+)
 from vectorseam.errors import (
     CollectionNotFoundError,
     StoreUnavailableError,
@@ -29,6 +35,7 @@ from vectorseam.errors import (
     VectorseamError,
 )
 from vectorseam.filters import Filter, FilterLike, parse_filter, require_operators
+from vectorseam.options import reveal
 from vectorseam.types import (
     Capabilities,
     CollectionInfo,
@@ -46,11 +53,10 @@ from vectorseam.types import (
 from vectorseam_qdrant import layout
 from vectorseam_qdrant.filters import index_schemas, to_qdrant
 from vectorseam_qdrant.options import QdrantOptions, parse_options
-from vectorseam_qdrant.retry import call_with_retry, describe, is_not_found, translate
+from vectorseam_qdrant.retry import call_server, describe, is_not_found, translate
 
 T = TypeVar("T")
 
-RecommendStrategy = Literal["average_vector", "best_score"]
 
 _DISTANCE: dict[Metric, models.Distance] = {
     "cosine": models.Distance.COSINE,
@@ -102,11 +108,11 @@ class QdrantStore:
             # check_compatibility=False: no request at construction; the first call reports an
             # unreachable server through the retry path with a clear message instead.
             return QdrantClient(
-                url=opts.url,
-                api_key=opts.api_key,
+                url=reveal(opts.url),
+                api_key=reveal(opts.api_key),
                 prefer_grpc=opts.prefer_grpc,
                 grpc_port=opts.grpc_port,
-                timeout=opts.timeout,
+                timeout=opts.client_timeout,
                 check_compatibility=False,
             )
         if opts.mode == "path":
@@ -130,7 +136,7 @@ class QdrantStore:
             if not self._server:
                 with self._lock:
                     return fn()
-            return call_with_retry(
+            return call_server(
                 fn, policy=self._options.retry, backend=self._options.backend, what=what, rng=self._rng
             )
         except VectorseamError:
@@ -159,10 +165,7 @@ class QdrantStore:
         return Capabilities(
             name="qdrant",
             persistent=self._options.mode != "memory",
-            native_recommend=True,
-            native_hybrid=False,
             approximate=self._server,
-            max_batch_size=None,
             notes=tuple(notes),
         )
 
@@ -271,6 +274,17 @@ class QdrantStore:
                 continue  # not a vectorseam collection, or dropped while listing
         return out
 
+    def collection_info(self, collection: str) -> CollectionInfo:
+        """Read from Qdrant (not the cache) so a collection dropped elsewhere is reported missing."""
+        try:
+            validate_collection_name(collection)  # nothing vectorseam created can have another name
+            coll = self._read_collection_or_none(collection)
+        except ValidationError:
+            coll = None
+        if coll is None:
+            raise collection_not_found("qdrant", collection, (c.name for c in self.collections()))
+        return coll.info(self._count(collection))
+
     def drop_collection(self, collection: str) -> bool:
         coll = self._read_collection(collection)  # raises for a collection vectorseam did not create
         with self._lock:
@@ -291,24 +305,26 @@ class QdrantStore:
             assert record.vector is not None
             where = f"record {record.id!r}"
             layout.check_payload_metadata(record.metadata, where)
-            norm: float | None = None
             vector = record.vector
+            as_written: npt.NDArray[np.float32] | None = None
             if coll.metric == "cosine":
                 # Sent already unit-length: Qdrant normalises cosine vectors itself, but local mode
                 # persists the raw vector and reloads it un-normalised, so the stored vector would
-                # depend on whether the folder was reopened. The norm restores the original on read.
-                norm = float(np.linalg.norm(vector))
+                # depend on whether the folder was reopened. The payload keeps the vector as written
+                # (layout.VECTOR_KEY). Norm in float64: float32 squares under/overflow at 1e-23/1e20.
+                norm = float(np.linalg.norm(vector.astype(np.float64)))
                 if norm == 0.0:
                     raise ValidationError(
                         f"{where}: a zero vector has no direction, so cosine similarity is undefined; "
                         "use the 'dot' or 'euclidean' metric or drop the record"
                     )
-                vector = (vector / np.float32(norm)).astype(np.float32)
+                as_written = vector
+                vector = (vector.astype(np.float64) / norm).astype(np.float32)
             points.append(
                 models.PointStruct(
                     id=layout.point_id(record.id),
                     vector=vector.tolist(),
-                    payload=layout.payload(record.id, record.text, record.metadata, norm),
+                    payload=layout.payload(record.id, record.text, record.metadata, as_written),
                 )
             )
         size = self._options.batch_size
@@ -382,8 +398,15 @@ class QdrantStore:
         with self._lock:
             return {path: schema.value for path, schema in coll.indexes.items()}
 
+    @staticmethod
+    def _payload(include_vectors: bool) -> models.PayloadSelectorExclude:
+        """The payload a read needs: never the time mirror, the kept vector only when vectors are asked."""
+        return models.PayloadSelectorExclude(
+            exclude=[layout.TIME_KEY] if include_vectors else [layout.TIME_KEY, layout.VECTOR_KEY]
+        )
+
     def _retrieve(
-        self, name: str, point_ids: Sequence[str], *, payload: bool, vectors: bool
+        self, name: str, point_ids: Sequence[str], *, payload: bool | models.PayloadSelector, vectors: bool
     ) -> list[models.Record]:
         if not point_ids:
             return []
@@ -395,7 +418,7 @@ class QdrantStore:
         )
 
     def _scroll(
-        self, name: str, f: Filter | None, page_size: int, *, payload: bool, vectors: bool
+        self, name: str, f: Filter | None, page_size: int, *, payload: bool | models.PayloadSelector, vectors: bool
     ) -> Iterator[list[models.Record]]:
         coll = self._get(name)
         qfilter = self._qdrant_filter(coll, f)
@@ -424,7 +447,10 @@ class QdrantStore:
             return None
         vec = np.asarray(raw, dtype=np.float32)
         if coll.metric == "cosine":
-            norm = (point.payload or {}).get(layout.NORM_KEY)
+            as_written = layout.decode_vector((point.payload or {}).get(layout.VECTOR_KEY))
+            if as_written is not None:
+                return as_written
+            norm = (point.payload or {}).get(layout.NORM_KEY)  # a point of the earlier layout
             if isinstance(norm, int | float):
                 vec = (vec * np.float32(norm)).astype(np.float32)
         return vec
@@ -448,7 +474,8 @@ class QdrantStore:
         step = self._options.batch_size * 4
         for start in range(0, len(unique), step):
             chunk = unique[start : start + step]
-            for point in self._retrieve(coll.name, chunk, payload=True, vectors=include_vectors):
+            for point in self._retrieve(coll.name, chunk, payload=self._payload(include_vectors),
+                                        vectors=include_vectors):
                 record = self._record(coll, point)
                 found[record.id] = record
         return [found[i] for i in wanted if i in found]
@@ -474,7 +501,8 @@ class QdrantStore:
     def _scan(self, coll: _Collection, f: Filter | None, batch_size: int, include_vectors: bool) -> Iterator[
         list[Record]
     ]:
-        for page in self._scroll(coll.name, f, batch_size, payload=True, vectors=include_vectors):
+        for page in self._scroll(coll.name, f, batch_size, payload=self._payload(include_vectors),
+                                 vectors=include_vectors):
             yield [self._record(coll, p) for p in page]
 
     # -- search -------------------------------------------------------------------------------------
@@ -519,7 +547,7 @@ class QdrantStore:
                     query=query,
                     query_filter=qfilter,
                     limit=limit,
-                    with_payload=True,
+                    with_payload=self._payload(include_vectors),
                     with_vectors=include_vectors,
                 ),
                 coll.name,
@@ -545,7 +573,8 @@ class QdrantStore:
         limit = k + 1 + k // 8  # a little headroom so ties at the k-th place rarely need a second call
         requests = [
             models.QueryRequest(
-                query=q.tolist(), filter=qfilter, limit=limit, with_payload=True, with_vector=include_vectors
+                query=q.tolist(), filter=qfilter, limit=limit, with_payload=self._payload(include_vectors),
+                with_vector=include_vectors,
             )
             for q in queries
         ]
@@ -572,7 +601,7 @@ class QdrantStore:
         negative_ids: Sequence[str] = (),
         k: int = 10,
         filter: FilterLike = None,
-        strategy: RecommendStrategy = "average_vector",
+        strategy: str = "average_vector",
         include_vectors: bool = False,
     ) -> list[Hit]:
         """Qdrant's native recommendation from stored examples; the examples themselves are excluded.
@@ -596,6 +625,13 @@ class QdrantStore:
             raise ValidationError("recommend needs at least one positive or negative id")
         f = self._filter(filter)
         coll = self._get(collection)
+        if strategy == "best_score" and coll.metric == "euclidean":
+            # Qdrant's best_score compares squared L2 distances; the ranking agrees with vectorseam's
+            # definition but the scores do not, so the generic path (same ranking, defined scores) answers.
+            raise UnsupportedOperationError(
+                "the qdrant store's best_score scores squared distances in euclidean collections; "
+                "vectorseam.retrieval.recommend computes it from the stored vectors instead"
+            )
         examples = sorted({layout.point_id(validate_id(i, "recommend")) for i in pos + neg})
         present = {str(p.id) for p in self._retrieve(coll.name, examples, payload=False, vectors=False)}
         missing = [i for i in dict.fromkeys(pos + neg) if layout.point_id(i) not in present]

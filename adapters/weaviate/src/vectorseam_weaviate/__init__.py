@@ -2,50 +2,39 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import weaviate
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 
-from vectorseam.errors import ConfigError, StoreUnavailableError
+from vectorseam.errors import StoreUnavailableError
+from vectorseam_weaviate.options import WeaviateOptions, parse_options
 from vectorseam_weaviate.store import WeaviateStore
 
-__all__ = ["WeaviateStore", "create_store"]
+__all__ = ["WeaviateOptions", "WeaviateStore", "create_store"]
 
 
-def create_store(
-    url: str = "http://localhost:8080",
-    grpc_port: int = 50051,
-    grpc_host: str | None = None,
-    api_key: str | None = None,
-    prefix: str = "Vs_",
-    tenant: str | None = None,
-    batch_size: int = 500,
-    timeout: float = 30.0,
-    retries: int = 3,
-    skip_init_checks: bool = False,
-    **unknown: Any,
-) -> WeaviateStore:
-    """Entry-point factory (``vectorseam.stores`` group, name ``weaviate``)."""
-    if unknown:
-        raise ConfigError(f"unknown options for the weaviate store: {', '.join(sorted(unknown))}")
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ConfigError(f"weaviate store: url must look like http://host:8080, got {url!r}")
+def create_store(**options: Any) -> WeaviateStore:
+    """Entry-point factory (``vectorseam.stores`` group, name ``weaviate``); options in ``options``."""
+    opts = parse_options(options)
+    parsed = urlsplit(opts.url.get_secret_value())
+    host = parsed.hostname or ""  # the options checked it is there
     secure = parsed.scheme == "https"
-    key = api_key or os.environ.get("WEAVIATE_API_KEY")
+    key = opts.api_key.get_secret_value() if opts.api_key is not None else ""
     try:
         client = weaviate.connect_to_custom(
-            http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 80), http_secure=secure,
-            grpc_host=grpc_host or parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
+            http_host=host, http_port=parsed.port or (443 if secure else 80), http_secure=secure,
+            grpc_host=opts.grpc_host or host, grpc_port=opts.grpc_port, grpc_secure=secure,
             auth_credentials=Auth.api_key(key) if key else None,
-            additional_config=AdditionalConfig(timeout=Timeout(init=timeout, query=timeout, insert=timeout)),
-            skip_init_checks=skip_init_checks,
+            additional_config=AdditionalConfig(
+                timeout=Timeout(init=opts.timeout, query=opts.timeout, insert=opts.timeout)
+            ),
+            skip_init_checks=opts.skip_init_checks,
         )
     except weaviate.exceptions.WeaviateBaseError as exc:
         raise StoreUnavailableError(
-            f"cannot connect to weaviate at {url} (gRPC port {grpc_port}): {exc}"
+            f"cannot connect to weaviate at {opts.display_url} (gRPC port {opts.grpc_port}): {exc}"
         ) from exc
-    return WeaviateStore(client, url, prefix=prefix, tenant=tenant, batch_size=batch_size, retries=retries)
+    return WeaviateStore(client, opts.display_url, prefix=opts.prefix, tenant=opts.tenant,
+                         batch_size=opts.batch_size, retries=opts.retries)

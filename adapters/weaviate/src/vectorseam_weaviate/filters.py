@@ -10,21 +10,35 @@ ones, ``gt`` at numbers only. A comparison that no property can satisfy is the c
 (``ne`` of it *true*); constants are folded through and/or/not, so ``translate`` returns ``True`` (no
 filter), ``False`` (nothing can match: the caller skips the request) or a ``Filter``.
 ``exists`` is ``is_none(False)``, which needs ``index_null_state`` (set when the adapter creates a
-collection).
+collection). A time range compares the key's ``date``/``date[]`` properties (see ``schema``); its
+bound must lie inside ``schema.DATE_WINDOW`` (1678 to 2262), where Weaviate's int64-nanosecond dates
+are exact, or :class:`FilterError` is raised.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from weaviate.classes.query import Filter
 from weaviate.collections.classes.filters import _Filters
 
-from vectorseam.filters import And, Compare, Exists, FilterLike, In, Not, Or, parse_filter
+from vectorseam.filters import (
+    And,
+    Compare,
+    Exists,
+    FilterLike,
+    In,
+    Not,
+    Or,
+    is_time_range,
+    parse_filter,
+    require_time_window,
+)
 from vectorseam.filters import Filter as Tree
 from vectorseam.types import Scalar
-from vectorseam_weaviate.schema import TypeCode, property_name
+from vectorseam_weaviate.schema import DATE_WINDOW, TypeCode, date_text, property_name
 
 SUPPORTED_OPERATORS: frozenset[str] = frozenset(
     {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "and", "or", "not"}
@@ -50,6 +64,11 @@ def _family(value: Scalar) -> tuple[TypeCode, TypeCode]:
 
 def _value(value: Scalar) -> Any:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _date(instant: int) -> datetime:
+    """A bound inside the window as an aware UTC ``datetime``, which the client sends as RFC 3339."""
+    return datetime.strptime(date_text(instant), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _any_of(parts: list[Compiled]) -> Compiled:
@@ -94,14 +113,19 @@ def _node(f: Tree, props: Mapping[str, TypeCode]) -> Compiled:
             if op in ("eq", "ne"):
                 eq = _in(key, (value,), props)
                 return eq if op == "eq" else _not(eq)
+            codes: tuple[TypeCode, ...] = ("n", "na")
+            bound: Any = float(value) if not isinstance(value, str) else None
+            if is_time_range(f):
+                codes = ("d", "da")
+                instant = require_time_window(f, *DATE_WINDOW, "weaviate", "it indexes dates as int64 nanoseconds")
+                bound = _date(instant)
             parts: list[Compiled] = []
-            for code in ("n", "na"):
+            for code in codes:
                 prop = property_name(key, code)
                 if prop in props:
                     p = Filter.by_property(prop)
-                    v = float(value)
                     parts.append({"gt": p.greater_than, "gte": p.greater_or_equal,
-                                  "lt": p.less_than, "lte": p.less_or_equal}[op](v))
+                                  "lt": p.less_than, "lte": p.less_or_equal}[op](bound))
             return _any_of(parts)
         case In(key, values, negate):
             hit = _in(key, values, props)

@@ -13,7 +13,13 @@ any string and a key may hold a string in one record and a number in another. So
 * the exact metadata, text and original id are kept in ``vs_meta`` / ``vs_text`` / ``vs_id`` so reads
   round-trip byte for byte (ints stay ints, nulls stay nulls). Nulls, empty lists and mixed-type lists
   get no typed property: nulls and empty lists are "absent" to filters anyway; a mixed-type list is
-  the one documented filtering gap.
+  the one documented filtering gap;
+* a key holding ISO-8601 times (:func:`vectorseam.filters.parse_time`: a string, or strings of a
+  list) also gets a ``date`` (``d``) or ``date[]`` (``da``) property: the instants as RFC 3339 in
+  UTC, which time ranges compare natively. Weaviate indexes a date as int64 nanoseconds since 1970
+  (``time.UnixNano``, undefined outside 1677-2262), so instants are clamped into
+  :data:`DATE_WINDOW` first; with every filter bound strictly inside the window (``filters``
+  refuses others) a clamped instant compares with it exactly as the true one does.
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ import math
 from typing import Any, Literal, TypeAlias
 
 from vectorseam.errors import ValidationError
+from vectorseam.filters import format_time, parse_time, times_of
 
-TypeCode: TypeAlias = Literal["t", "n", "b", "ta", "na", "ba"]
+TypeCode: TypeAlias = Literal["t", "n", "b", "ta", "na", "ba", "d", "da"]
+TYPE_CODES: tuple[TypeCode, ...] = ("t", "n", "b", "ta", "na", "ba", "d", "da")
+# Epoch microseconds of 1678-01-01 and 2262-01-01 (UTC): inside int64 nanoseconds, with a margin.
+DATE_WINDOW = (parse_time("1678-01-01") or 0, parse_time("2262-01-01") or 0)
 ID_PROP, TEXT_PROP, META_PROP = "vs_id", "vs_text", "vs_meta"
 MAX_NAME = 230
 
@@ -80,6 +90,12 @@ def type_code(value: Any) -> TypeCode | None:
     return None
 
 
+def date_text(instant: int) -> str:
+    """An instant (epoch microseconds) as the RFC 3339 text of a date property, clamped to the window."""
+    low, high = DATE_WINDOW
+    return format_time(min(max(instant, low), high))
+
+
 def filter_properties(metadata: dict[str, Any]) -> dict[str, Any]:
     """The typed, filterable properties of one record's metadata."""
     out: dict[str, Any] = {}
@@ -89,6 +105,13 @@ def filter_properties(metadata: dict[str, Any]) -> dict[str, Any]:
             out[property_name(key, code)] = [float(v) for v in value] if code == "na" else (
                 float(value) if code == "n" else value
             )
+        instants = times_of(value)
+        if instants:
+            dates = [date_text(t) for t in instants]
+            if isinstance(value, list):
+                out[property_name(key, "da")] = dates
+            else:
+                out[property_name(key, "d")] = dates[0]
     return out
 
 
@@ -96,4 +119,4 @@ def code_of(prop: str) -> TypeCode | None:
     if not prop.startswith("m") or "_" not in prop:
         return None
     code = prop[1 : prop.index("_")]
-    return code if code in ("t", "n", "b", "ta", "na", "ba") else None  # type: ignore[return-value]
+    return code if code in TYPE_CODES else None

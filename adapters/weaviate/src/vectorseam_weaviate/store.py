@@ -37,7 +37,14 @@ from weaviate.exceptions import (
     WeaviateQueryError,
 )
 
-from vectorseam.contract import check_batch_size, check_compatible, check_delete_args, check_k, filtered_pages
+from vectorseam.contract import (
+    check_batch_size,
+    check_compatible,
+    check_delete_args,
+    check_k,
+    collection_not_found,
+    filtered_pages,
+)
 from vectorseam.errors import (
     CollectionNotFoundError,
     StoreUnavailableError,
@@ -46,7 +53,7 @@ from vectorseam.errors import (
     VectorseamError,
 )
 from vectorseam.filters import FilterLike, parse_filter
-from vectorseam.retrying import full_jitter, retry_transient
+from vectorseam.retrying import RetryPolicy
 from vectorseam.similarity import average_vector
 from vectorseam.types import (
     Capabilities,
@@ -57,6 +64,7 @@ from vectorseam.types import (
     Record,
     as_query_matrix,
     ids_list,
+    validate_collection_name,
     validate_records,
 )
 from vectorseam_weaviate import schema
@@ -67,7 +75,8 @@ ID_NAMESPACE = uuid.UUID("6f0c5d0e-6c8e-5d43-9a53-7665637473ea")
 _DISTANCE = {"cosine": VectorDistances.COSINE, "dot": VectorDistances.DOT,
              "euclidean": VectorDistances.L2_SQUARED}
 _DATA_TYPES = {"t": DataType.TEXT, "n": DataType.NUMBER, "b": DataType.BOOL,
-               "ta": DataType.TEXT_ARRAY, "na": DataType.NUMBER_ARRAY, "ba": DataType.BOOL_ARRAY}
+               "ta": DataType.TEXT_ARRAY, "na": DataType.NUMBER_ARRAY, "ba": DataType.BOOL_ARRAY,
+               "d": DataType.DATE, "da": DataType.DATE_ARRAY}
 _TRANSIENT_GRPC = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED")
 _RETURN_PROPS = [schema.ID_PROP, schema.TEXT_PROP, schema.META_PROP]
 MAX_RESULTS = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS
@@ -105,8 +114,7 @@ class WeaviateStore:
         self._prefix = prefix
         self._tenant = tenant
         self._batch_size = batch_size
-        self._retries = retries
-        self._backoff = backoff_s
+        self._retry = RetryPolicy.from_retries(retries, backoff_s, MAX_BACKOFF_S)
         self._specs: dict[str, CollectionSpec] = {}
         self._props: dict[str, dict[str, schema.TypeCode]] = {}
 
@@ -115,25 +123,21 @@ class WeaviateStore:
         return Capabilities(
             name="weaviate",
             persistent=True,
-            native_recommend=True,
             approximate=True,
             filter_operators=SUPPORTED_OPERATORS,
-            max_batch_size=self._batch_size,
             notes=("metadata values of a list mixing types round-trip but are not filterable",),
         )
 
     # -- plumbing ----------------------------------------------------------------------------------
     def _call(self, operation: str, fn: Callable[..., T]) -> T:
         try:
-            return retry_transient(
-                fn, attempts=self._retries + 1,
-                is_transient=lambda exc: isinstance(exc, WeaviateBaseError) and _is_transient(exc),
-                delay=lambda attempt: full_jitter(attempt, self._backoff, MAX_BACKOFF_S),
+            return self._retry.call(
+                fn, is_transient=lambda exc: isinstance(exc, WeaviateBaseError) and _is_transient(exc)
             )
         except WeaviateBaseError as exc:
             where = f"weaviate {operation} at {self._url}"
             if _is_transient(exc):
-                raise StoreUnavailableError(f"{where} failed after {self._retries + 1} attempts: {exc}") from exc
+                raise StoreUnavailableError(f"{where} failed after {self._retry.attempts} attempts: {exc}") from exc
             raise VectorseamError(f"{where} failed: {exc}") from exc
 
     def _handle(self, collection: str) -> tuple[Collection[Any, Any], CollectionSpec]:
@@ -161,20 +165,26 @@ class WeaviateStore:
         specs = []
         self._specs.clear()
         for cls, config in configs.items():
-            name = schema.collection_name(self._prefix, cls)
-            if name is None or not config.description:
-                continue
-            try:
-                stored = json.loads(config.description)["vectorseam"]
-            except (ValueError, KeyError, TypeError):
-                continue
-            spec = CollectionSpec(name, int(stored["dimension"]), stored["metric"], stored["metadata"])
-            self._specs[name] = spec
-            self._props[name] = {
-                p.name: code for p in config.properties if (code := schema.code_of(p.name)) is not None
-            }
-            specs.append(spec)
+            spec = self._remember(cls, config)
+            if spec is not None:
+                specs.append(spec)
         return sorted(specs, key=lambda s: s.name)
+
+    def _remember(self, cls: str, config: Any) -> CollectionSpec | None:
+        """Cache the spec and properties of a class vectorseam created; None for any other class."""
+        name = schema.collection_name(self._prefix, cls)
+        if name is None or not config.description:
+            return None
+        try:
+            stored = json.loads(config.description)["vectorseam"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        spec = CollectionSpec(name, int(stored["dimension"]), stored["metric"], stored["metadata"])
+        self._specs[name] = spec
+        self._props[name] = {
+            p.name: code for p in config.properties if (code := schema.code_of(p.name)) is not None
+        }
+        return spec
 
     # -- collections -------------------------------------------------------------------------------
     def ensure_collection(self, spec: CollectionSpec) -> CollectionInfo:
@@ -225,6 +235,23 @@ class WeaviateStore:
             CollectionInfo(s.name, s.dimension, s.metric, dict(s.metadata), self.count(s.name))
             for s in self._load_all()
         ]
+
+    def collection_info(self, collection: str) -> CollectionInfo:
+        """This collection's class alone, read fresh from the schema, and its own count."""
+        spec = None
+        try:
+            validate_collection_name(collection)
+        except ValidationError:
+            pass
+        else:
+            cls = schema.class_name(self._prefix, collection)
+            if self._call("collection exists", lambda: self._client.collections.exists(cls)):
+                config = self._call("get collection", lambda: self._client.collections.use(cls).config.get())
+                spec = self._remember(cls, config)
+        if spec is None:
+            self._specs.pop(collection, None)
+            raise collection_not_found("weaviate", collection, (s.name for s in self._load_all()))
+        return CollectionInfo(spec.name, spec.dimension, spec.metric, dict(spec.metadata), self.count(collection))
 
     def drop_collection(self, collection: str) -> bool:
         try:

@@ -1,0 +1,413 @@
+"""``vectorseam tune``: learn a retrieval profile for a collection from judged queries, by k-fold
+cross-validation over those queries only.
+
+What is tuned, in this order, each step kept only if it raised nDCG@10 on held-out folds:
+
+1. **fusion**: RRF (constant, weights) or min-max / z-score score fusion (weights), and the candidate
+   depth of each list (:data:`~vectorseam.retrieval.tune_search.DEPTHS`);
+2. **query adapter**: a d x d matrix applied to query embeddings (:mod:`~vectorseam.retrieval.query_adapter`),
+   trained on the fold's training queries with hard negatives from the current hybrid ranking and
+   early-stopped on a slice of them; the fusion is chosen again on the adapted dense results;
+3. **MMR**: off, or a lambda re-ranking the hybrid top 60.
+
+For each fold the settings are chosen on the other folds and scored on it, so every judged query
+gets one held-out score per step; a step's gain is the mean paired difference with a 95% t interval.
+The profile saved is then chosen the same way on all judged queries.
+
+What is not tuned, and why: BM25's k1 and b and title weighting need the keyword index to score with
+other parameters or over fields, and the BM25 sidecar (or a store's native keyword index) scores with
+Lucene's defaults over the stored text. Measured on SciFact train (whole split, bm25s, same tokens):
+k1 in 0.9-2.0 x b in 0.5-1.0 moved BM25 nDCG@10 between 0.690 and 0.697 (defaults 0.696), and adding
+a title index at weight 0.25 gave 0.700 (0.5: 0.688): within noise, so not worth a second index.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vectorseam.errors import ValidationError
+from vectorseam.retrieval.evaluation import load_beir, prepare_collection
+from vectorseam.retrieval.hybrid import RetrievalSearcher
+from vectorseam.retrieval.query_adapter import AdapterOptions, train_adapter
+from vectorseam.retrieval.tune_profile import Fusion, RetrievalProfile, TrainedOn, corpus_fingerprint
+from vectorseam.retrieval.tune_search import (
+    MMR_LAMBDAS,
+    Candidates,
+    Judged,
+    assign_folds,
+    build_candidates,
+    dense_ndcg,
+    dense_top,
+    fusion_grid,
+    grid_scores,
+    mmr_ndcg,
+    paired_interval,
+)
+from vectorseam.similarity import unit_rows_f32
+from vectorseam.types import Metric
+
+Say = Callable[[str], None]
+F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    folds: int = 5
+    seed: int = 0
+    adapter: bool = True
+    mmr: bool = True
+    max_depth: int = 200  # the deepest candidate list searched
+    early_stop_fraction: float = 0.2  # of each fold's training queries, held out to stop the adapter
+    hard_negative_depth: int = 50  # hard negatives come from this top of the current hybrid ranking
+    adapter_options: AdapterOptions = field(default_factory=AdapterOptions)
+
+    def check(self, judged: int) -> TuneOptions:
+        if self.folds < 2:
+            raise ValidationError(f"cross-validation needs at least 2 folds, got {self.folds}")
+        if judged < 2 * self.folds:
+            raise ValidationError(f"{judged} judged queries are too few for {self.folds}-fold cross-validation; "
+                                  f"judge at least {2 * self.folds}")
+        if not 0 < self.early_stop_fraction < 1 or self.max_depth <= 0:
+            raise ValidationError("early_stop_fraction must be in (0, 1) and max_depth positive")
+        self.adapter_options.check()
+        return self
+
+
+@dataclass
+class Stage:
+    """One step of the tuned pipeline, scored on held-out folds (every judged query once)."""
+
+    name: str
+    ndcg: float  # mean held-out nDCG@10 of the pipeline with this step
+    gain: float  # against the pipeline before the step
+    ci95: tuple[float, float]
+    kept: bool
+    chosen: list[str] = field(default_factory=list)  # what each fold chose
+
+    def line(self) -> str:
+        verdict = "kept" if self.kept else "dropped"
+        return (f"| {self.name} | {self.ndcg:.4f} | {self.gain:+.4f} | [{self.ci95[0]:+.4f}, {self.ci95[1]:+.4f}] "
+                f"| {verdict} |")
+
+
+@dataclass
+class TuneReport:
+    dataset: str
+    split: str
+    collection: str
+    embedder: str
+    documents: int
+    queries: int
+    folds: int
+    seed: int
+    stages: list[Stage] = field(default_factory=list)
+    diagnostics: list[Stage] = field(default_factory=list)  # single-retriever figures, for orientation
+    profile: str = ""
+    training_fit: float = 0.0  # the final profile's nDCG@10 on the queries it was chosen on (optimistic)
+    adapter_epochs: list[int] = field(default_factory=list)  # early-stopped epoch per fold, then the final fit
+    profile_path: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"Tuning on {self.dataset} ({self.split} judgements, {self.queries} queries, {self.documents} documents; "
+            f"{self.embedder}), {self.folds}-fold cross-validation (seed {self.seed}): nDCG@10 on held-out folds",
+            "",
+            "| step | nDCG@10 | gain | 95% CI (paired) | |",
+            "|---|---:|---:|---:|---|",
+            *(s.line() for s in self.stages),
+            "",
+            "single retrievers (held-out folds where something is trained):",
+            "",
+            "| retriever | nDCG@10 | gain | 95% CI (paired) | |",
+            "|---|---:|---:|---:|---|",
+            *(s.line().replace("| kept |", "| |").replace("| dropped |", "| |") for s in self.diagnostics),
+            "",
+            f"profile: {self.profile}",
+            f"nDCG@10 of the profile on the queries it was chosen on (optimistic): {self.training_fit:.4f}",
+        ]
+        if self.adapter_epochs:
+            lines.append(f"adapter early-stopped at epochs {self.adapter_epochs} (folds, then the final fit)")
+        for stage in self.stages[1:]:
+            if stage.chosen:
+                lines.append(f"{stage.name}, per fold: " + " | ".join(stage.chosen))
+        if self.profile_path:
+            lines.append(f"saved to {self.profile_path}")
+        lines.append("run time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A collection read for tuning: ids sorted (row order = tie order), their vectors, the metric."""
+
+    ids: list[str]
+    vectors: F32
+    metric: Metric
+
+    @property
+    def fingerprint(self) -> str:
+        return corpus_fingerprint(self.ids)
+
+
+def read_corpus(searcher: RetrievalSearcher, collection: str) -> Corpus:
+    info = searcher.store.collection_info(collection)
+    pairs: list[tuple[str, npt.NDArray[np.float32]]] = []
+    for batch in searcher.store.scan(collection, batch_size=1000, include_vectors=True):
+        for r in batch:
+            if r.vector is None:
+                raise ValidationError(f"the {searcher.store.capabilities.name} store returned records without "
+                                      "vectors from scan; tuning needs the document vectors")
+            pairs.append((r.id, np.asarray(r.vector, dtype=np.float32)))
+    if not pairs:
+        raise ValidationError(f"collection {collection!r} is empty; nothing to tune")
+    pairs.sort(key=lambda p: p[0])
+    return Corpus([i for i, _ in pairs], np.stack([v for _, v in pairs]), info.metric)
+
+
+@dataclass
+class _State:
+    """What a fold's pipeline currently is: its candidate rows, its fusion, its query vectors."""
+
+    candidates: Candidates
+    fusion: Fusion
+    queries: F32
+    mmr: float | None = None
+
+
+class _Tuner:
+    def __init__(self, corpus: Corpus, judged: Judged, queries: F32, bm25: list[list[tuple[int, float]]],
+                 options: TuneOptions, say: Say) -> None:
+        self.corpus, self.judged, self.queries, self.bm25 = corpus, judged, queries, bm25
+        self.options, self.say = options, say
+        self.grid = fusion_grid(min(options.max_depth, len(corpus.ids)))
+        self.depth = max(f.depth for f in self.grid)
+        self.n = len(judged.ids)
+
+    def candidates(self, queries: F32, rows: npt.NDArray[np.int64] | None = None) -> Candidates:
+        """Candidate rows of the judged queries ``rows`` (all by default); ``queries``: their vectors."""
+        idx = np.arange(self.n) if rows is None else rows
+        sub = Judged([self.judged.ids[i] for i in idx], [self.judged.gains[i] for i in idx])
+        return build_candidates(dense_top(queries, self.corpus.vectors, self.depth, self.corpus.metric),
+                                [self.bm25[i] for i in idx], sub)
+
+    def best(self, scores: F64, rows: npt.NDArray[np.bool_]) -> int:
+        """The setting with the best mean over ``rows`` (the first such: the default wins ties)."""
+        return int(np.argmax(scores[:, rows].mean(axis=1)))
+
+    def adapter(self, rows: npt.NDArray[np.int64], fusion: Fusion, seed: int) -> tuple[F32, int]:
+        """Train on ``rows`` minus an early-stopping slice; returns the matrix and its epoch."""
+        rng = np.random.default_rng(seed)
+        shuffled = rows[rng.permutation(len(rows))]
+        cut = max(1, round(len(rows) * self.options.early_stop_fraction))
+        stop_rows, fit_rows = np.sort(shuffled[:cut]), np.sort(shuffled[cut:])
+        current = self.candidates(self.queries[fit_rows], fit_rows)
+        retrieved = current.ranked(fusion, self.options.hard_negative_depth)
+        relevant = [sorted(self.judged.gains[i]) for i in fit_rows]
+
+        def held_out(matrix: F32) -> float:
+            cand = self.candidates(unit_rows_f32(self.queries[stop_rows] @ matrix), stop_rows)
+            return float(cand.ndcg(cand.fused(fusion)).mean())
+
+        fit = train_adapter(self.queries[fit_rows], self.corpus.vectors, relevant, retrieved, held_out,
+                            replace(self.options.adapter_options, seed=seed))
+        return fit.matrix, fit.best_epoch
+
+    def run(self) -> tuple[list[Stage], list[Stage], RetrievalProfile, float, list[int]]:
+        opts, n = self.options, self.n
+        fold = assign_folds(n, opts.folds, opts.seed)
+        base_cand = self.candidates(self.queries)
+        base_grid = grid_scores(base_cand, self.grid)
+        baseline = base_grid[0]
+        stages = [Stage("untuned hybrid (RRF k=60, equal weights, 100 candidates)", float(baseline.mean()), 0.0,
+                        (0.0, 0.0), True)]
+        dense_base = dense_ndcg(self.queries, self.corpus.vectors, self.judged, self.corpus.metric)
+        bm25_only = base_cand.ndcg(base_cand.fused(Fusion("rrf", 0.0, 60.0, self.depth)))
+        diagnostics = [Stage("dense", float(dense_base.mean()), 0.0, (0.0, 0.0), True),
+                       Stage("bm25", float(bm25_only.mean()), 0.0, (0.0, 0.0), True)]
+        states = [_State(base_cand, Fusion(), self.queries) for _ in range(opts.folds)]
+        current = baseline.copy()
+
+        # 1. fusion
+        held, chosen = np.zeros(n), []
+        for f in range(opts.folds):
+            best = self.best(base_grid, fold != f)
+            held[fold == f] = base_grid[best, fold == f]
+            chosen.append(self.grid[best].describe())
+        fusion_kept = self._stage(stages, "+ tuned fusion", held, current, chosen)
+        if fusion_kept:
+            current = held
+            for f in range(opts.folds):
+                states[f].fusion = self.grid[self.best(base_grid, fold != f)]
+        self.say(f"fusion: {stages[-1].gain:+.4f} on held-out folds")
+
+        # 2. query adapter
+        epochs: list[int] = []
+        if opts.adapter:
+            held, chosen = np.zeros(n), []
+            dense_held = np.zeros(n)
+            fold_states = []
+            for f in range(opts.folds):
+                train_rows = np.flatnonzero(fold != f)
+                matrix, epoch = self.adapter(train_rows, states[f].fusion, opts.seed + 1 + f)
+                epochs.append(epoch)
+                adapted = unit_rows_f32(self.queries @ matrix)
+                cand = self.candidates(adapted)
+                scores = grid_scores(cand, self.grid) if fusion_kept else None
+                fusion = self.grid[self.best(scores, fold != f)] if scores is not None else Fusion()
+                held[fold == f] = cand.ndcg(cand.fused(fusion))[fold == f]
+                dense_held[fold == f] = dense_ndcg(adapted, self.corpus.vectors, self.judged,
+                                                   self.corpus.metric)[fold == f]
+                chosen.append(f"epoch {epoch}; {fusion.describe()}")
+                fold_states.append(_State(cand, fusion, adapted))
+                self.say(f"adapter fold {f + 1}/{opts.folds}: epoch {epoch}, held-out nDCG@10 "
+                         f"{held[fold == f].mean():.4f} (before {current[fold == f].mean():.4f})")
+            mean, low, high = paired_interval(dense_held, dense_base)
+            diagnostics.append(Stage("dense + query adapter", float(dense_held.mean()), mean, (low, high), True))
+            if self._stage(stages, "+ query adapter", held, current, chosen):
+                current, states = held, fold_states
+
+        # 3. MMR
+        if opts.mmr:
+            held, chosen = current.copy(), []
+            for f in range(opts.folds):
+                st = states[f]
+                plain = st.candidates.ndcg(st.candidates.fused(st.fusion))  # this fold's pipeline, MMR off
+                best_lam, best_score = None, float(plain[fold != f].mean())
+                per_lam = {}
+                for lam in MMR_LAMBDAS:
+                    per_lam[lam] = mmr_ndcg(st.candidates, st.fusion, lam, st.queries, self.corpus.vectors,
+                                            self.corpus.metric)
+                    if per_lam[lam][fold != f].mean() > best_score:
+                        best_lam, best_score = lam, float(per_lam[lam][fold != f].mean())
+                if best_lam is not None:
+                    held[fold == f] = per_lam[best_lam][fold == f]
+                chosen.append("off" if best_lam is None else f"lambda {best_lam:g}")
+            self._stage(stages, "+ MMR", held, current, chosen)
+
+        profile, fit, final_epoch = self._final(base_cand, base_grid, stages)
+        if final_epoch is not None:
+            epochs.append(final_epoch)
+        return stages, diagnostics, profile, fit, epochs
+
+    def _stage(self, stages: list[Stage], name: str, held: F64, before: F64, chosen: list[str]) -> bool:
+        mean, low, high = paired_interval(held, before)
+        kept = mean > 0
+        stages.append(Stage(name, float(held.mean()), mean, (low, high), kept, chosen))
+        return kept
+
+    def _final(self, base_cand: Candidates, base_grid: F64,
+               stages: list[Stage]) -> tuple[RetrievalProfile, float, int | None]:
+        """Choose every kept step on all judged queries; returns the profile, its fit and the adapter's epoch."""
+        kept = {s.name for s in stages if s.kept}
+        everyone = np.ones(self.n, dtype=bool)
+        fusion = self.grid[self.best(base_grid, everyone)] if "+ tuned fusion" in kept else Fusion()
+        cand, queries, adapter, epoch = base_cand, self.queries, None, None
+        if "+ query adapter" in kept:
+            self.say("training the final query adapter on all judged queries")
+            adapter, epoch = self.adapter(np.arange(self.n), fusion, self.options.seed)
+            queries = unit_rows_f32(self.queries @ adapter)
+            cand = self.candidates(queries)
+            if "+ tuned fusion" in kept:
+                fusion = self.grid[self.best(grid_scores(cand, self.grid), everyone)]
+        scores = cand.ndcg(cand.fused(fusion))
+        mmr = None
+        if "+ MMR" in kept:
+            best = float(scores.mean())
+            for lam in MMR_LAMBDAS:
+                s = mmr_ndcg(cand, fusion, lam, queries, self.corpus.vectors, self.corpus.metric)
+                if s.mean() > best:
+                    mmr, best, scores = lam, float(s.mean()), s
+        return RetrievalProfile("", self.corpus.fingerprint, fusion, adapter, mmr), float(scores.mean()), epoch
+
+
+def judge(corpus: Corpus, queries: Mapping[str, str],
+          qrels: Mapping[str, Mapping[str, int]]) -> tuple[Judged, list[str]]:
+    """Judged queries with a text and at least one relevant document in the collection, as rows."""
+    row = {d: i for i, d in enumerate(corpus.ids)}
+    ids, gains, texts = [], [], []
+    for qid, rels in qrels.items():
+        text = queries.get(qid, "").strip()
+        g = {row[d]: float(r) for d, r in rels.items() if r > 0 and d in row}
+        if text and g:
+            ids.append(qid)
+            gains.append(g)
+            texts.append(text)
+    return Judged(ids, gains), texts
+
+
+def tune_collection(
+    searcher: RetrievalSearcher, collection: str, queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]], dataset: str = "", split: str = "",
+    options: TuneOptions | None = None, say: Say | None = None,
+) -> tuple[RetrievalProfile, TuneReport]:
+    """Tune a profile for ``collection`` from judged queries (``qrels[query id][document id] = grade``)."""
+    started = time.perf_counter()
+    say = say or (lambda _: None)
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    searcher.dense.check(collection)
+    corpus = read_corpus(searcher, collection)
+    judged, texts = judge(corpus, queries, qrels)
+    opts = (options or TuneOptions()).check(len(judged.ids))
+    seconds["read_collection"] = time.perf_counter() - t
+    say(f"{len(judged.ids)} judged queries over {len(corpus.ids)} documents; embedding the queries")
+    t = time.perf_counter()
+    vectors = np.stack([searcher.embedder.embed_query(q) for q in texts]).astype(np.float32)
+    if corpus.metric == "cosine":
+        vectors = unit_rows_f32(vectors)
+    seconds["query_embedding"] = time.perf_counter() - t
+    t = time.perf_counter()
+    sidecar = searcher.sidecar(collection)
+    depth = min(opts.max_depth, len(corpus.ids))
+    row = {d: i for i, d in enumerate(corpus.ids)}
+    bm25 = [[(row[d], s) for d, s in sidecar.search(q, depth) if d in row] for q in texts]
+    seconds["bm25"] = time.perf_counter() - t
+    t = time.perf_counter()
+    tuner = _Tuner(corpus, judged, vectors, bm25, opts, say)
+    stages, diagnostics, profile, fit, epochs = tuner.run()
+    seconds["cross_validation"] = time.perf_counter() - t
+    profile = replace(profile, embedder=searcher.embedder.fingerprint,
+                      trained_on=TrainedOn(dataset, split, tuple(sorted(judged.ids))))
+    report = TuneReport(dataset, split, collection, searcher.embedder.fingerprint, len(corpus.ids), len(judged.ids),
+                        opts.folds, opts.seed, stages, diagnostics, profile.describe(), fit, epochs)
+    seconds["total"] = time.perf_counter() - started
+    report.seconds = seconds
+    return replace(profile, report=report.to_dict()), report
+
+
+def tune_beir(
+    searcher: RetrievalSearcher, directory: str | Path, split: str = "train", collection: str | None = None,
+    options: TuneOptions | None = None, say: Say | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[str, RetrievalProfile, TuneReport]:
+    """Embed a BEIR data set's corpus (unless the collection already holds it) and tune on one split's
+    judgements; returns the collection name, the profile and the report."""
+    from vectorseam.retrieval.evaluation import beir_collection
+
+    root = Path(directory)
+    data = load_beir(root, split)
+    name = collection or beir_collection(root)
+    t = time.perf_counter()
+    embedded = prepare_collection(searcher.store, searcher.embedder, name, data, progress)
+    took = time.perf_counter() - t
+    profile, report = tune_collection(searcher, name, data.queries, data.qrels, root.name, split, options, say)
+    report.seconds = {("corpus_embedding" if embedded else "corpus_reused"): took, **report.seconds}
+    report.seconds["total"] += took
+    return name, replace(profile, report=report.to_dict()), report
+

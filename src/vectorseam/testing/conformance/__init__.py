@@ -1,0 +1,138 @@
+"""The store conformance suite: the executable definition of what a ``VectorStore`` must do.
+
+One mixin per concern, each a class of pytest tests that needs one fixture, ``store``, yielding a
+fresh, empty store and closing it afterwards:
+
+====================  ==========================================================================
+``CollectionTests``   create, re-ensure, describe (``collections``, ``collection_info``), drop
+``WriteTests``        upsert/fetch round trips, ids, rejected batches, delete, count, large batches
+``FilterTests``       every portable operator, by count, query and scan, against the reference
+``QueryTests``        rankings and scores against a float64 brute force, ties, shapes
+``ScanTests``         paging every record once, in a stable order
+``RecommendTests``    native recommend (``NativeRecommend`` stores) against the definitions
+``DurabilityTests``   flush and reopen (``Flushable`` stores), acknowledged writes (persistent ones)
+``BulkLoadTests``     ``bulk_load`` fills, adds and fails cleanly (``BulkLoading`` stores)
+``DateFilterTests``   ISO-8601 time ranges (in :mod:`vectorseam.testing.conformance_dates` for now)
+``ExactVectorTests``  float32 vectors come back bit for bit (same module)
+====================  ==========================================================================
+
+:class:`StoreConformance` (in :mod:`.suite`) is all of them. A backend's test class combines the concerns its store
+takes part in and says in the test file why it leaves any out::
+
+    class TestQdrantConformance(CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests,
+                                RecommendTests):
+        \"\"\"Not inherited: DurabilityTests (``:memory:`` keeps nothing), BulkLoadTests (no fill mode).\"\"\"
+
+        @pytest.fixture
+        def store(self) -> Iterator[VectorStore]:
+            s = QdrantStore(url=...)
+            yield s
+            s.close()
+
+The tests of an optional ability (recommend, flush, bulk load) skip themselves, saying why, on a
+store that lacks it, so a class may also inherit the whole :class:`StoreConformance`.
+
+Why it is written the way it is:
+
+* It uses only the protocol (no backend internals), so the same tests run against remote servers.
+* Every filter result is compared with :func:`vectorseam.filters.matches` over the very records the
+  test wrote, and every ranking with a float64 numpy brute force: the reference implementations are
+  the specification, so adapters cannot drift apart in semantics.
+* An operator missing from ``store.capabilities.filter_operators`` must raise
+  :class:`~vectorseam.errors.FilterError` (never be ignored). A backend may still answer a filter
+  it can rewrite without that operator (``$exists: false`` without ``$not``); then the answer must
+  equal the reference exactly.
+* Metadata comes back compared as the filter semantics see it: a ``null`` or empty-list value may
+  come back absent, and ints may come back as floats (numbers compare numerically); booleans stay
+  booleans, strings and list order stay exact.
+* Data comes from fixed seeds and the collections are small, so the suite is deterministic and
+  runs in seconds against a local server.
+
+Hooks a subclass may override: :meth:`ConformanceBase.reopen` (close the store and connect again
+to the same data, for persistent backends) and :attr:`ConformanceBase.large_batch_size`. A test
+that a backend cannot pass for a documented reason is overridden in the subclass with
+``@pytest.mark.skip(reason=...)``.
+
+This package imports pytest; the data and reference helpers it re-exports live in
+:mod:`vectorseam.testing.reference`, which does not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vectorseam.testing.conformance.base import ConformanceBase
+from vectorseam.testing.conformance.bulk_load import BulkLoadTests
+from vectorseam.testing.conformance.collections import CollectionTests
+from vectorseam.testing.conformance.durability import DurabilityTests
+from vectorseam.testing.conformance.filters import FilterTests
+from vectorseam.testing.conformance.query import QueryTests
+from vectorseam.testing.conformance.recommend import RecommendTests, reference_recommend
+from vectorseam.testing.conformance.scan import ScanTests
+from vectorseam.testing.conformance.writes import WriteTests
+from vectorseam.testing.reference import (
+    SCORE_TOL,
+    VECTOR_TOL,
+    assert_ranking,
+    assert_same_record,
+    catalog_records,
+    make_records,
+    normalized_metadata,
+    random_vectors,
+    reference_candidates,
+    reference_scores,
+    reference_top_k,
+    unique_collection_name,
+    vector_of,
+)
+
+if TYPE_CHECKING:
+    from vectorseam.testing.conformance.suite import StoreConformance
+    from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
+
+
+def __getattr__(name: str) -> Any:
+    """``StoreConformance`` and the time-filter/exact-vector mixins, imported on first use.
+
+    They come from :mod:`vectorseam.testing.conformance_dates`, which imports this package's base;
+    importing them eagerly here would be circular when that module is imported first.
+    """
+    if name == "StoreConformance":
+        from vectorseam.testing.conformance.suite import StoreConformance
+
+        return StoreConformance
+    if name in ("DateFilterTests", "ExactVectorTests"):
+        from vectorseam.testing import conformance_dates
+
+        return getattr(conformance_dates, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "SCORE_TOL",
+    "VECTOR_TOL",
+    "BulkLoadTests",
+    "CollectionTests",
+    "ConformanceBase",
+    "DateFilterTests",
+    "DurabilityTests",
+    "ExactVectorTests",
+    "FilterTests",
+    "QueryTests",
+    "RecommendTests",
+    "ScanTests",
+    "StoreConformance",
+    "WriteTests",
+    "assert_ranking",
+    "assert_same_record",
+    "catalog_records",
+    "make_records",
+    "normalized_metadata",
+    "random_vectors",
+    "reference_candidates",
+    "reference_recommend",
+    "reference_scores",
+    "reference_top_k",
+    "unique_collection_name",
+    "vector_of",
+]
