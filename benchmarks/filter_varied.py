@@ -17,6 +17,7 @@ hits both alike; ratio = FAISS p50 / store p50 (above 1: the store is faster).
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from collections.abc import Callable
@@ -49,6 +50,15 @@ def build(n: int, vectors: Matrix, seed: int) -> tuple[MemoryStore, dict[str, An
     return store, cols
 
 
+def mask_of(kind: str, value: float, cols: dict[str, Any]) -> np.ndarray[Any, Any]:
+    """The numpy mask a FAISS user computes for one filter."""
+    if kind == "0.1%":
+        return cols["cat"] == value  # type: ignore[no-any-return]
+    if kind == "10%":
+        return cols["bucket"] == value  # type: ignore[no-any-return]
+    return (cols["x"] >= value) & (cols["x"] < value + 0.5)  # type: ignore[no-any-return]
+
+
 class FilterDraws:
     """A new filter of one kind per call, never equal to the previous one; the same sequence for the
     store and for FAISS."""
@@ -59,22 +69,20 @@ class FilterDraws:
         self.last: object = None
 
     def next(self) -> tuple[dict[str, Any], Callable[[dict[str, Any]], np.ndarray[Any, Any]]]:
+        """The filter as the store takes it, and its mask over numpy columns."""
         while True:
             if self.kind == "0.1%":
-                v: object = int(self.rng.integers(0, 1000))
+                v: float = int(self.rng.integers(0, 1000))
                 spec: dict[str, Any] = {"cat": v}
-                mask = (lambda c, v=v: c["cat"] == v)
             elif self.kind == "10%":
                 v = int(self.rng.integers(0, 10))
                 spec = {"bucket": v}
-                mask = (lambda c, v=v: c["bucket"] == v)
             else:
                 v = round(float(self.rng.random()) * 0.5, 4)
                 spec = {"x": {"$gte": v, "$lt": v + 0.5}}
-                mask = (lambda c, v=v: (c["x"] >= v) & (c["x"] < v + 0.5))
             if v != self.last:
                 self.last = v
-                return spec, mask  # type: ignore[return-value]
+                return spec, functools.partial(mask_of, self.kind, v)
 
 
 def measure(n: int, base: Matrix, queries: Matrix, quick: bool) -> list[dict[str, Any]]:

@@ -181,8 +181,6 @@ def mixed_exact(n: int, base: Matrix, queries: Matrix, steps: int) -> dict[str, 
               "ratio": round(float(np.median(ours[op]) / np.median(readonly[op])), 2)} for op in OPS[3:]]
     for r in rows:
         log(f"mixed_rw: n={n:,} {r['op']}: memory p50 {r['memory']['p50_ms']} ms, FAISS {r['faiss']['p50_ms']} ms")
-    del store, theirs, pool
-    gc.collect()
     return {"n": n, "steps": steps, "rows": rows, "after_write": after, "top10_overlap_min": overlap}
 
 
@@ -232,8 +230,6 @@ def mixed_ann(n: int, base: Matrix, queries: Matrix) -> dict[str, Any]:
            "foreground_rebuilds": 0, "background_rebuilds": coll.ann.rebuilds if coll.ann else 0,
            "write_pair_p50_ms": _stats(writes)["p50_ms"]}
     log(f"mixed_rw: HNSW recall@10 {recall:.3f} after {len(updates)} updates and {len(deletes)} deletes")
-    del exact, approx, pool
-    gc.collect()
     return out
 
 
@@ -282,7 +278,10 @@ def persisted(n: int, base: Matrix) -> dict[str, Any]:
 def run(quick: bool) -> Result:
     real = real_embeddings(quick)
     sizes = [100_000] if quick else [100_000, 1_000_000]
-    exact = [mixed_exact(n, real.base, real.queries, 150 if quick else 300) for n in sizes]
+    exact = []
+    for n in sizes:
+        exact.append(mixed_exact(n, real.base, real.queries, 150 if quick else 300))
+        gc.collect()  # the previous size's store and index
     ann = mixed_ann(20_000 if quick else 100_000, real.base, real.queries)
     disk = persisted(100_000, real.base)
     table = md_table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,7 +91,8 @@ def test_large_ints_compare_exactly() -> None:
     index = ColumnIndex()
     assert index.mask(F.eq("a", 2**53 + 1), metas, 0).tolist() == [False, True, True, False]
     assert index.mask(F.eq("a", float(2**53)), metas, 0).tolist() == [True, False, False, False]
-    assert index.mask(F.eq("a", 10**400), metas, 0).tolist() == [False, False, False, True]
+    # (filters.eq refuses a bound this large; the column must still compare it exactly if given one)
+    assert index.mask(F.Compare("eq", "a", 10**400), metas, 0).tolist() == [False, False, False, True]
 
 
 def test_million_record_mask_is_fast_and_exact() -> None:
@@ -144,3 +146,28 @@ def test_columns_follow_writes_exactly(
             mask = coll.mask(f)
             assert mask is not None
             assert mask.tolist() == reference(f, coll.metas), (kind, arg, f)
+            # The sorted indexes (forced on whatever the share) answer exactly too.
+            rows = coll.columns.rows(f, coll.metas, index_share=1.0)
+            assert rows.tolist() == [i for i, hit in enumerate(reference(f, coll.metas)) if hit], (kind, arg, f)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(metadata, max_size=25), trees)
+def test_sorted_index_rows_equal_the_reference(metas: list[dict[str, Any]], f: Filter) -> None:
+    index = ColumnIndex()
+    want = [i for i, hit in enumerate(reference(f, metas)) if hit]
+    assert index.rows(f, metas, index_share=1.0).tolist() == want
+    assert index.rows(f, metas, index_share=0.0).tolist() == want  # the scan
+
+
+def test_a_selective_leaf_skips_the_scan(monkeypatch: Any) -> None:
+    n = 50_000
+    metas: list[dict[str, Any]] = [{"cat": i % 1000, "s": f"v{i % 500}", "x": i / n} for i in range(n)]
+    index = ColumnIndex()
+    for f in (F.eq("cat", 7), F.eq("s", "v3"), F.in_("cat", [1, 2]), F.gte("x", 0.999), F.lt("x", 0.0005)):
+        index.rows(f, metas)  # builds the column and its sorted index
+        monkeypatch.setattr(ColumnIndex, "mask", lambda *a, **k: pytest.fail("scanned"))
+        rows = index.rows(f, metas)
+        monkeypatch.undo()
+        assert rows.tolist() == [i for i, m in enumerate(metas) if matches(f, m)], f
+    assert index.rows(F.gte("x", 0.5), metas).size == n // 2  # broad: a scan

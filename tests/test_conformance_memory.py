@@ -24,6 +24,7 @@ from vectorseam.testing import (
     CollectionTests,
     DurabilityTests,
     FilterTests,
+    KeywordTests,
     QueryTests,
     ScanTests,
     WriteTests,
@@ -32,7 +33,7 @@ from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTes
 
 
 class TestMemoryStoreConformance(
-    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DateFilterTests, ExactVectorTests
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DateFilterTests, ExactVectorTests, KeywordTests
 ):
     @pytest.fixture
     def store(self) -> Iterator[VectorStore]:
@@ -43,7 +44,7 @@ class TestMemoryStoreConformance(
 
 class TestPersistentMemoryStoreConformance(
     CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DurabilityTests, DateFilterTests,
-    ExactVectorTests,
+    ExactVectorTests, KeywordTests,
 ):
     """Same suite on disk; ``reopen`` closes the store and loads a new one from the directory."""
 
@@ -78,7 +79,7 @@ def _faiss_installed() -> bool:
 
 @pytest.mark.skipif(not _faiss_installed(), reason="the memory store's ANN mode needs faiss, not installed")
 class TestAnnMemoryStoreConformance(
-    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DateFilterTests, ExactVectorTests
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DateFilterTests, ExactVectorTests, KeywordTests
 ):
     """The HNSW path, forced on for every collection size (``min_rows=0``), keeps the same contract."""
 

@@ -521,3 +521,30 @@ def test_require_time_window_refuses_bounds_a_backend_cannot_compare_exactly() -
     for outside in ("1700-01-01", "1600-01-01", "2200-01-01", "9999-01-01"):
         with pytest.raises(FilterError, match=r"toy backend .* 1700-01-01T00:00:00.000000Z .* \(why\)"):
             F.require_time_window(Compare("lt", "d", outside), low, high, "toy", "why")
+
+
+# --- hostile input: refused with FilterError, never a RecursionError or OverflowError -------------
+
+def _nested(op: str, depth: int) -> dict[str, Any]:
+    spec: dict[str, Any] = {"a": 1}
+    for _ in range(depth - 1):
+        spec = {op: spec if op == "$not" else [spec]}
+    return spec
+
+
+@pytest.mark.parametrize("op", ["$not", "$and", "$or"])
+def test_nesting_is_capped_at_max_depth(op: str) -> None:
+    assert parse_filter(_nested(op, F.MAX_DEPTH)) is not None
+    for depth in (F.MAX_DEPTH + 1, 500, 5000):
+        with pytest.raises(FilterError, match=f"more than {F.MAX_DEPTH} levels"):
+            parse_filter(_nested(op, depth))
+
+
+@pytest.mark.parametrize("spec", [
+    {"a": {"$gt": 10 ** 400}}, {"a": {"$lte": -(10 ** 400)}}, {"a": 10 ** 400},
+    {"a": {"$ne": 2 ** 1024}}, {"a": {"$in": [1, 10 ** 4000]}},
+])
+def test_numbers_beyond_float_range_are_refused(spec: dict[str, Any]) -> None:
+    with pytest.raises(FilterError, match="out of range"):
+        parse_filter(spec)
+    assert parse_filter({"a": {"$gt": 10 ** 300}}) == Compare("gt", "a", 10 ** 300)  # large but comparable

@@ -1,7 +1,8 @@
 """Shared set-up for the service tests (no tests here): one real uvicorn server per test process.
 
-The server holds a few dozen short reviews embedded with the real model, two API keys (admin and
-read) and deliberately small limits, so that limit tests need small requests only. It is built once
+The server holds a few dozen short reviews embedded with the real model, four API keys (admin and
+read for every collection, and a read and an admin key scoped to one tenant's collections) and
+deliberately small limits, so that limit tests need small requests only. It is built once
 (the model loads once) and reused by every service, auth, schemathesis and browser test module.
 """
 
@@ -24,6 +25,10 @@ from vectorseam.types import Record
 
 ADMIN_KEY = "vs_test-admin-key-0123456789abcdef"
 READ_KEY = "vs_test-read-key-0123456789abcdef"
+TENANT_READ_KEY = "vs_test-tenant-read-0123456789abcdef"  # collections "tenant-a-*" and "shared"
+TENANT_ADMIN_KEY = "vs_test-tenant-admin-0123456789abcdef"  # collections "tenant-a-*"
+TENANT_READ_SCOPE = ["tenant-a-*", "shared"]
+TENANT_ADMIN_SCOPE = ["tenant-a-*"]
 COLLECTION = "reviews"
 MAX_K = 50
 MAX_BATCH = 64
@@ -104,7 +109,11 @@ def build_service(embedder: Any) -> Service:
         store=StoreSettings(name="memory"),
         service=ServiceSettings(
             api_keys=[APIKeySettings(name="ops", hash=hash_key(ADMIN_KEY), scope="admin"),
-                      APIKeySettings(name="web", hash=hash_key(READ_KEY), scope="read")],
+                      APIKeySettings(name="web", hash=hash_key(READ_KEY), scope="read"),
+                      APIKeySettings(name="tenant-a-web", hash=hash_key(TENANT_READ_KEY), scope="read",
+                                     collections=TENANT_READ_SCOPE),
+                      APIKeySettings(name="tenant-a-ops", hash=hash_key(TENANT_ADMIN_KEY), scope="admin",
+                                     collections=TENANT_ADMIN_SCOPE)],
             max_k=MAX_K, max_batch=MAX_BATCH, max_body_bytes=MAX_BODY, max_text_chars=MAX_TEXT,
             ingest_dirs=[ingest_dir], cors_origins=["http://allowed.example"],
         ),

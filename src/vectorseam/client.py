@@ -337,7 +337,7 @@ class VectorSeam:
     # -- ingest ---------------------------------------------------------------------------------------
     def prepare_ingest(
         self,
-        source: str | os.PathLike[str] | Sequence[Document],
+        source: str | os.PathLike[str] | Sequence[Document] | Sequence[str | os.PathLike[str]],
         collection: str | None = None,
         id_field: str | None = None,
         text_field: str = "text",
@@ -351,11 +351,24 @@ class VectorSeam:
         memory) is readable and the collection exists for this embedder (created if need be), so an
         embedder mismatch or a bad path fails here. Arguments as for :meth:`ingest_file`."""
         name = self.resolve(collection)
+        engine = options.pop("engine", None) or self.settings.ingest.engine
+        ray_options = {key: options.pop(f"ray_{key}") for key in ("address", "workers") if f"ray_{key}" in options}
+        if engine == "ray":
+            return self._prepare_ray_ingest(source, name, RowSpec(id_field, text_field, text_template, metadata_fields),
+                                            batch_size, strict, ray_options, options)
+        if engine != "local":
+            raise ValidationError(f"ingest engine must be 'local' or 'ray', got {engine!r}")
+        if ray_options:
+            raise ValidationError("ray_address and ray_workers are options of the Ray engine (engine='ray')")
         src: Source
         if isinstance(source, str | os.PathLike):
             src = Source(Path(source), RowSpec(id_field, text_field, text_template, metadata_fields))
         else:
-            src = DocumentsSource(Path(f"request:{name}"), RowSpec(), tuple(source))
+            docs = [d for d in source if isinstance(d, Document)]
+            if len(docs) != len(source):
+                raise ValidationError("several paths at once are read by the Ray engine (engine='ray'); the local "
+                                      "engine takes one file or directory")
+            src = DocumentsSource(Path(f"request:{name}"), RowSpec(), tuple(docs))
         src.check()
         state = JobState.under(self.settings.data_dir, self.store_key, options.pop("use_cache", True),
                                options.pop("embed_cache", None))
@@ -368,9 +381,39 @@ class VectorSeam:
 
         return PreparedIngest(name, run)
 
+    def _prepare_ray_ingest(self, source: str | os.PathLike[str] | Sequence[Any], name: str, spec: RowSpec, batch_size: int, strict: bool,
+                            ray_options: dict[str, Any], options: dict[str, Any]) -> PreparedIngest:
+        """The same ingest on a Ray cluster (:mod:`vectorseam.ingest.ray_engine`): files, globs or lists of them."""
+        from vectorseam.ingest.ray_engine import check_ray_options, expand_sources, ingest_on_ray, ray_cluster_from
+        from vectorseam.retrieval.hybrid import SyncedStore
+
+        paths = [source] if isinstance(source, str | os.PathLike) else list(source)
+        if not all(isinstance(p, str | os.PathLike) for p in paths):
+            raise ValidationError("the Ray engine reads files and directories (paths or globs), not documents in memory")
+        sources = expand_sources(paths, spec)
+        cluster = ray_cluster_from(self.settings, ray_options)
+        state = JobState.under(self.settings.data_dir, self.store_key, options.pop("use_cache", True),
+                               options.pop("embed_cache", None))
+        opts = IngestOptions(batch_size=batch_size, strict=strict, **options)
+        check_ray_options(opts)
+        call_with_retry("creating the collection", lambda: ensure_collection_for(self.store, name, self.embedder),
+                        opts.retry)
+
+        def run(progress: Progress | None) -> IngestReport:
+            try:
+                return ingest_on_ray(self.store, self.embedder, name, sources, store_name=self.settings.store.name,
+                                     store_options=store_options(self.settings), store_key=self.store_key,
+                                     embedder_settings=self.settings.embedder, cluster=cluster, options=opts,
+                                     embed_cache=state.embed_cache, progress=progress)
+            finally:  # the workers wrote past this facade's BM25 sidecar: rebuilt on its next use
+                if isinstance(self.store, SyncedStore):
+                    self.store.sidecar(name).discard()
+
+        return PreparedIngest(name, run)
+
     def ingest_file(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         collection: str | None = None,
         id_field: str | None = None,
         text_field: str = "text",
@@ -386,6 +429,10 @@ class VectorSeam:
         ``options`` are :class:`vectorseam.ingest.job.IngestOptions` fields (cleanup, verify, chunk_tokens,
         rejects_path, retry, ...), plus ``use_cache=False`` to bypass the embedding cache or
         ``embed_cache=PATH`` to use another cache file.
+
+        ``engine="ray"`` (default: ``[ingest] engine``) runs it on a Ray cluster (``ray_address``:
+        ``"auto"`` or ``"ray://HOST:PORT"``; ``ray_workers``: embedding actors), where ``path`` may also
+        be a glob or a list of paths: see :mod:`vectorseam.ingest.ray_engine`.
         """
         return self.prepare_ingest(path, collection, id_field, text_field, text_template, metadata_fields,
                                    batch_size, strict, **options).run(progress)

@@ -95,6 +95,19 @@ class APIKeySettings(BaseModel):
     name: str = Field(..., min_length=1, description="who holds the key; logged instead of the key")
     hash: str = Field(..., pattern=r"^sha256:[0-9a-f]{64}$", description="'sha256:' + hex digest of the key")
     scope: Literal["read", "admin"] = Field("read", description="read: queries; admin: also writes and ingest")
+    collections: list[str] | None = Field(
+        None, description="the collections this key may use: names, or name prefixes ending in '*' "
+        "(\"tenant-a-*\"); unset: every collection. Others answer 404, as if they did not exist"
+    )
+
+    @field_validator("collections")
+    @classmethod
+    def _patterns(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or []:
+            if not pattern or "*" in pattern[:-1]:
+                raise ValueError(f"collection pattern {pattern!r}: give a name, or a prefix followed by one "
+                                 "'*' at the end (\"tenant-a-*\")")
+        return value
 
 
 class ServiceSettings(BaseModel):
@@ -107,12 +120,22 @@ class ServiceSettings(BaseModel):
     allow_unauthenticated: bool = Field(
         False, description="serve without API keys on a non-loopback host (open on 127.0.0.1 regardless)"
     )
+    allowed_hosts: list[str] = Field(default_factory=list, description=(
+        "Host header names served besides loopback ones (localhost, 127.0.0.1, [::1]): exact names, "
+        "'*.example.com' or '*'. Empty: any name when API keys are configured, loopback names only without "
+        "keys (a DNS-rebinding page must not reach a keyless service)"))
     cors_origins: list[str] = Field(default_factory=list)
     ingest_dirs: list[Path] = Field(default_factory=list, description="server directories ingest may read")
     max_k: int = Field(100, ge=1, le=10_000)
     max_text_chars: int = Field(10_000, ge=1)
     max_batch: int = Field(256, ge=1, le=100_000, description="records, ids or inputs per request")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # 64 is the filter parser's own ceiling (vectorseam.filters.MAX_DEPTH), which no setting can raise.
+    max_filter_depth: int = Field(32, ge=1, le=64, description="nesting of $and/$or/$not in a filter")
+    max_filter_values: int = Field(1024, ge=1, le=1_000_000, description="values in one $in or $nin list")
+    max_filter_terms: int = Field(4096, ge=1, le=10_000_000, description=(
+        "a filter's cost: its conditions plus every value its $in/$nin lists hold; bounds the work a "
+        "store does per record while it holds its lock"))
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

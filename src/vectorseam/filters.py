@@ -48,6 +48,10 @@ RANGE_OPS: frozenset[str] = frozenset({"gt", "gte", "lt", "lte"})
 ALL_OPERATORS: frozenset[str] = frozenset(
     {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "and", "or", "not"}
 )
+MAX_DEPTH = 64
+"""The deepest nesting of ``$and``/``$or``/``$not`` the dict form may have. Deeper input is refused
+(FilterError) rather than overflowing the stack here or in a backend's translation; no real filter
+comes close."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,10 +169,12 @@ def parse_filter(spec: FilterLike) -> Filter | None:
         raise FilterError(f"a filter must be an object such as {{\"field\": value}}, got {spec!r}")
     if not spec:
         return None
-    return _parse_object(spec, "filter")
+    return _parse_object(spec, "filter", 1)
 
 
-def _parse_object(spec: Mapping[str, Any], path: str) -> Filter:
+def _parse_object(spec: Mapping[str, Any], path: str, depth: int) -> Filter:
+    if depth > MAX_DEPTH:
+        raise FilterError(f"the filter nests $and/$or/$not more than {MAX_DEPTH} levels deep; flatten it")
     if not isinstance(spec, Mapping) or not spec:
         raise FilterError(f"{path}: expected a non-empty object, got {spec!r}")
     parts: list[Filter] = []
@@ -176,21 +182,21 @@ def _parse_object(spec: Mapping[str, Any], path: str) -> Filter:
         if not isinstance(key, str):
             raise FilterError(f"{path}: keys must be strings, got {key!r}")
         if key.startswith("$"):
-            parts.append(_parse_logical(key, value, path))
+            parts.append(_parse_logical(key, value, path, depth))
         else:
             parts.extend(_parse_field(key, value, f"{path}.{key}"))
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
-def _parse_logical(op: str, value: Any, path: str) -> Filter:
+def _parse_logical(op: str, value: Any, path: str, depth: int) -> Filter:
     where = f"{path}.{op}"
     if op in ("$and", "$or"):
         if not isinstance(value, list) or not value:
             raise FilterError(f"{where}: expected a non-empty list of conditions, got {value!r}")
-        children = tuple(_parse_object(v, f"{where}[{i}]") for i, v in enumerate(value))
+        children = tuple(_parse_object(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
         return And(children) if op == "$and" else Or(children)
     if op == "$not":
-        return Not(_parse_object(value, where))
+        return Not(_parse_object(value, where, depth + 1))
     hint = " (field operators go inside a field: {\"field\": {\"$gt\": 1}})" if op in _FIELD_OPS else ""
     raise FilterError(f"{where}: unknown operator {op!r}; expected one of $and, $or, $not{hint}")
 
@@ -235,12 +241,10 @@ def _scalar(value: object, op: str, key: str, path: str | None = None) -> Scalar
     where = path or key
     if isinstance(value, str) and "\x00" in value:
         raise FilterError(f"{where}: {op} value {value!r} contains a NUL character, which no backend can store")
-    if isinstance(value, str | bool | int):
+    if isinstance(value, str | bool):
         return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise FilterError(f"{where}: {op} needs a finite number, got {value!r}")
-        return value
+    if isinstance(value, int | float):
+        return _finite(value, op, where)
     if value is None:
         raise FilterError(f"{where}: {op} cannot compare with null; use {{\"$exists\": false}}")
     if isinstance(value, list | tuple):
@@ -270,8 +274,21 @@ def _bound(value: object, op: str, key: str, path: str | None = None) -> float |
         raise FilterError(
             f"{where}: {op} takes a number or an ISO-8601 date/time string, got {type(value).__name__} {value!r}"
         )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise FilterError(f"{where}: {op} needs a finite number, got {value!r}")
+    return _finite(value, op, where)
+
+
+def _finite(value: int | float, op: str, where: str) -> int | float:
+    """A number every backend can compare: finite, and an int no larger than a float can hold (beyond
+    about 1.8e308 numeric comparisons overflow; such an int is never a real bound, only hostile input)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FilterError(f"{where}: {op} needs a finite number, got {value!r}")
+        return value
+    try:
+        float(value)
+    except OverflowError:
+        raise FilterError(f"{where}: {op} number of {value.bit_length()} bits is out of range; "
+                          "filter numbers must lie within ±1.8e308") from None
     return value
 
 

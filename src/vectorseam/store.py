@@ -15,9 +15,9 @@ Contract highlights every implementation keeps:
 * an unknown collection raises :class:`~vectorseam.errors.CollectionNotFoundError`.
 
 Abilities some backends have beyond the protocol (flushing buffered writes, a bulk-load mode,
-native recommendations) are small runtime-checkable protocols below. Layers test for them with
-``isinstance`` so the type checker sees both branches; a wrapper forwards exactly the abilities its
-inner store has (see :mod:`vectorseam.stores.wrappers`).
+native recommendations, keyword search inside the store) are small runtime-checkable protocols
+below. Layers test for them with ``isinstance`` so the type checker sees both branches; a wrapper
+forwards exactly the abilities its inner store has (see :mod:`vectorseam.stores.wrappers`).
 """
 
 from __future__ import annotations
@@ -132,3 +132,38 @@ class NativeRecommend(Protocol):
         strategy: str = "average_vector",
     ) -> list[Hit]: ...
 
+
+
+@runtime_checkable
+class NativeKeywordSearch(Protocol):
+    """A store that keeps a BM25 keyword index itself (the memory store in its process, pgvector in SQL,
+    Qdrant as sparse vectors), so every process over the same data answers keyword and hybrid queries
+    alike on the very next request, with the filter pushed down.
+
+    Scores follow the one BM25 definition of :mod:`vectorseam.keywords` (tokens, ``idf``,
+    ``term_weight``); a store whose document weights are fixed at write time documents how close it
+    gets. A collection the store cannot index natively (e.g. one created before it could) raises
+    :class:`~vectorseam.errors.UnsupportedOperationError`, and
+    :class:`~vectorseam.retrieval.hybrid.RetrievalSearcher` falls back to the BM25 sidecar.
+    """
+
+    def keyword_search(self, collection: str, query: str, k: int = 10, filter: FilterLike = None) -> list[Hit]:
+        """The ``k`` records with the highest positive BM25 score for ``query`` among those ``filter``
+        admits, best first, ties by id; records sharing no token with the query are not returned."""
+        ...
+
+    def hybrid_search(
+        self,
+        collection: str,
+        query: str,
+        vector: npt.ArrayLike,
+        k: int = 10,
+        filter: FilterLike = None,
+        rrf_k: float = 60,
+        weights: Sequence[float] = (1.0, 1.0),
+        depth: int = 100,
+    ) -> list[Hit]:
+        """:func:`vectorseam.keywords.rrf_fuse` of the dense top ``depth`` for ``vector`` and the BM25 top
+        ``depth`` for ``query`` (both under ``filter``; ``weights`` as (dense, BM25)), the best ``k``
+        with their fused scores (:func:`vectorseam.keywords.fuse_hits`)."""
+        ...

@@ -27,6 +27,7 @@ from vectorseam.testing import (
     CollectionTests,
     DurabilityTests,
     FilterTests,
+    KeywordTests,
     QueryTests,
     ScanTests,
     WriteTests,
@@ -36,7 +37,7 @@ from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTes
 
 class _PgConformance(
     CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DurabilityTests, BulkLoadTests,
-    DateFilterTests, ExactVectorTests,
+    DateFilterTests, ExactVectorTests, KeywordTests,
 ):
     store_options: ClassVar[dict[str, Any]] = {}
     _make: Callable[..., PgVectorStore]

@@ -170,7 +170,8 @@ def test_tables_indexes_and_catalog(make_store: MakeStore, pg_server: PostgresSe
         'SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY table_name COLLATE "C"',
         [schema],
     )
-    assert [t[0] for t in tables] == ["Mixed-Case_1", CATALOG, "mixed-case_1"]
+    assert [t[0] for t in tables] == ["Mixed-Case_1", CATALOG, "_vectorseam_keywords", "_vectorseam_terms",
+                                      "mixed-case_1"]
     catalog = raw(
         pg_server,
         sql.SQL("SELECT name, dimension, metric, metadata FROM {} ORDER BY name").format(
@@ -201,7 +202,12 @@ def test_tables_indexes_and_catalog(make_store: MakeStore, pg_server: PostgresSe
         ("embedding", "vector(5)", None),
         ("text", "text", None),
         ("metadata", "jsonb", None),
+        ("kw_terms", "integer[]", None),
+        ("kw_tfs", "integer[]", None),
+        ("kw", "sparsevec", None),
+        ("kw_len", "integer", None),
     ]
+    assert "USING gin (kw_terms)" in indexes["Mixed-Case_1"]
 
 
 def test_exact_mode_builds_no_vector_index(make_store: MakeStore, pg_server: PostgresServer) -> None:

@@ -28,6 +28,7 @@ from vectorseam.errors import (
     ValidationError,
 )
 from vectorseam.filters import and_, eq, exists, gt, in_, matches, parse_filter
+from vectorseam.keywords import term_index
 from vectorseam.store import NativeRecommend
 from vectorseam.stores.registry import available_stores, open_store
 from vectorseam.testing import assert_ranking, make_records, random_vectors
@@ -71,10 +72,14 @@ def test_points_on_disk_use_the_documented_layout(tmp_path: Path) -> None:
             # the times of the metadata, as UTC text: what DatetimeRange filters read
             "_vs_time": {"day": "2024-01-01T00:00:00.000000Z", "days": ["2024-02-29T00:00:00.000000Z"]},
         }
-        np.testing.assert_allclose(np.asarray(point.vector), written / np.linalg.norm(written), rtol=1e-6)
+        assert isinstance(point.vector, dict)  # the dense vector is the unnamed one; BM25 the sparse "bm25"
+        np.testing.assert_allclose(np.asarray(point.vector[""]), written / np.linalg.norm(written), rtol=1e-6)
+        bm25 = point.vector["bm25"]
+        assert isinstance(bm25, models.SparseVector)
+        assert bm25.indices == [term_index("hello")] and bm25.values == pytest.approx([1 / (1 + 1.5)])
         meta = raw.get_collection("layout").config.metadata
         assert meta == {"vectorseam": {"format": 1, "dimension": 3, "metric": "cosine",
-                                       "metadata": {"embedder": "fp-1"}}}
+                                       "metadata": {"embedder": "fp-1"}, "keywords": {"avgdl": 1.0}}}
     finally:
         raw.close()
     again = create_store(path=str(tmp_path))

@@ -23,6 +23,7 @@ from vectorseam.testing import (
     CollectionTests,
     DurabilityTests,
     FilterTests,
+    KeywordTests,
     QueryTests,
     RecommendTests,
     ScanTests,
@@ -32,8 +33,13 @@ from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTes
 
 
 class TestQdrantMemoryConformance(
-    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DateFilterTests, ExactVectorTests
+    CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DateFilterTests, ExactVectorTests,
+    KeywordTests,
 ):
+    # BM25 document weights keep the avgdl of the collection's first write (vectorseam_qdrant.keywords): after
+    # the suite's overwrites, deletes and additions the true mean length has moved; scores differ from the
+    # reference by up to 4.8% then (measured), so the tolerance after writes is 6%.
+    keyword_drift_rtol = 0.06
     large_batch_size = 3_000  # local mode is a pure-Python engine; the suite's logic is size-independent
 
     @pytest.fixture
@@ -50,8 +56,9 @@ class TestQdrantMemoryConformance(
 
 class TestQdrantPathConformance(
     CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DurabilityTests,
-    DateFilterTests, ExactVectorTests,
+    DateFilterTests, ExactVectorTests, KeywordTests,
 ):
+    keyword_drift_rtol = TestQdrantMemoryConformance.keyword_drift_rtol
     large_batch_size = 600  # every point is written through to SQLite; keeps the suite fast
 
     _path: Path

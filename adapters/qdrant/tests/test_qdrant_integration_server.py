@@ -33,6 +33,7 @@ from vectorseam.testing import (
     CollectionTests,
     DurabilityTests,
     FilterTests,
+    KeywordTests,
     QueryTests,
     RecommendTests,
     ScanTests,
@@ -41,7 +42,7 @@ from vectorseam.testing import (
     unique_collection_name,
 )
 from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
-from vectorseam.types import CollectionSpec
+from vectorseam.types import CollectionSpec, Record
 
 URL_ENV = "VECTORSEAM_TEST_QDRANT_URL"
 
@@ -95,8 +96,9 @@ def server() -> Iterator[dict[str, Any]]:
 
 class _ServerStore(
     CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DurabilityTests,
-    DateFilterTests, ExactVectorTests,
+    DateFilterTests, ExactVectorTests, KeywordTests,
 ):
+    keyword_drift_rtol = 0.06  # see test_qdrant_conformance_local.py: weights keep the first write's avgdl
     prefer_grpc = False
     _opened: list[QdrantStore]
     _options: dict[str, Any]
@@ -140,6 +142,23 @@ class _ServerStore(
         assert again.indexed_fields(name) == expected
         reds = sum(1 for r in catalog_records() if r.metadata.get("color") == "red")
         assert again.count(name, {"color": "red"}) == reds
+
+
+    def test_two_clients_share_the_keyword_index(self, store: VectorStore, server: dict[str, Any]) -> None:
+        """Two clients over one server, as two service replicas: a text changed through one (same record
+        count) is found by BM25 and hybrid search through the other on its next query."""
+        assert isinstance(store, QdrantStore)
+        other = create_store(**self._options)
+        self._opened.append(other)
+        name = unique_collection_name("replicas")
+        self._created.append(name)
+        store.ensure_collection(CollectionSpec(name, 8, "cosine"))
+        records = catalog_records()
+        store.upsert(name, records)
+        assert other.keyword_search(name, "zebra", 5) == []
+        store.upsert(name, [Record("c05", records[5].vector, "a zebra crossing", records[5].metadata)])
+        assert [h.id for h in other.keyword_search(name, "zebra", 5)] == ["c05"]
+        assert other.hybrid_search(name, "zebra", records[5].vector, 1)[0].id == "c05"  # type: ignore[arg-type]
 
 
 class TestQdrantServerRestConformance(_ServerStore):

@@ -37,6 +37,7 @@ _COMMAND_MODULES = [
     "vectorseam.cli.analysis",
     "vectorseam.cli.serve",
     "vectorseam.cli.jobs",
+    "vectorseam.cli.tune",
 ]
 
 

@@ -48,6 +48,8 @@ def ingest(
     retry_backoff: Annotated[float, typer.Option(hidden=True, help="first retry delay in seconds")] = 0.5,
     duplicates: Annotated[str, typer.Option(help="'tag' (metadata duplicate_of) or 'drop' (into the rejects file) near-duplicates of the collection and of earlier rows")] = "off",
     duplicate_threshold: Annotated[float, typer.Option(help="cosine similarity from which a record is a duplicate")] = 0.98,
+    engine: Annotated[str | None, typer.Option(help="'local' (this process) or 'ray' (a Ray cluster; SOURCE may then be a glob); default: [ingest] engine")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="the Ray cluster: 'auto' or 'ray://HOST:PORT' (default: [ingest] ray_address, else a local cluster)")] = None,
 ) -> None:
     """Embed SOURCE into a collection: incremental (unchanged records are skipped), resumable, safe to kill."""
     from vectorseam.cli.jobs import run_ingest
@@ -58,7 +60,7 @@ def ingest(
         cleanup=cleanup, verify=verify, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
         embed_cache=embed_cache, no_cache=no_cache, show_progress=progress,
         checkpoint_seconds=checkpoint_seconds, retries=retries, retry_backoff=retry_backoff,
-        duplicates=duplicates, duplicate_threshold=duplicate_threshold,
+        duplicates=duplicates, duplicate_threshold=duplicate_threshold, engine=engine, ray_address=ray_address,
     )
 
 
@@ -71,11 +73,13 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
     mode: Annotated[str, typer.Option("--mode", help="dense | bm25 | hybrid (dense and BM25 fused by RRF)")] = "dense",
     mmr: Annotated[float | None, typer.Option("--mmr", min=0.0, max=1.0, help="re-rank for diversity (MMR lambda; 1 = relevance only)")] = None,
+    no_profile: Annotated[bool, typer.Option("--no-profile", help="ignore the collection's tuned profile (vectorseam tune)")] = False,
 ) -> None:
     """Semantic search: the k records most similar in meaning to each QUERY."""
     f = parse_filter_option(filter)
     with open_client() as vs:
-        results = vs.retrieve_many(queries, k=k, filter=f, collection=collection, mode=mode, mmr=mmr)
+        results = vs.retrieve_many(queries, k=k, filter=f, collection=collection, mode=mode, mmr=mmr,
+                                   profile=not no_profile)
     if as_json:
         payload = [{"query": q, "hits": [hit_dict(h) for h in hits]} for q, hits in zip(queries, results, strict=True)]
         typer.echo(json.dumps(payload[0]["hits"] if len(queries) == 1 else payload, ensure_ascii=False))

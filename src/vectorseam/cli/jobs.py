@@ -58,6 +58,8 @@ def run_ingest(
     retry_backoff: float,
     duplicates: str = "off",
     duplicate_threshold: float = 0.98,
+    engine: str | None = None,
+    ray_address: str | None = None,
 ) -> None:
     from vectorseam.client import IngestReport, RetryPolicy
 
@@ -80,12 +82,18 @@ def run_ingest(
         )
         if embed_cache is not None:
             options["embed_cache"] = embed_cache
+        if engine is not None:
+            options["engine"] = engine
+        if ray_address is not None:
+            options["ray_address"] = ray_address
         with _bar(disable=not show_progress) as bar:
             task = bar.add_task(escape(f"ingest {source.name} -> {name}"), total=None, rate="")
 
             def progress(report: IngestReport) -> None:
                 elapsed = bar.tasks[task].elapsed or 0.0
                 rate = f"{report.processed / elapsed:.0f} rec/s" if elapsed > 0 else ""
+                if report.rejected:
+                    rate += f", {report.rejected} rejected"
                 bar.update(task, total=report.expected, completed=report.processed, rate=rate)
 
             report = vs.ingest_file(source, name, id_field, text_field, text_template, fields, batch_size,

@@ -104,6 +104,7 @@ def beir(
     collection: Annotated[str | None, typer.Option("--collection", help="where the corpus is embedded (default beir-NAME)")] = None,
     rrf_k: Annotated[float, typer.Option(help="the Reciprocal Rank Fusion constant")] = DEFAULT_RRF_K,
     output: Annotated[Path | None, typer.Option(help="write the results as JSON here (default: DIR-SPLIT-eval.json)")] = None,
+    no_profile: Annotated[bool, typer.Option("--no-profile", help="ignore the collection's tuned profile (vectorseam tune)")] = False,
 ) -> None:
     """nDCG@10, recall@100 and MRR@10 of each search mode on a BEIR-format data set."""
     modes = tuple(mode or MODES)
@@ -111,7 +112,7 @@ def beir(
     if bad:
         raise ValidationError(f"unknown --mode {bad[0]!r}; use {', '.join(MODES)}")
     with open_client() as vs, console.status(f"evaluating {directory} ({split})..."):
-        report = vs.evaluate_beir(directory, split, modes, collection, rrf_k)
+        report = vs.evaluate_beir(directory, split, modes, collection, rrf_k, profile=not no_profile)
     target = output or Path(f"{directory.name}-{split}-eval.json")
     target.write_text(report.to_json() + "\n", encoding="utf-8")
     console.print(format_table(report), highlight=False, markup=False)

@@ -45,8 +45,10 @@ import glob
 import json
 import logging
 import os
+import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -103,11 +105,17 @@ class RayCluster:
 
 @dataclass(frozen=True, slots=True)
 class RaySource:
-    """One file or directory to read, and the source key its records are kept under."""
+    """One file or directory to read, the source key its records are kept under, and the scope of
+    ``--cleanup full`` it belongs to (the file itself, or the glob that matched it)."""
 
     path: Path
     key: str
     spec: RowSpec = field(default_factory=RowSpec)
+    scope: str = ""
+
+    @property
+    def cleanup_scope(self) -> str:
+        return self.scope or self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +147,10 @@ class _Context:
 def expand_sources(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                    spec: RowSpec | None = None) -> list[RaySource]:
     """The files and directories to read: a path, a glob (``data/*.jsonl``, ``**`` for subfolders) or
-    a list of them. The files of one glob share one source key (the pattern), so ``--cleanup full``
-    also deletes the records of a file that no longer matches; a plain path is keyed as the local
-    job keys it."""
+    a list of them. A plain path is keyed as the local job keys it. A file matched by a glob is keyed
+    ``<pattern>|<file>`` and cleaned up with the pattern's scope: ``--cleanup full`` also deletes the
+    records of a file that no longer matches, while a row it could not read keeps only that file's
+    records."""
     spec = spec or RowSpec()
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not items:
@@ -158,10 +167,11 @@ def expand_sources(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
         matches = sorted(glob.glob(text, recursive=True))
         if not matches:
             raise ValidationError(f"{text}: no file matches this pattern")
-        key = _key(f"glob:{Path(text).absolute()}")
+        scope = _key(f"glob:{Path(text).absolute()}")
         for match in matches:
             Source(Path(match), spec).check()
-            out.append(RaySource(Path(match).absolute(), key, spec))
+            out.append(RaySource(Path(match).absolute(), f"{scope}|{_key(str(Path(match).absolute()))}", spec,
+                                 scope))
     return out
 
 
@@ -295,12 +305,12 @@ class _Planner:
 class _Embedder:
     """Holds the model (loaded once, on the GPU Ray gave this actor if any) and the node's cache."""
 
-    def __init__(self, ctx: _Context) -> None:
+    def __init__(self, ctx: _Context, threads: int) -> None:
         from vectorseam.embedders import build_embedder
         from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
 
         embedder = build_embedder(ctx.embedder)
-        _place(embedder)
+        _place(embedder, threads)
         cache = EmbeddingCache(ctx.embed_cache) if ctx.embed_cache else None
         self.embedder = CachingEmbedder(embedder, cache)
 
@@ -322,9 +332,9 @@ class _Embedder:
         return _table(rows)
 
 
-def _place(embedder: Embedder) -> None:
-    """Run a local model on the GPU Ray assigned to this actor (CUDA_VISIBLE_DEVICES names it), if any;
-    on a CPU, use as many threads as CPUs the actor reserved."""
+def _place(embedder: Embedder, threads: int) -> None:
+    """Run a local model on the GPU Ray assigned to this actor (CUDA_VISIBLE_DEVICES names it), if any,
+    else on ``threads`` CPU threads."""
     import ray
 
     from vectorseam.embedders.local import LocalEmbedder
@@ -335,10 +345,10 @@ def _place(embedder: Embedder) -> None:
     if ray.get_gpu_ids():
         base.device = "cuda"
         return
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)  # type: ignore[no-untyped-call]
-    import torch
-
-    torch.set_num_threads(max(1, round(cpus)))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:  # read when torch is imported: only if a text misses the cache (the import alone takes seconds)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 # -- stage 4: write ---------------------------------------------------------------------------------
@@ -394,34 +404,40 @@ def _connect(address: str | None) -> bool:
     return True
 
 
-def _sizes(cluster: RayCluster, embedder: EmbedderSettings) -> tuple[int, dict[str, float]]:
-    """Embedding actors and what each asks for: a GPU each when the cluster has GPUs (local model),
-    otherwise a share of the CPUs left after the light stages (an OpenAI actor only waits on HTTP)."""
+def _sizes(cluster: RayCluster, embedder: EmbedderSettings) -> tuple[int, int, dict[str, float]]:
+    """Embedding actors, the threads of each and what each asks Ray for: a GPU each when the cluster
+    has GPUs (local model); otherwise a share of the CPUs (an OpenAI actor only waits on HTTP).
+
+    The CPUs asked for are bookkeeping, not a limit: they leave one CPU free for Ray Data's own tasks
+    (the repartition between reading and planning), which would otherwise wait for CPUs the actors
+    hold for the whole run. Each CPU actor computes with its share of the cluster's cores."""
     import ray
 
     resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
     cpus = float(resources.get("CPU", 1.0))
     gpus = int(resources.get("GPU", 0))
     if embedder.name == "openai":
-        return cluster.workers or 4, {"num_cpus": LIGHT_CPUS}
+        return cluster.workers or 4, 1, {"num_cpus": LIGHT_CPUS}
     if gpus:
-        return cluster.workers or gpus, {"num_cpus": 1.0, "num_gpus": 1}
+        return cluster.workers or gpus, 1, {"num_cpus": 1.0, "num_gpus": 1}
     workers = cluster.workers or max(1, int(cpus) - 1)
-    light = LIGHT_CPUS * (1 + cluster.planners + cluster.writers) + 0.05
-    return workers, {"num_cpus": max(LIGHT_CPUS, min(1.0, (cpus - light) / workers))}
+    spare = cpus - 1.0 - LIGHT_CPUS * (1 + cluster.planners + cluster.writers)
+    share = max(0.01, min(1.0, spare / workers))
+    return workers, max(1, int(cpus) // workers), {"num_cpus": round(share, 3)}
 
 
 def _pipeline(ctx: _Context, sources: Sequence[RaySource], cluster: RayCluster) -> Any:
     import ray.data
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # the driver shows its own progress and summary
     data_ctx = ray.data.DataContext.get_current()
     data_ctx.enable_progress_bars = False  # the driver shows its own (records/s, rejects)
     data_ctx.print_on_execution_start = False
     # A reading task hands on what it read in blocks of at most this size (Ray's default, 128 MiB, would
     # hold a large file's first documents back until that much was read).
     data_ctx.target_max_block_size = BLOCK_BYTES
-    workers, embed_resources = _sizes(cluster, ctx.embedder)
+    workers, threads, embed_resources = _sizes(cluster, ctx.embedder)
     batch = ctx.options.batch_size
     ds: Any = ray.data.from_items([{"index": i} for i in range(len(sources))], override_num_blocks=len(sources))
     ds = ds.map_batches(_read, batch_size=1, batch_format="pyarrow", fn_kwargs={"sources": list(sources),
@@ -432,8 +448,8 @@ def _pipeline(ctx: _Context, sources: Sequence[RaySource], cluster: RayCluster) 
     ds = ds.repartition(target_num_rows_per_block=batch)
     ds = ds.map_batches(_Planner, fn_constructor_kwargs={"ctx": ctx}, batch_size=batch, batch_format="pyarrow",
                         compute=ActorPoolStrategy(size=cluster.planners), num_cpus=LIGHT_CPUS)
-    ds = ds.map_batches(_Embedder, fn_constructor_kwargs={"ctx": ctx}, batch_size=batch, batch_format="pyarrow",
-                        compute=ActorPoolStrategy(size=workers), **embed_resources)
+    ds = ds.map_batches(_Embedder, fn_constructor_kwargs={"ctx": ctx, "threads": threads}, batch_size=batch,
+                        batch_format="pyarrow", compute=ActorPoolStrategy(size=workers), **embed_resources)
     return ds.map_batches(_Writer, fn_constructor_kwargs={"ctx": ctx}, batch_size=batch, batch_format="pyarrow",
                           compute=ActorPoolStrategy(size=cluster.writers), num_cpus=LIGHT_CPUS)
 
@@ -507,10 +523,11 @@ def ingest_on_ray(
         rejects_cm = (open(opts.rejects_path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
                       if opts.rejects_path is not None else contextlib.nullcontext())
         try:
-            with rejects_cm as rejects_file, bulk:
+            with rejects_cm as rejects_file, bulk, warnings.catch_warnings():
+                warnings.filterwarnings("ignore", module=r"ray\.")  # advice on pool sizes for small inputs
                 _drive(_pipeline(ctx, sources, cluster), report, unread, rejects_file, opts, progress)
             if opts.cleanup == "full":
-                _cleanup(store, embedder, collection, ctx, rm, unread, report)
+                _cleanup(store, embedder, collection, ctx, rm, sources, unread, report)
         except BaseException as exc:
             raise _unwrap(exc) from None
         finally:
@@ -561,12 +578,14 @@ def _write_lines(fh: IO[str] | None, lines: list[str]) -> None:
 
 
 def _cleanup(store: VectorStore, embedder: Embedder, collection: str, ctx: _Context, rm: PgRecordManager,
-             unread: dict[str, Unread], report: IngestReport) -> None:
-    """The local job's ``--cleanup full`` for each source; "seen" is this run's claims in PostgreSQL."""
+             sources: Sequence[RaySource], unread: dict[str, Unread], report: IngestReport) -> None:
+    """The local job's ``--cleanup full`` for each source with records this run did not see ("seen" is
+    this run's claims in PostgreSQL), including files a glob no longer matches."""
     job = IngestJob(store, embedder, collection, JobState(Path(), ctx.store_key, None), ctx.options)
     entries = UnseenEntries(rm, ctx.run)
-    for key, source_unread in unread.items():
-        job.cleanup(entries, key, set(), source_unread)
+    for scope in dict.fromkeys(s.cleanup_scope for s in sources):
+        for key in rm.unseen_sources(scope, ctx.run):
+            job.cleanup(entries, key, set(), unread.get(key, Unread()))
     report.deleted += job.report.deleted
     report.kept += job.report.kept
     report.chunks_deleted += job.report.chunks_deleted

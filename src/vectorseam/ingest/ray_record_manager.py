@@ -157,6 +157,14 @@ class PgRecordManager:
         ids = list(dict.fromkeys(doc_ids))
         if not ids:
             return {}, {}
+        import psycopg
+
+        try:
+            return self._claim(run, source, ids)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(f"the record manager's PostgreSQL failed: {exc}") from exc
+
+    def _claim(self, run: str, source: str, ids: list[str]) -> tuple[dict[str, Entry], dict[str, str]]:
         before: dict[str, Entry] = {}
         clashes: dict[str, str] = {}
         with self._lock, self._conn.transaction():
@@ -214,16 +222,29 @@ class PgRecordManager:
                    (self.store, self.collection, list(doc_ids)))
 
     def entries(self, source: str | None = None) -> Iterator[Entry]:
-        """Every written entry of this collection (of one source, if given)."""
+        """Every entry of this collection (of one source, if given), claims never written left out."""
         yield from self._entries(source, None)
 
+    def unseen_sources(self, scope: str, run: str) -> list[str]:
+        """Source keys of ``scope`` (a source key, or a glob whose files are keyed ``<glob>|<file>``)
+        holding entries ``run`` did not claim."""
+        rows = self._exec("SELECT DISTINCT source FROM {s}.records WHERE store = %s AND collection = %s AND "
+                          "(source = %s OR left(source, %s) = %s) AND run <> %s ORDER BY source",
+                          (self.store, self.collection, scope, len(scope) + 1, f"{scope}|", run))
+        return [r[0] for r in rows]
+
     def unseen(self, source: str, run: str) -> Iterator[Entry]:
-        """Entries of ``source`` that ``run`` did not claim: what ``--cleanup full`` considers deleting."""
+        """Entries of ``source`` that ``run`` did not claim: what ``--cleanup full`` considers deleting.
+
+        Claims of an earlier, killed run for documents it never wrote (and this run did not see) are
+        dropped here: they hold no chunk, so there is nothing to delete or to count."""
+        self._exec("DELETE FROM {s}.records WHERE store = %s AND collection = %s AND source = %s AND run <> %s "
+                   "AND content_hash = ''", (self.store, self.collection, source, run))
         yield from self._entries(source, run)
 
     def _entries(self, source: str | None, not_run: str | None) -> Iterator[Entry]:
         sql = ("SELECT doc_id, source, content_hash, chunk_ids, state FROM {s}.records "
-               "WHERE store = %s AND collection = %s")
+               "WHERE store = %s AND collection = %s AND content_hash <> ''")
         params: list[Any] = [self.store, self.collection]
         if source is not None:
             sql += " AND source = %s"

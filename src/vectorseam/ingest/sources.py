@@ -133,7 +133,7 @@ class TextTemplate:
             if match is None:
                 raise bad(f"format spec {spec!r} of field {name!r} is not a valid format spec")
             for part in ("width", "precision"):
-                digits = match.group(part) or ""
+                digits = (match.group(part) or "").lstrip("0")
                 if len(digits) > len(str(MAX_TEXT_CHARS)) or (digits and int(digits) > MAX_TEXT_CHARS):
                     raise bad(f"the {part} in {spec!r} of field {name!r} is over the text limit of "
                               f"{MAX_TEXT_CHARS} characters")
@@ -188,10 +188,6 @@ class RowSpec:
 
     def template(self) -> TextTemplate | None:
         return None if self.text_template is None else TextTemplate.parse(self.text_template)
-
-    def template_fields(self) -> list[str]:
-        template = self.template()
-        return [] if template is None else template.fields
 
 
 # -- row files ------------------------------------------------------------------------------------
@@ -743,7 +739,15 @@ class DocumentsSource(Source):
         return None
 
     def documents(self) -> Iterator[Document | Reject]:
-        return iter(self.items)
+        """The items in order; a repeated id is rejected and the first kept, as a file source does."""
+        seen: dict[str, str] = {}
+        for doc in self.items:
+            if doc.id in seen:
+                yield Reject(doc.origin, f"duplicate id {doc.id!r} (first seen at {seen[doc.id]}); kept the first",
+                             doc.id)
+            else:
+                seen[doc.id] = doc.origin
+                yield doc
 
     def estimate(self) -> int | None:
         return len(self.items)

@@ -1,9 +1,12 @@
 """A BM25 keyword index kept beside a collection, for backends without native sparse search.
 
-Tokens come from bm25s itself (:func:`bm25s.tokenize`: lower-cased ``\\w\\w+`` words, its English stop
-words, PyStemmer's English Snowball stemmer), so they are bm25s's by construction. The scores are
-Lucene's BM25 (``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``, ``tf / (tf + k1 (1 - b + b dl / avgdl))``),
-bm25s's default ``lucene`` method; tests/test_hybrid.py checks that the two agree.
+Tokens and scores are the ones every keyword index shares (:mod:`vectorseam.keywords`: bm25s's tokens,
+Lucene's BM25 with k1 1.5 and b 0.75); tests/test_hybrid.py checks that ours and bm25s's agree.
+
+The sidecar is the *fallback* for stores without native keyword search (see
+:class:`~vectorseam.store.NativeKeywordSearch`: the memory store, pgvector and Qdrant keep BM25 inside
+themselves, so service replicas over one database agree without it) and for collections whose store
+cannot index them natively (a Qdrant collection created before sparse vectors were added).
 
 Why our own scorer (:class:`BM25Model`) and not ``bm25s.BM25``: bm25s cannot add or remove documents,
 so after every write the next search rebuilds the model, and building is where bm25s is slow (a
@@ -49,44 +52,23 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
 import numpy.typing as npt
-import Stemmer
 from scipy import sparse
 
 from vectorseam.errors import VectorseamError
+from vectorseam.keywords import K1, B, idf, term_weight, tokenize_all
+from vectorseam.keywords import tokenize as tokenize  # re-exported: its home before keywords.py
 from vectorseam.store import VectorStore
 from vectorseam.types import Record
 
-_STEMMER = Stemmer.Stemmer("english")
 _FORMAT = 1
 _MASK64 = (1 << 64) - 1
-
-
-def tokenize_all(texts: Sequence[str]) -> list[list[str]]:
-    """bm25s's tokens for each text (English stop words, Snowball stemmer).
-
-    Pass many texts at once: bm25s stems each distinct word once per call, and its per-call setup is
-    paid once. SciFact's abstracts took 1.8 s in one call, 2.4 s with our former per-text tokeniser,
-    4.3 s with one call per text (best of 4 each).
-    """
-    if not texts:
-        return []
-    tokens: list[list[str]] = bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
-    )
-    return tokens
-
-
-def tokenize(text: str) -> list[str]:
-    """The tokens of one text (a query); see :func:`tokenize_all`."""
-    return tokenize_all([text])[0]
 
 
 def text_hash(record_id: str, text: str) -> int:
@@ -100,7 +82,7 @@ class BM25Model:
     by position breaks ties by id.
     """
 
-    def __init__(self, ids: list[str], token_lists: list[list[str]], k1: float = 1.5, b: float = 0.75) -> None:
+    def __init__(self, ids: list[str], token_lists: list[list[str]], k1: float = K1, b: float = B) -> None:
         if any(x >= y for x, y in pairwise(ids)):
             pairs = sorted(zip(ids, token_lists, strict=True))
             ids, token_lists = [i for i, _ in pairs], [t for _, t in pairs]
@@ -117,13 +99,11 @@ class BM25Model:
         )
         counts.sum_duplicates()  # repeated (doc, term) pairs become the term frequency
         avgdl = float(lengths.mean()) if n else 1.0
-        norm = k1 * (1.0 - b + b * lengths / (avgdl or 1.0))
         df = np.diff(counts.indptr)
-        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        tf = counts.data
         self.indptr: npt.NDArray[np.signedinteger[Any]] = counts.indptr  # int32, or int64 for huge matrices
         self.indices: npt.NDArray[np.signedinteger[Any]] = counts.indices
-        self.weights: npt.NDArray[np.float64] = np.repeat(idf, df) * tf / (tf + norm[counts.indices])
+        self.weights: npt.NDArray[np.float64] = np.repeat(idf(n, df), df) * term_weight(
+            counts.data, lengths[counts.indices], avgdl, k1, b)
 
     def scores(self, query: str) -> npt.NDArray[np.float64]:
         """The BM25 score of every document (in ``self.ids`` order) for ``query``; zeros where no term occurs."""
@@ -208,6 +188,14 @@ class BM25Sidecar:
             fh.flush()
             os.fsync(fh.fileno())
 
+    def _exists(self) -> bool:
+        """Whether the sidecar has files; when not, writes need no journal (and no directory is made:
+        over a store with native keyword search the sidecar never exists, and a write costs one stat)."""
+        if (self.directory / "state.json").is_file():
+            return True
+        self._docs, self._model = None, None
+        return False
+
     # -- keeping in step --------------------------------------------------------------------------
     def rebuild(self) -> None:
         """Re-read every text from the store and re-tokenise (only what is new or changed)."""
@@ -263,6 +251,8 @@ class BM25Sidecar:
 
     def apply_upsert(self, records: Iterable[Record]) -> None:
         """Journal records the store has just accepted; a missing sidecar is built later from a scan."""
+        if not self._exists():
+            return
         with self._locked():
             if not (self.directory / "state.json").is_file():
                 self._docs, self._model = None, None
@@ -290,6 +280,8 @@ class BM25Sidecar:
                 self._maybe_compact()
 
     def apply_delete(self, ids: Iterable[str]) -> None:
+        if not self._exists():
+            return
         with self._locked():
             if not (self.directory / "state.json").is_file():
                 self._docs, self._model = None, None

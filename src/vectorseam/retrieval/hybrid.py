@@ -1,11 +1,14 @@
 """Search modes over any store: dense, BM25 keywords, or both fused by Reciprocal Rank Fusion; plus MMR.
 
 * ``dense``: the embedder and the store's vector query.
-* ``bm25``: the collection's BM25 sidecar (:mod:`vectorseam.retrieval.bm25`); the store supplies texts and
-  metadata of the hits, and filters are applied with the reference semantics of
-  :func:`vectorseam.filters.matches`.
+* ``bm25``: the store's own keyword index when it has one (:class:`~vectorseam.store.NativeKeywordSearch`:
+  one call, the filter pushed down, the same answer in every process over the same data); otherwise,
+  as the documented fallback, the collection's BM25 sidecar (:mod:`vectorseam.retrieval.bm25`), whose
+  hits the store supplies texts and metadata for, filtered with the reference semantics of
+  :func:`vectorseam.filters.matches`. Both score by the one definition in :mod:`vectorseam.keywords`.
 * ``hybrid``: the top ``candidates`` of each, fused by RRF: ``score(d) = sum_i w_i / (rrf_k + rank_i(d))``
-  (Cormack et al., 2009), which needs no score calibration between BM25 and cosine.
+  (Cormack et al., 2009), which needs no score calibration between BM25 and cosine; in one call of
+  the store's ``hybrid_search`` when it has one (and no tuned profile fuses its own way).
 * ``mmr``: a lambda in [0, 1] re-ranks the candidate pool (:meth:`RetrievalSearcher.candidate_pool`)
   for diversity with the query embedding and the candidates' vectors (see
   :mod:`vectorseam.retrieval.mmr`). Scores stay those of the chosen mode.
@@ -27,12 +30,15 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.embedders.base import Embedder
-from vectorseam.errors import ValidationError
+from vectorseam.errors import UnsupportedOperationError, ValidationError
 from vectorseam.filters import Filter, FilterLike, matches, parse_filter
+from vectorseam.keywords import DEFAULT_RRF_K as DEFAULT_RRF_K  # re-exported: its home before keywords.py
+from vectorseam.keywords import fuse_hits
+from vectorseam.keywords import rrf_fuse as rrf_fuse
 from vectorseam.retrieval.bm25 import BM25Sidecar, remove_dir
 from vectorseam.retrieval.mmr import check_lambda, mmr_order
 from vectorseam.retrieval.search import MAX_QUERY_CHARS, Searcher
-from vectorseam.store import VectorStore
+from vectorseam.store import NativeKeywordSearch, VectorStore
 from vectorseam.stores.wrappers import StoreWrapper
 from vectorseam.types import Hit, Metric, Record, as_vector
 
@@ -41,24 +47,7 @@ if TYPE_CHECKING:
 
 Mode: TypeAlias = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
-DEFAULT_RRF_K = 60
 DEFAULT_CANDIDATES = 100
-
-
-def rrf_fuse(
-    rankings: Sequence[Sequence[str]], rrf_k: float = DEFAULT_RRF_K, weights: Sequence[float] | None = None
-) -> list[tuple[str, float]]:
-    """Reciprocal Rank Fusion of several best-first id lists; ties broken by id."""
-    if rrf_k < 0:
-        raise ValidationError(f"the RRF constant must be >= 0, got {rrf_k}")
-    w = list(weights) if weights is not None else [1.0] * len(rankings)
-    if len(w) != len(rankings):
-        raise ValidationError(f"{len(w)} RRF weights for {len(rankings)} rankings")
-    fused: dict[str, float] = {}
-    for weight, ranking in zip(w, rankings, strict=True):
-        for rank, rid in enumerate(ranking, 1):
-            fused[rid] = fused.get(rid, 0.0) + weight / (rrf_k + rank)
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
 def sidecar_root(data_dir: str | Path, store_name: str, options: dict[str, Any] | None = None) -> Path:
@@ -72,7 +61,10 @@ def sidecar_root(data_dir: str | Path, store_name: str, options: dict[str, Any] 
 
 class SyncedStore(StoreWrapper):
     """A store whose writes also update each collection's BM25 sidecar; everything else is delegated
-    (with exactly the inner store's optional abilities, see :mod:`vectorseam.stores.wrappers`)."""
+    (with exactly the inner store's optional abilities, see :mod:`vectorseam.stores.wrappers`).
+
+    A sidecar is journalled only once it exists, and it exists only where a search fell back to it,
+    so over a store with native keyword search this costs one ``stat`` per write."""
 
     def __init__(self, inner: VectorStore, root: str | Path) -> None:
         super().__init__(inner)
@@ -200,14 +192,18 @@ class RetrievalSearcher:
         else:
             assert qvec is not None
             depth = max(pool, self.candidates if tuned is None else tuned.fusion.depth)
-            dense = self.store.query(collection, qvec, k=depth, filter=f)[0]
-            sparse = self.bm25_hits(collection, query, depth, f)
-            by_id = {h.id: h for h in sparse} | {h.id: h for h in dense}
-            if tuned is None:
-                fused = rrf_fuse([[h.id for h in dense], [h.id for h in sparse]], self.rrf_k, self.weights)
+            native = self._native_hybrid(collection, query, qvec, pool, f, depth) if tuned is None else None
+            if native is not None:
+                hits = native
             else:
-                fused = tuned.fusion.fuse([(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse])
-            hits = [Hit(rid, score, by_id[rid].text, by_id[rid].metadata) for rid, score in fused[:pool]]
+                dense = self.store.query(collection, qvec, k=depth, filter=f)[0]
+                sparse = self.bm25_hits(collection, query, depth, f)
+                if tuned is None:
+                    hits = fuse_hits(dense, sparse, pool, self.rrf_k, self.weights)
+                else:
+                    by_id = {h.id: h for h in sparse} | {h.id: h for h in dense}
+                    fused = tuned.fusion.fuse([(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse])
+                    hits = [Hit(rid, score, by_id[rid].text, by_id[rid].metadata) for rid, score in fused[:pool]]
         if lam is None:
             return hits[:k]
         assert qvec is not None
@@ -227,7 +223,39 @@ class RetrievalSearcher:
         pool = self.store.query(collection, qvec, k=self.candidate_pool(k), filter=f, include_vectors=True)[0]
         return self._mmr(collection, info.metric, qvec, pool, k, lam)
 
+    def _native_hybrid(self, collection: str, query: str, qvec: npt.NDArray[np.float32], k: int, f: Filter | None,
+                       depth: int) -> list[Hit] | None:
+        """The store's own hybrid search; None when it has none (or not for this collection)."""
+        if not isinstance(self.store, NativeKeywordSearch):
+            return None
+        try:
+            return self.store.hybrid_search(collection, query, qvec, k, f, self.rrf_k, self.weights, depth)
+        except UnsupportedOperationError:
+            return None
+
+    def native_keywords(self, collection: str, query: str, k: int, f: Filter | None = None) -> list[Hit] | None:
+        """The store's own BM25 hits; None when it has no keyword index (or none for this collection)."""
+        if not isinstance(self.store, NativeKeywordSearch):
+            return None
+        try:
+            return self.store.keyword_search(collection, query, k, f)
+        except UnsupportedOperationError:
+            return None
+
+    def keyword_ranking(self, collection: str, query: str, k: int) -> list[tuple[str, float]]:
+        """The BM25 top ``k`` as (id, score) pairs, natively or from the sidecar (evaluation and tuning)."""
+        native = self.native_keywords(collection, query, k)
+        if native is not None:
+            return [(h.id, h.score) for h in native]
+        return self.sidecar(collection).search(query, k)
+
     def bm25_hits(self, collection: str, query: str, k: int, f: Filter | None) -> list[Hit]:
+        """BM25 hits from the store's own index, or else (the fallback) from the sidecar."""
+        native = self.native_keywords(collection, query, k, f)
+        return native if native is not None else self.sidecar_hits(collection, query, k, f)
+
+    def sidecar_hits(self, collection: str, query: str, k: int, f: Filter | None) -> list[Hit]:
+        """The fallback: rank in the sidecar, then fetch candidates from the store and filter them here."""
         ranked = self.sidecar(collection).search(query, None if f is not None else k)
         out: list[Hit] = []
         step = max(2 * k, 100)

@@ -90,7 +90,24 @@ def train_adapter(
     fit = AdapterFit(identity, 0, [held_out_score(identity)])
     if len(pos) == 0:
         return fit
-    relevant_sets = [set(r) for r in relevant]
+    judged = np.zeros((len(relevant), len(documents)), dtype=bool)  # judged[q, d]: d is relevant to q
+    for qi, rel in enumerate(relevant):
+        judged[qi, list(rel)] = True
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 384 x 384 matrix: threads only contend for the (shared) cores
+    try:
+        return _train(queries, documents, judged, q_rows, pos, negs, held_out_score, opts, fit)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(queries: npt.NDArray[np.float32], documents: npt.NDArray[np.float32], judged: npt.NDArray[np.bool_],
+           q_rows: npt.NDArray[np.int64], pos: npt.NDArray[np.int64], negs: npt.NDArray[np.int64],
+           held_out_score: Callable[[npt.NDArray[np.float32]], float], opts: AdapterOptions,
+           fit: AdapterFit) -> AdapterFit:
+    import torch
+
+    dim = queries.shape[1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(opts.seed)
         gen = torch.Generator().manual_seed(opts.seed)
@@ -100,6 +117,7 @@ def train_adapter(
         q_all = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
         d_all = torch.from_numpy(np.ascontiguousarray(documents, dtype=np.float32))
         t_q, t_pos, t_negs = torch.from_numpy(q_rows), torch.from_numpy(pos), torch.from_numpy(negs)
+        t_judged = torch.from_numpy(judged)
         stale = 0
         for epoch in range(1, opts.epochs + 1):
             order = torch.randperm(len(pos), generator=gen)
@@ -113,9 +131,7 @@ def train_adapter(
                 # the batch's other relevant documents as further negatives, unless relevant to this query too
                 batch_pos = t_pos[idx]
                 shared = qv @ d_all[batch_pos].T
-                clash = torch.tensor([[int(p) in relevant_sets[int(q)] for p in batch_pos.tolist()]
-                                      for q in t_q[idx].tolist()])
-                shared = shared.masked_fill(clash, float("-inf"))
+                shared = shared.masked_fill(t_judged[t_q[idx]][:, batch_pos], float("-inf"))
                 logits = torch.cat([own, shared], dim=1) / opts.temperature
                 loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(idx), dtype=torch.long))
                 if opts.identity_penalty:

@@ -45,6 +45,7 @@ from vectorseam.retrieval.tune_search import (
     assign_folds,
     build_candidates,
     dense_ndcg,
+    document_groups,
     dense_top,
     fusion_grid,
     grid_scores,
@@ -66,6 +67,9 @@ class TuneOptions:
     adapter: bool = True
     mmr: bool = True
     max_depth: int = 200  # the deepest candidate list searched
+    # Queries that share a relevant document go to the same fold, so a held-out fold's documents were
+    # never a training target: what the adapter gains there carries over to queries about new documents.
+    group_by_documents: bool = True
     early_stop_fraction: float = 0.2  # of each fold's training queries, held out to stop the adapter
     hard_negative_depth: int = 50  # hard negatives come from this top of the current hybrid ranking
     adapter_options: AdapterOptions = field(default_factory=AdapterOptions)
@@ -198,6 +202,7 @@ class _Tuner:
         self.grid = fusion_grid(min(options.max_depth, len(corpus.ids)))
         self.depth = max(f.depth for f in self.grid)
         self.n = len(judged.ids)
+        self.groups = document_groups(judged.gains) if options.group_by_documents else None
 
     def candidates(self, queries: F32, rows: npt.NDArray[np.int64] | None = None) -> Candidates:
         """Candidate rows of the judged queries ``rows`` (all by default); ``queries``: their vectors."""
@@ -212,10 +217,11 @@ class _Tuner:
 
     def adapter(self, rows: npt.NDArray[np.int64], fusion: Fusion, seed: int) -> tuple[F32, int]:
         """Train on ``rows`` minus an early-stopping slice; returns the matrix and its epoch."""
-        rng = np.random.default_rng(seed)
-        shuffled = rows[rng.permutation(len(rows))]
-        cut = max(1, round(len(rows) * self.options.early_stop_fraction))
-        stop_rows, fit_rows = np.sort(shuffled[:cut]), np.sort(shuffled[cut:])
+        # the stopping slice is split off like a fold (by document groups when the folds are), so the
+        # epoch is chosen on the same kind of generalisation the folds measure
+        parts = assign_folds(len(rows), max(2, round(1 / self.options.early_stop_fraction)), seed,
+                             None if self.groups is None else self.groups[rows])
+        stop_rows, fit_rows = rows[parts == 0], rows[parts != 0]
         current = self.candidates(self.queries[fit_rows], fit_rows)
         retrieved = current.ranked(fusion, self.options.hard_negative_depth)
         relevant = [sorted(self.judged.gains[i]) for i in fit_rows]
@@ -230,7 +236,7 @@ class _Tuner:
 
     def run(self) -> tuple[list[Stage], list[Stage], RetrievalProfile, float, list[int]]:
         opts, n = self.options, self.n
-        fold = assign_folds(n, opts.folds, opts.seed)
+        fold = assign_folds(n, opts.folds, opts.seed, self.groups)
         base_cand = self.candidates(self.queries)
         base_grid = grid_scores(base_cand, self.grid)
         baseline = base_grid[0]
@@ -373,10 +379,11 @@ def tune_collection(
         vectors = unit_rows_f32(vectors)
     seconds["query_embedding"] = time.perf_counter() - t
     t = time.perf_counter()
-    sidecar = searcher.sidecar(collection)
     depth = min(opts.max_depth, len(corpus.ids))
     row = {d: i for i, d in enumerate(corpus.ids)}
-    bm25 = [[(row[d], s) for d, s in sidecar.search(q, depth) if d in row] for q in texts]
+    # the keyword lists search itself uses: the store's native index, or the BM25 sidecar
+    bm25 = [[(row[h.id], h.score) for h in searcher.bm25_hits(collection, q, depth, None) if h.id in row]
+            for q in texts]
     seconds["bm25"] = time.perf_counter() - t
     t = time.perf_counter()
     tuner = _Tuner(corpus, judged, vectors, bm25, opts, say)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import sparse, stats
+from scipy.sparse import csgraph
 
 from vectorseam.retrieval.mmr import mmr_order
 from vectorseam.retrieval.tune_profile import ABSENT, Fusion, fuse_matrix
@@ -163,11 +164,32 @@ def mmr_ndcg(candidates: Candidates, fusion: Fusion, lam: float, queries: npt.ND
     return np.divide(out, candidates.idcg, out=np.zeros_like(out), where=candidates.idcg > 0)
 
 
-def assign_folds(n: int, folds: int, seed: int) -> I64:
-    """A fold number per query: a seeded shuffle dealt round-robin, so fold sizes differ by at most one."""
-    fold = np.empty(n, dtype=np.int64)
-    fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
-    return fold
+def document_groups(gains: Sequence[dict[int, float]]) -> I64:
+    """A group number per query: queries that share a relevant document, directly or through others,
+    share a group (connected components of the query-document judgement graph)."""
+    n = len(gains)
+    docs = sorted({d for g in gains for d in g})
+    column = {d: n + j for j, d in enumerate(docs)}
+    rows = [i for i, g in enumerate(gains) for _ in g]
+    cols = [column[d] for g in gains for d in g]
+    graph = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + len(docs), n + len(docs)))
+    _, labels = csgraph.connected_components(graph, directed=False)
+    return np.asarray(labels[:n], dtype=np.int64)
+
+
+def assign_folds(n: int, folds: int, seed: int, groups: I64 | None = None) -> I64:
+    """A fold number per query. Groups (one query each by default) are shuffled by the seed, then dealt
+    largest first to the fold with the fewest queries, so a group never straddles folds."""
+    group = np.arange(n) if groups is None else np.asarray(groups)
+    labels, sizes = np.unique(group, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    order = order[np.argsort(-sizes[order], kind="stable")]  # largest first; the shuffle breaks ties
+    fold_of, filled = {}, np.zeros(folds, dtype=np.int64)
+    for i in order.tolist():
+        target = int(np.argmin(filled))
+        fold_of[int(labels[i])] = target
+        filled[target] += sizes[i]
+    return np.array([fold_of[int(g)] for g in group], dtype=np.int64)
 
 
 def paired_interval(after: F64, before: F64) -> tuple[float, float, float]:

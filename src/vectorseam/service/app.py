@@ -2,7 +2,8 @@
 
 Errors a caller can cause (every :class:`VectorseamError`) map to a 4xx carrying the library's own
 message, which already says what was wrong, where and what to do. Anything else is a 500 whose body
-gives only the request id; the traceback goes to the log under that id.
+gives only the request id; the traceback goes to the log under that id (both written by the
+middleware, :mod:`vectorseam.service.middleware`, where the id is still known).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vectorseam import errors
 from vectorseam.client import VectorSeam
 from vectorseam.config import ServiceSettings
-from vectorseam.service.logs import get_logger, request_id_var
+from vectorseam.service.auth import not_visible
+from vectorseam.service.logs import get_logger
 from vectorseam.service.middleware import RequestContextMiddleware
+from vectorseam.service.responses import error_response
 from vectorseam.service.routes_data import router as data_router
 from vectorseam.service.routes_openai import router as openai_router
 from vectorseam.service.routes_ops import router as ops_router
 from vectorseam.service.routes_query import router as query_router
-from vectorseam.service.state import AuthError, ServiceState
+from vectorseam.service.state import AuthError, ServiceState, caller_of
 
 # Most specific first: the first matching class decides the status.
 STATUS: list[tuple[type[Exception], int, str]] = [
@@ -41,14 +44,6 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.ConfigError, 500, "configuration_error"),
     (errors.VectorseamError, 400, "invalid_request_error"),
 ]
-
-
-def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None,
-                   param: str | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, headers=headers, content={
-        "error": {"message": message, "type": kind, "param": param, "code": None},
-        "request_id": request_id_var.get(),
-    })
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -91,6 +86,11 @@ def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm
 
     @app.exception_handler(errors.VectorseamError)
     async def _library_error(request: Request, exc: errors.VectorseamError) -> JSONResponse:
+        caller = caller_of(request)
+        name = request.path_params.get("name")
+        if isinstance(exc, errors.CollectionNotFoundError) and caller is not None and caller.scoped:
+            # the store's message lists every collection; a scoped key must not learn the others
+            return error_response(404, "not_found", not_visible(name if isinstance(name, str) else "?"))
         for cls, status, kind in STATUS:
             if isinstance(exc, cls):
                 if status >= 500:
@@ -113,12 +113,6 @@ def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, "http_error", str(exc.detail), dict(exc.headers or {}))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc)
-        return error_response(500, "server_error",
-                              "internal error; the server log has the details under this request id")
-
     app.include_router(query_router)
     app.include_router(data_router)
     app.include_router(openai_router)
@@ -129,7 +123,7 @@ def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm
                            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID"])
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics,
-                       max_body_bytes=service_settings.max_body_bytes)
+                       max_body_bytes=service_settings.max_body_bytes, hosts=state.hosts)
     return app
 
 

@@ -1,4 +1,4 @@
-"""API keys: hashed at rest, checked in constant time, two scopes.
+"""API keys: hashed at rest, checked in constant time, two scopes, optionally limited to some collections.
 
 Why SHA-256 and not a slow password hash: keys made by ``vectorseam serve --new-key`` carry 256 bits
 of randomness, so nobody can brute-force one from its hash; slow hashes (argon2, bcrypt) protect
@@ -8,6 +8,10 @@ only ``sha256:<hex>`` digests, so a leaked config file does not leak a usable ke
 Why the service is open when no key is configured: a first run after ``make demo`` must just work
 on the developer's own machine. It is open only on a loopback host; on any other host the service
 refuses to start without keys unless ``service.allow_unauthenticated`` says so explicitly.
+
+Why a collection outside a key's ``collections`` answers 404 and not 403: one deployment serves several
+tenants, and a 403 would tell one tenant which names the others use. The 404 reads the same whether the
+collection exists or not, and the not-found message of a scoped key never lists other collections.
 """
 
 from __future__ import annotations
@@ -49,23 +53,44 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who made a request: the key's name (never the key) and its scope."""
+    """Who made a request: the key's name (never the key), its scope and the collections it may use
+    (``None``: all; otherwise names, and prefixes ending in ``*``)."""
 
     name: str
     scope: Scope
+    collections: tuple[str, ...] | None = None
 
     def allows(self, needed: Scope) -> bool:
         return needed == "read" or self.scope == "admin"
 
+    @property
+    def scoped(self) -> bool:
+        return self.collections is not None
+
+    def sees(self, collection: str) -> bool:
+        if self.collections is None:
+            return True
+        return any(collection.startswith(p[:-1]) if p.endswith("*") else collection == p
+                   for p in self.collections)
+
 
 ANONYMOUS = Caller("anonymous", "admin")
+
+
+def not_visible(collection: str) -> str:
+    """The 404 message a scoped key gets, alike for an absent collection and one outside its scope."""
+    return f"collection {collection!r} does not exist or is not available to this API key"
 
 
 class KeyRing:
     """The configured keys; ``open`` when there are none (loopback only, see the module docstring)."""
 
     def __init__(self, keys: list[APIKeySettings]) -> None:
-        self._keys = [(k.name, bytes.fromhex(k.hash.removeprefix(HASH_PREFIX)), k.scope) for k in keys]
+        self._keys = [
+            (bytes.fromhex(k.hash.removeprefix(HASH_PREFIX)),
+             Caller(k.name, k.scope, None if k.collections is None else tuple(k.collections)))
+            for k in keys
+        ]
 
     @property
     def open(self) -> bool:
@@ -75,9 +100,9 @@ class KeyRing:
         """The caller holding ``presented``, or None. Every configured hash is compared, in constant time."""
         digest = hashlib.sha256(presented.encode("utf-8")).digest()
         found: Caller | None = None
-        for name, stored, scope in self._keys:
+        for stored, caller in self._keys:
             if hmac.compare_digest(digest, stored) and found is None:
-                found = Caller(name, scope)
+                found = caller
         return found
 
 

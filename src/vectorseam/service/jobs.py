@@ -3,6 +3,9 @@
 One worker, because embedding is CPU-bound: two jobs at once would each run at half speed and slow
 every search on the way. Job records live in memory (the last ``keep`` of them): a restart forgets
 them, which is fine because ingest is idempotent by id and can simply be resubmitted.
+
+A job remembers which key started it (``owner``) and the request id that started it: its log lines,
+written on the worker thread long after the request ended, carry that id.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ MAX_REJECTS_SHOWN = 50
 class Job:
     id: str
     collection: str
+    owner: str = "anonymous"  # the name of the key that started it
+    request_id: str | None = None
     state: State = "queued"
     written: int = 0
     rejected: int = 0
@@ -58,8 +63,8 @@ class JobRunner:
         self._keep = keep
         self._log = get_logger()
 
-    def submit(self, collection: str, work: Work) -> Job:
-        job = Job(id=uuid.uuid4().hex, collection=collection)
+    def submit(self, collection: str, work: Work, owner: str, request_id: str | None) -> Job:
+        job = Job(id=uuid.uuid4().hex, collection=collection, owner=owner, request_id=request_id)
         with self._lock:
             self._jobs[job.id] = job
             while len(self._jobs) > self._keep:
@@ -81,7 +86,7 @@ class JobRunner:
         except VectorseamError as exc:
             job.state, job.error = "failed", str(exc)
         except Exception as exc:  # a bug or a store failure: keep the job's story, log the traceback
-            self._log.exception("ingest job failed", extra={"job": job.id})
+            self._log.exception("ingest job failed", extra={"job": job.id, "request_id": job.request_id})
             job.state, job.error = "failed", f"internal error ({type(exc).__name__}); see the server log"
         else:
             job.state = "succeeded"
@@ -91,7 +96,7 @@ class JobRunner:
         self._metrics.ingest_jobs.labels(job.state).inc()
         self._log.info("ingest job finished", extra={
             "job": job.id, "state": job.state, "written": job.written, "rejected": job.rejected,
-            "collection": job.collection})
+            "collection": job.collection, "request_id": job.request_id})
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

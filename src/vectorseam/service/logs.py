@@ -51,5 +51,21 @@ def configure_logging(level: str = "info") -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
+class _StampRequestId(logging.Filter):
+    """Copies the request id onto each record when it is made, in the request's own context: a handler
+    that formats later or on another thread (a queue, a test's capture) would find the variable unset."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        return True
+
+
+_STAMP = _StampRequestId()
+
+
 def get_logger() -> logging.Logger:
-    return logging.getLogger(LOGGER_NAME)
+    logger = logging.getLogger(LOGGER_NAME)
+    if _STAMP not in logger.filters:
+        logger.addFilter(_STAMP)
+    return logger

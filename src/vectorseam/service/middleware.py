@@ -1,34 +1,37 @@
-"""One ASGI middleware for what every request needs: a request id, a body-size cap, metrics, access log.
+"""One ASGI middleware for what every request needs: a request id, the Host check, a body-size cap,
+the last-resort 500, metrics and the access log.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware so streamed (server-sent events) responses pass
 through untouched, and so the body cap also holds for chunked uploads that send no Content-Length.
+
+Why the 500 is answered here and not by an ``exception_handler(Exception)``: Starlette runs that handler
+in its outermost middleware, outside this one, after the request id's context variable has been reset;
+its body said ``"request_id": null`` and its log line had no id, so nobody could match the two. Here
+the id is still set, so the traceback is logged under it and the body and header carry it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vectorseam.service.hosts import HostPolicy
 from vectorseam.service.logs import get_logger, request_id_var
-from vectorseam.service.metrics import Metrics
+from vectorseam.service.metrics import Metrics, method_label
+from vectorseam.service.responses import error_bytes
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _error_body(message: str, kind: str, request_id: str) -> bytes:
-    return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": None},
-                       "request_id": request_id}).encode()
-
-
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, hosts: HostPolicy) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.hosts = hosts
         self.log = get_logger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -58,6 +61,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            refused = self.hosts.rejection(scope["path"], headers)
+            if refused is not None:
+                await _send_error(send_wrapper, *refused, request_id)
+                return
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 await self._reject_body(send_wrapper, request_id)
@@ -81,6 +88,12 @@ class RequestContextMiddleware:
                 return message
 
             await self.app(scope, receive_wrapper, send_wrapper)
+        except Exception as exc:
+            self.log.error("unhandled error", exc_info=exc)
+            if started:
+                raise  # part of the response is out: the server must cut the connection
+            await _send_error(send_wrapper, 500, "server_error",
+                              "internal error; the server log has the details under this request id", request_id)
         finally:
             elapsed = time.perf_counter() - start
             self.metrics.in_flight.dec()
@@ -89,8 +102,8 @@ class RequestContextMiddleware:
             caller = scope.get("state", {}).get("caller")
             self.log.info(
                 "request", extra={
-                    "request_id": request_id, "method": scope["method"], "route": route, "path": scope["path"],
-                    "status": status,
+                    "request_id": request_id, "method": method_label(scope["method"]), "route": route,
+                    "path": scope["path"][:2048], "status": status,
                     "duration_ms": round(elapsed * 1000, 2), "caller": caller,
                     "client": (scope.get("client") or ("?",))[0],
                 },
@@ -98,14 +111,17 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     async def _reject_body(self, send: Send, request_id: str) -> None:
-        body = _error_body(
-            f"request body is larger than this server's limit of {self.max_body_bytes} bytes "
-            "(service.max_body_bytes); send fewer records per request", "request_too_large", request_id,
-        )
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, 413, "request_too_large",
+                          f"request body is larger than this server's limit of {self.max_body_bytes} bytes "
+                          "(service.max_body_bytes); send fewer records per request", request_id)
+
+
+async def _send_error(send: Send, status: int, kind: str, message: str, request_id: str) -> None:
+    body = error_bytes(kind, message, request_id)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _route_template(scope: Scope) -> str:

@@ -1,7 +1,8 @@
 """Request and response bodies of the HTTP API, with hard limits that appear in the OpenAPI schema.
 
 The limits here are ceilings no configuration can raise; ``service.max_*`` settings narrow them at
-run time (see :mod:`vectorseam.service.limits`). Either way bad input is a 4xx that names the field.
+run time (see :class:`vectorseam.service.state.ServiceState` and :mod:`vectorseam.service.limits`).
+Either way bad input is a 4xx that names the field.
 """
 
 from __future__ import annotations
@@ -189,6 +190,9 @@ class JobOut(BaseModel):
     rejected: int
     rejects: list[str] = Field(description="the first rejected rows (file:line: reason)")
     error: str | None
+    details_hidden: bool = Field(False, description=(
+        "true when 'rejects' and 'error' are withheld: they name server files and row contents, so only "
+        "admin keys and the key that started the job see them"))
     created_at: float
     started_at: float | None
     finished_at: float | None

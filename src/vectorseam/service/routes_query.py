@@ -1,4 +1,7 @@
-"""Read routes over a collection: search (dense, bm25, hybrid; MMR), recommend, ask."""
+"""Read routes over a collection: search (dense, bm25, hybrid; MMR), recommend, ask.
+
+Each checks its filter against the server's limits first (``state.check_filter``), before any store call.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ def hit_out(hit: Hit) -> HitOut:
 def search(name: CollectionName, body: SearchRequest, state: StateDep) -> SearchResponse:
     start = time.perf_counter()
     state.check_k(body.k)
+    state.check_filter(body.filter)
     name = state.resolve(name)
     client = state.client
     if body.query is not None:
@@ -57,6 +61,7 @@ def search(name: CollectionName, body: SearchRequest, state: StateDep) -> Search
 def recommend_route(name: CollectionName, body: RecommendRequest, state: StateDep) -> SearchResponse:
     start = time.perf_counter()
     state.check_k(body.k)
+    state.check_filter(body.filter)
     name = state.resolve(name)
     hits = state.client.recommend(body.positive, body.negative, body.k, body.filter, body.strategy, name)
     return SearchResponse(collection=name, mode=f"recommend:{body.strategy}", hits=[hit_out(h) for h in hits],
@@ -69,6 +74,7 @@ def recommend_route(name: CollectionName, body: RecommendRequest, state: StateDe
     dependencies=[require("read")], summary="Answer a question from the collection, with citations")
 def ask(name: CollectionName, body: AskRequest, state: StateDep) -> AskResponse | StreamingResponse:
     state.check_text(body.question, "question")
+    state.check_filter(body.filter)
     name = state.resolve(name)
     if not body.stream:
         return answer_question(state, name, body)

@@ -11,10 +11,12 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from vectorseam.client import VectorSeam
 from vectorseam.config import ServiceSettings
-from vectorseam.errors import ValidationError
-from vectorseam.service.auth import ANONYMOUS, Caller, KeyRing, Scope
+from vectorseam.errors import CollectionNotFoundError, ValidationError
+from vectorseam.service.auth import ANONYMOUS, Caller, KeyRing, Scope, not_visible
+from vectorseam.service.hosts import HostPolicy
 from vectorseam.service.instrumented import store_metrics
 from vectorseam.service.jobs import JobRunner
+from vectorseam.service.limits import check_filter
 from vectorseam.service.metrics import Metrics
 
 
@@ -35,6 +37,7 @@ class ServiceState:
 
     def __post_init__(self) -> None:
         self.keys = KeyRing(self.settings.api_keys)
+        self.hosts = HostPolicy(self.settings.allowed_hosts, self.keys.open, self.settings.cors_origins)
         # Time every store call the client makes and count the store's failures (the facade's hook).
         self.stop_observing = self.client.observe_store(store_metrics(self.metrics))
         self.jobs = JobRunner(self.metrics)
@@ -57,6 +60,10 @@ class ServiceState:
                 f"{self.settings.max_text_chars} (service.max_text_chars); split the text"
             )
 
+    def check_filter(self, spec: dict[str, Any] | None) -> None:
+        """Depth, ``$in`` length and cost limits (:mod:`vectorseam.service.limits`), before any store call."""
+        check_filter(spec, self.settings)
+
     def check_batch(self, n: int, what: str) -> None:
         if n > self.settings.max_batch:
             raise ValidationError(
@@ -70,12 +77,20 @@ def get_state(request: Request) -> ServiceState:
     return state
 
 
+def caller_of(request: Request) -> Caller | None:
+    """The caller the auth dependency identified for this request (None before it ran)."""
+    found = request.scope.get("state", {}).get("vs_caller")
+    return found if isinstance(found, Caller) else None
+
+
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key")
 
 
 def require(scope: Scope) -> Any:
-    """A dependency that admits callers whose key has ``scope`` (admin keys have every scope)."""
+    """A dependency that admits callers whose key has ``scope`` (admin keys have every scope) and, on
+    routes with a ``{name}`` collection, whose key may use that collection: both the name given and,
+    for an alias, its target (else 404, see :mod:`vectorseam.service.auth`)."""
 
     def dependency(
         request: Request,
@@ -94,10 +109,15 @@ def require(scope: Scope) -> Any:
             if found is None:
                 raise AuthError(401, "invalid API key")
             caller = found
-        request.scope.setdefault("state", {})["caller"] = caller.name
+        request_state = request.scope.setdefault("state", {})
+        request_state["caller"] = caller.name  # for the access log
+        request_state["vs_caller"] = caller
         if not caller.allows(scope):
             raise AuthError(403, f"the key {caller.name!r} has the {caller.scope!r} scope; "
                                  f"this route needs {scope!r}")
+        name = request.path_params.get("name")
+        if caller.scoped and isinstance(name, str) and not (caller.sees(name) and caller.sees(state.resolve(name))):
+            raise CollectionNotFoundError(not_visible(name))
         return caller
 
     return Depends(dependency)

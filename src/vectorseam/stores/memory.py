@@ -33,7 +33,9 @@ import contextlib
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,7 +51,8 @@ from vectorseam.contract import (
 )
 from vectorseam.errors import ConfigError, StoreUnavailableError, ValidationError
 from vectorseam.filters import Filter, FilterLike, matches, parse_filter
-from vectorseam.stores import journal
+from vectorseam.keywords import check_depth, fuse_hits
+from vectorseam.stores import journal, memory_keywords
 from vectorseam.stores.ann import AnnSettings, HnswIndex, require_faiss
 from vectorseam.stores.columns import ColumnIndex
 from vectorseam.types import (
@@ -69,12 +72,17 @@ _log = logging.getLogger(__name__)
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 
-# Query plans, measured on 384-d rows (benchmarks/filter_varied.py): a single query scores gathered
-# rows below this share of the collection and every row above it (one streaming BLAS pass beats
-# gathering half the rows); a batch amortises the gather over all its queries, so it gathers longer.
-FULL_SCAN_SHARE = {1: 0.55, 0: 0.9}  # key 1: one query; key 0: a batch
-GATHER_CHUNK_BYTES = 384 * 1024  # the gather buffer stays in the CPU's L2 cache
+# Query plans (benchmarks/filter_varied.py). Gathering a scattered row and scoring it costs about 3x
+# streaming past it (measured on one core: 10% of the rows gathered 3.5 ms, all rows streamed 11.8 ms,
+# at 100k x 384), so a single query scores the gathered rows below this share of the collection and
+# every row (one streaming BLAS pass) above it. A batch is compute-bound: gathering costs only the copy.
+FULL_SCAN_SHARE_SINGLE = 0.3
+FULL_SCAN_SHARE_BATCH = 0.5
+GATHER_CHUNK_BYTES = 512 * 1024  # one query: the gather buffer stays in the CPU's L2 cache
+GATHER_CHUNK_ROWS_BATCH = 16384  # a batch: large blocks keep the matrix products efficient
+PARALLEL_MIN_ROWS = 4096  # one query gathering more rows than this splits them over the CPU cores
 CACHE_MAX_SHARE = 0.25  # a repeated filter's rows are copied when they are at most this share
+RECENT_FILTERS = 32  # how many recent filtered queries decide which filter is worth caching
 SMALL_WRITE_ROWS = 1024  # larger writes drop the cached filter rows (and a graph they'd outgrow)
 # Compaction: when the log outgrows the base (and at least COMPACT_MIN_BYTES), or holds this many
 # entries (each costs a little on every open), the collection is rewritten as a new base.
@@ -177,10 +185,11 @@ class _Collection:
         self.index: dict[str, int] = {}
         self.columns = ColumnIndex()
         self.cache: _FilterCache | None = None
-        self._last_filter = ""  # the previous filter's key: a filter seen twice in a row is cached
+        self._recent: deque[str] = deque(maxlen=RECENT_FILTERS)  # keys of the last filters queried
         self.ann: HnswIndex | None = None
         self.log: journal.Log | None = None  # persisted stores: the collection's log, as far as applied
         self.pending = False  # the log ends in the seal of a compaction that has not committed (yet)
+        self.keywords: memory_keywords.KeywordIndex | None = None  # BM25, built on the first keyword search
 
     @property
     def n(self) -> int:
@@ -269,6 +278,8 @@ class _Collection:
                 self.texts.append(record.text)
                 self.metas.append(dict(record.metadata))
         self.columns.set_rows(positions, self.metas)
+        if self.keywords is not None:
+            self.keywords.put(ids, [r.text for r in records])
         if self.cache is not None and not self.cache.set_rows(self, positions):
             self.cache = None
         if self.ann is not None and self.ann.built:
@@ -281,6 +292,9 @@ class _Collection:
         return len(records)
 
     def delete_ids(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        if self.keywords is not None:
+            self.keywords.remove(ids)
         removed: list[int] = []  # positions (before this call) of the deleted rows
         origin: dict[int, int] = {}  # position now -> position before this call, for moved rows
         for rid in ids:
@@ -330,19 +344,25 @@ class _Collection:
     def select(self, f: Filter | None) -> tuple[IntArray | None, _FilterCache | None]:
         """The rows a filter admits (None: all), and the cached copy of their vectors if there is one.
 
-        A filter queried twice in a row is cached when it admits at most CACHE_MAX_SHARE of the rows;
-        a stream of different filters never pays for copies it would not reuse.
+        A filter that admits at most CACHE_MAX_SHARE of the rows is cached when it is queried twice
+        in a row, or in a quarter of the recent filtered queries (a tenant's filter among others), and
+        more often than the cached one; a stream of different filters never pays for copies it would
+        not reuse, and filters queried equally often do not evict each other.
         """
         if f is None:
             return None, None
         key = repr(f)  # not ==: a filter on True must not hit the cache of a filter on 1
+        again = bool(self._recent) and self._recent[-1] == key
+        self._recent.append(key)
         if self.cache is not None and self.cache.key == key:
             return self.cache.rows[: self.cache.size], self.cache
-        rows = np.flatnonzero(self.columns.mask(f, self.metas))
-        if key == self._last_filter and 0 < rows.size <= CACHE_MAX_SHARE * self.n:
+        rows = self.columns.rows(f, self.metas)
+        seen = self._recent.count(key)
+        if 0 < rows.size <= CACHE_MAX_SHARE * self.n and (again or seen >= RECENT_FILTERS // 4) and (
+                self.cache is None or seen > self._recent.count(self.cache.key) + RECENT_FILTERS // 8):
+            # (a clear margin: filters queried about equally often must not evict each other in turn)
             self.cache = _FilterCache(key, f, self, rows)
             return rows, self.cache
-        self._last_filter = key
         return rows, None
 
     def vector(self, pos: int) -> npt.NDArray[np.float32]:
@@ -385,7 +405,7 @@ class _Collection:
             dots = qs @ cache.vectors[: cache.size].T
             norms = cache.norms[: cache.size]
         else:
-            share = FULL_SCAN_SHARE[1 if queries.shape[0] == 1 else 0]
+            share = FULL_SCAN_SHARE_SINGLE if queries.shape[0] == 1 else FULL_SCAN_SHARE_BATCH
             if rows.size >= share * self.n:
                 dots = (qs @ self.matrix[: self.n].T)[:, rows]
             else:
@@ -400,17 +420,30 @@ class _Collection:
 
     def _gathered_dots(self, qs: npt.NDArray[np.float32], rows: IntArray) -> npt.NDArray[np.float32]:
         """``qs @ matrix[rows].T`` without materialising ``matrix[rows]``: each chunk of rows is copied
-        into a buffer small enough to stay in cache and scored from there, so the rows are read from
-        memory once (a full gather writes them out and reads them back: three passes)."""
-        chunk = max(64, GATHER_CHUNK_BYTES // (4 * self.dimension))
-        out = np.empty((rows.size, qs.shape[0]), dtype=np.float32)
-        buf = np.empty((min(chunk, rows.size), self.dimension), dtype=np.float32)
+        into a buffer and scored from there. For one query the buffer stays in cache, so the rows are
+        read from memory once (a full gather writes them out and reads them back), and a long list of
+        rows is split over the CPU cores (numpy and BLAS release the GIL; BLAS already spreads a
+        batch's products over the cores)."""
+        batch = qs.shape[0]
+        chunk = max(64, GATHER_CHUNK_BYTES // (4 * self.dimension)) if batch == 1 else GATHER_CHUNK_ROWS_BATCH
+        out = np.empty((rows.size, batch), dtype=np.float32)
         qt = np.ascontiguousarray(qs.T, dtype=np.float32)
-        for start in range(0, rows.size, chunk):
-            part = rows[start : start + chunk]
-            m = part.size
-            np.take(self.matrix, part, axis=0, out=buf[:m])
-            np.matmul(buf[:m], qt, out=out[start : start + m])
+        matrix = self.matrix
+
+        def work(lo: int, hi: int) -> None:
+            buf = np.empty((min(chunk, hi - lo), self.dimension), dtype=np.float32)
+            for start in range(lo, hi, chunk):
+                part = rows[start : min(start + chunk, hi)]
+                m = part.size
+                matrix.take(part, axis=0, out=buf[:m])
+                np.matmul(buf[:m], qt, out=out[start : start + m])
+
+        workers = min(_CPUS, rows.size // PARALLEL_MIN_ROWS) if batch == 1 else 1
+        if workers <= 1:
+            work(0, rows.size)
+        else:
+            bounds = np.linspace(0, rows.size, workers + 1).astype(int).tolist()
+            list(_pool().map(work, bounds[:-1], bounds[1:]))
         return out.T
 
     def refine_euclidean(
@@ -464,6 +497,18 @@ def top_k(scores: npt.NDArray[np.floating[Any]], id_of: Callable[[int], str], k:
 
 
 Sync = Literal["ok", "torn", "pending", "reload", "dropped"]
+_CPUS = os.cpu_count() or 1
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for splitting one query's gather over the cores (created on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_CPUS, thread_name_prefix="vectorseam-gather")
+        return _POOL
 
 
 class MemoryStore:
@@ -657,6 +702,24 @@ class MemoryStore:
             batch = self.fetch(collection, snapshot[start : start + batch_size], include_vectors)
             if batch:
                 yield batch
+
+    def keyword_search(self, collection: str, query: str, k: int = 10, filter: FilterLike = None) -> list[Hit]:
+        """BM25 from the collection's own keyword index (see :mod:`vectorseam.stores.memory_keywords`)."""
+        check_k(k)
+        f = parse_filter(filter)
+        with self._lock:
+            return memory_keywords.search(self._get(collection), query, k, f)
+
+    def hybrid_search(self, collection: str, query: str, vector: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
+                      rrf_k: float = 60, weights: Sequence[float] = (1.0, 1.0), depth: int = 100) -> list[Hit]:
+        """RRF of the dense and the BM25 top ``depth``, both read under one hold of the lock (one snapshot)."""
+        check_k(k)
+        d = check_depth(depth, k)
+        f = parse_filter(filter)
+        with self._lock:
+            dense = self.query(collection, vector, d, f)[0]
+            sparse = self.keyword_search(collection, query, d, f)
+        return fuse_hits(dense, sparse, k, rrf_k, weights)
 
     # -- persistence ------------------------------------------------------------------------------
     def flush(self) -> None:

@@ -3,11 +3,12 @@
 A wrapper (the BM25-syncing :class:`~vectorseam.retrieval.hybrid.SyncedStore`, the timing
 :class:`ObservedStore`) must look to the layers above exactly like the store it wraps, including
 the optional abilities (:class:`~vectorseam.store.Flushable`, :class:`~vectorseam.store.BulkLoading`,
-:class:`~vectorseam.store.NativeRecommend`) those layers test for with ``isinstance``. A
-``__getattr__`` passthrough would make every wrapper *claim* every ability (``hasattr`` is true for any
-name) and hides them from the type checker. So :class:`StoreWrapper` instead picks, when it is
-constructed, a subclass that adds exactly the inner store's abilities; each ability method, like
-every protocol method, goes through :meth:`StoreWrapper._call`, the one place a wrapper intercepts.
+:class:`~vectorseam.store.NativeRecommend`, :class:`~vectorseam.store.NativeKeywordSearch`) those layers
+test for with ``isinstance``. A ``__getattr__`` passthrough would make every wrapper *claim* every
+ability (``hasattr`` is true for any name) and hides them from the type checker. So
+:class:`StoreWrapper` instead picks, when it is constructed, a subclass that adds exactly the inner
+store's abilities; each ability method, like every protocol method, goes through
+:meth:`StoreWrapper._call`, the one place a wrapper intercepts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import numpy.typing as npt
 
 from vectorseam.filters import FilterLike
-from vectorseam.store import BulkLoading, Flushable, NativeRecommend, VectorStore
+from vectorseam.store import BulkLoading, Flushable, NativeKeywordSearch, NativeRecommend, VectorStore
 from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record
 
 T = TypeVar("T")
@@ -34,7 +35,8 @@ class StoreWrapper:
 
     Subclasses override a method to change what it does, or :meth:`_call` to see every call by its
     operation name. ``StoreWrapper(inner, ...)`` and any subclass's constructor return an instance
-    that also has ``flush``, ``bulk_load`` and ``recommend`` exactly when ``inner`` has them.
+    that also has ``flush``, ``bulk_load``, ``recommend`` and ``keyword_search``/``hybrid_search``
+    exactly when ``inner`` has them.
     """
 
     def __new__(cls: type[W], inner: VectorStore, *args: Any, **kwargs: Any) -> W:
@@ -120,10 +122,24 @@ class _NativeRecommendWrapper(_Ability):
                           lambda: inner.recommend(collection, positive_ids, negative_ids, k, filter, strategy))
 
 
+class _NativeKeywordSearchWrapper(_Ability):
+    def keyword_search(self, collection: str, query: str, k: int = 10, filter: FilterLike = None) -> list[Hit]:
+        inner = cast(NativeKeywordSearch, self.inner)
+        return self._call("keyword_search", lambda: inner.keyword_search(collection, query, k, filter))
+
+    def hybrid_search(self, collection: str, query: str, vector: npt.ArrayLike, k: int = 10,
+                      filter: FilterLike = None, rrf_k: float = 60, weights: Sequence[float] = (1.0, 1.0),
+                      depth: int = 100) -> list[Hit]:
+        inner = cast(NativeKeywordSearch, self.inner)
+        return self._call("hybrid_search", lambda: inner.hybrid_search(collection, query, vector, k, filter, rrf_k,
+                                                                       weights, depth))
+
+
 _ABILITIES: tuple[tuple[type, type[_Ability]], ...] = (
     (Flushable, _FlushableWrapper),
     (BulkLoading, _BulkLoadingWrapper),
     (NativeRecommend, _NativeRecommendWrapper),
+    (NativeKeywordSearch, _NativeKeywordSearchWrapper),
 )
 
 

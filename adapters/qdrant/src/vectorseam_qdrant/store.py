@@ -4,7 +4,8 @@ One class serves the three deployments qdrant-client offers (in-process ``:memor
 a server); they differ only where Qdrant does: local mode builds no payload indexes and searches
 exactly, a server indexes filtered fields and searches with HNSW (approximate), and only a server has
 transient failures worth retrying. See :mod:`vectorseam_qdrant.layout` for how records and collection
-specs are stored and :mod:`vectorseam_qdrant.filters` for the filter translation.
+specs are stored, :mod:`vectorseam_qdrant.filters` for the filter translation and
+:mod:`vectorseam_qdrant.keywords` for BM25 as sparse vectors (keyword and hybrid search in Qdrant).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from vectorseam.errors import (
     VectorseamError,
 )
 from vectorseam.filters import Filter, FilterLike, parse_filter, require_operators
+from vectorseam.keywords import check_depth, check_rrf, fuse_hits, tokenize_all
 from vectorseam.options import reveal
 from vectorseam.types import (
     Capabilities,
@@ -50,7 +52,7 @@ from vectorseam.types import (
     validate_id,
     validate_records,
 )
-from vectorseam_qdrant import layout
+from vectorseam_qdrant import keywords, layout
 from vectorseam_qdrant.filters import index_schemas, to_qdrant
 from vectorseam_qdrant.options import QdrantOptions, parse_options
 from vectorseam_qdrant.retry import call_server, describe, is_not_found, translate
@@ -78,6 +80,8 @@ class _Collection:
     metric: Metric
     metadata: dict[str, str]
     indexes: dict[str, models.PayloadSchemaType] = field(default_factory=dict)
+    sparse: bool = False  # holds BM25 sparse vectors (created after they were added; see .keywords)
+    avgdl: float | None = None  # the mean length the BM25 document weights use (set by the first write)
 
     def info(self, count: int) -> CollectionInfo:
         return CollectionInfo(self.name, self.dimension, self.metric, dict(self.metadata), count)
@@ -157,6 +161,8 @@ class QdrantStore:
             "string ids are stored as uuid5 point ids; the original id is kept in the payload",
             "recommend(collection, positive_ids, negative_ids, k, filter, strategy) uses Qdrant's "
             "native recommendation (average_vector or best_score)",
+            "keyword_search/hybrid_search: BM25 as sparse vectors with Qdrant's IDF modifier, document "
+            "weights fixed at write time with the collection's first avgdl; hybrid is one query_points call",
         ]
         if self._server:
             notes.append("HNSW search is approximate; payload indexes are created for filtered fields")
@@ -194,6 +200,8 @@ class QdrantStore:
                 for key, schema in (info.payload_schema or {}).items()
                 if isinstance(schema.data_type, models.PayloadSchemaType)
             },
+            sparse=keywords.has_sparse(info.config.params.sparse_vectors),
+            avgdl=_float_or_none(dict(spec.get("keywords") or {}).get("avgdl")),
         )
 
     def _read_collection_or_none(self, name: str) -> _Collection | None:
@@ -241,6 +249,7 @@ class QdrantStore:
                         vectors_config=models.VectorParams(
                             size=spec.dimension, distance=_DISTANCE[spec.metric]
                         ),
+                        sparse_vectors_config=keywords.sparse_config(),
                         metadata=layout.spec_metadata(spec.dimension, spec.metric, spec.metadata),
                     ),
                 )
@@ -300,8 +309,11 @@ class QdrantStore:
     def upsert(self, collection: str, records: Iterable[Record]) -> int:
         coll = self._get(collection)
         checked = validate_records(records, coll.dimension)
+        token_lists = tokenize_all([r.text for r in checked]) if coll.sparse else []
+        if coll.sparse and coll.avgdl is None:
+            self._set_avgdl(coll, keywords.first_avgdl(token_lists))
         points: list[models.PointStruct] = []
-        for record in checked:
+        for i, record in enumerate(checked):
             assert record.vector is not None
             where = f"record {record.id!r}"
             layout.check_payload_metadata(record.metadata, where)
@@ -320,10 +332,14 @@ class QdrantStore:
                     )
                 as_written = vector
                 vector = (vector.astype(np.float64) / norm).astype(np.float32)
+            point_vector: models.VectorStruct = vector.tolist()
+            if coll.sparse:
+                point_vector = {keywords.DENSE: vector.tolist(),
+                                keywords.SPARSE: keywords.document_vector(token_lists[i], coll.avgdl or 1.0)}
             points.append(
                 models.PointStruct(
                     id=layout.point_id(record.id),
-                    vector=vector.tolist(),
+                    vector=point_vector,
                     payload=layout.payload(record.id, record.text, record.metadata, as_written),
                 )
             )
@@ -443,6 +459,8 @@ class QdrantStore:
 
     def _vector(self, coll: _Collection, point: Any) -> npt.NDArray[np.float32] | None:
         raw = getattr(point, "vector", None)
+        if isinstance(raw, dict):  # a collection with the BM25 sparse vector: the dense one is unnamed
+            raw = raw.get(keywords.DENSE)
         if raw is None:
             return None
         vec = np.asarray(raw, dtype=np.float32)
@@ -534,7 +552,7 @@ class QdrantStore:
 
     def _search_one(
         self, coll: _Collection, query: Any, k: int, qfilter: models.Filter | None, include_vectors: bool,
-        first: Sequence[models.ScoredPoint] | None, limit: int,
+        first: Sequence[models.ScoredPoint] | None, limit: int, using: str | None = None,
     ) -> list[models.ScoredPoint]:
         points = first
         while points is None or not self._complete(points, limit, k):
@@ -545,6 +563,7 @@ class QdrantStore:
                 lambda limit=limit: self._client.query_points(  # type: ignore[misc]
                     coll.name,
                     query=query,
+                    using=using,
                     query_filter=qfilter,
                     limit=limit,
                     with_payload=self._payload(include_vectors),
@@ -651,6 +670,110 @@ class QdrantStore:
         points = self._search_one(coll, query, k, qfilter, include_vectors, None, k + 1 + k // 8)
         return self._hits(coll, points, k, convert=strategy == "average_vector")
 
+    # -- keyword and hybrid search (see .keywords) -------------------------------------------------------
+    def _keyword_collection(self, collection: str) -> _Collection:
+        coll = self._get(collection)
+        if not coll.sparse:
+            raise UnsupportedOperationError(
+                f"collection {collection!r} in the {self._options.backend} was created before vectorseam kept BM25 "
+                "in Qdrant (it has no sparse vector, and Qdrant cannot add one); its keyword search uses the BM25 "
+                "sidecar until it is migrated to a new collection"
+            )
+        return coll
+
+    def _set_avgdl(self, coll: _Collection, avgdl: float | None) -> None:
+        """Fix the collection's avgdl for BM25 weights at its first write with tokens (kept in its metadata);
+        one another process set meanwhile wins, so all points of the collection share one."""
+        if avgdl is None:
+            return
+        info = self._call(f"reading collection {coll.name!r}", lambda: self._client.get_collection(coll.name),
+                          coll.name)
+        spec = layout.read_spec(info.config.metadata) or {}
+        stored = _float_or_none(dict(spec.get("keywords") or {}).get("avgdl"))
+        if stored is None:
+            spec["keywords"] = {"avgdl": avgdl}
+            self._call(f"updating collection {coll.name!r}",
+                       lambda: self._client.update_collection(coll.name, metadata={layout.SPEC_KEY: spec}), coll.name)
+            stored = avgdl
+        coll.avgdl = stored
+
+    def keyword_search(self, collection: str, query: str, k: int = 10, filter: FilterLike = None) -> list[Hit]:
+        """The BM25 top ``k`` under ``filter``: one sparse query, Qdrant computing the idf."""
+        check_k(k)
+        f = self._filter(filter)
+        coll = self._keyword_collection(collection)
+        sparse = keywords.query_vector(query)
+        if sparse is None:
+            return []
+        qfilter = self._qdrant_filter(coll, f)
+        points = self._search_one(coll, sparse, k, qfilter, False, None, k + 1 + k // 8, using=keywords.SPARSE)
+        return self._hits(coll, points, k, convert=False)
+
+    def hybrid_search(
+        self,
+        collection: str,
+        query: str,
+        vector: npt.ArrayLike,
+        k: int = 10,
+        filter: FilterLike = None,
+        rrf_k: float = 60,
+        weights: Sequence[float] = (1.0, 1.0),
+        depth: int = 100,
+    ) -> list[Hit]:
+        """RRF of the dense and the BM25 top ``depth``, both filtered, from one batch call (see .keywords)."""
+        check_k(k)
+        d = check_depth(depth, k)
+        w = check_rrf(rrf_k, weights, 2)
+        f = self._filter(filter)
+        coll = self._keyword_collection(collection)
+        dense = as_query_matrix(vector, coll.dimension)
+        if dense.shape[0] != 1:
+            raise ValidationError(f"hybrid_search takes one query vector, got {dense.shape[0]}")
+        sparse = keywords.query_vector(query)
+        qfilter = self._qdrant_filter(coll, f)
+        limit = d + 1 + d // 8  # headroom for ties at the depth-th place, as in query()
+        halves: list[tuple[Any, str | None]] = [(dense[0].tolist(), None)]
+        if sparse is not None:
+            halves.append((sparse, keywords.SPARSE))
+        requests = [models.QueryRequest(query=q, using=using, filter=qfilter, limit=limit,
+                                        with_payload=self._payload(False)) for q, using in halves]
+        responses = self._call(f"querying {collection!r}",
+                               lambda: self._client.query_batch_points(coll.name, requests=requests), collection)
+        lists = [
+            self._hits(coll, self._search_one(coll, q, d, qfilter, False, r.points, limit, using=using), d,
+                       convert=using is None)
+            for (q, using), r in zip(halves, responses, strict=True)
+        ]
+        return fuse_hits(lists[0], lists[1] if len(lists) > 1 else [], k, rrf_k, w)
+
+    def reweight_keywords(self, collection: str, batch_size: int = 500) -> float:
+        """Rewrite every point's BM25 weights with the collection's current mean length (returned), e.g.
+        after its texts changed character; searches stay correct meanwhile, only their weights move."""
+        check_batch_size(batch_size)
+        coll = self._keyword_collection(collection)
+        texts_only = models.PayloadSelectorInclude(include=[layout.TEXT_KEY])
+        total, count = 0, 0
+        for page in self._scroll(coll.name, None, batch_size, payload=texts_only, vectors=False):
+            for tokens in tokenize_all([str((p.payload or {}).get(layout.TEXT_KEY, "")) for p in page]):
+                total += len(tokens)
+                count += 1
+        avgdl = total / count if total else 1.0
+        info = self._call(f"reading collection {coll.name!r}", lambda: self._client.get_collection(coll.name),
+                          coll.name)
+        spec = layout.read_spec(info.config.metadata) or {}
+        spec["keywords"] = {"avgdl": avgdl}
+        self._call(f"updating collection {coll.name!r}",
+                   lambda: self._client.update_collection(coll.name, metadata={layout.SPEC_KEY: spec}), coll.name)
+        coll.avgdl = avgdl
+        for page in self._scroll(coll.name, None, batch_size, payload=texts_only, vectors=False):
+            texts = [str((p.payload or {}).get(layout.TEXT_KEY, "")) for p in page]
+            updates = [models.PointVectors(id=p.id, vector={keywords.SPARSE: keywords.document_vector(t, avgdl)})
+                       for p, t in zip(page, tokenize_all(texts), strict=True)]
+            self._call(f"reweighting {len(updates)} points of {collection!r}",
+                       lambda updates=updates: self._client.update_vectors(  # type: ignore[misc]
+                           coll.name, points=updates, wait=True), collection)
+        return avgdl
+
     # -- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
         if self._closed:
@@ -664,6 +787,10 @@ class QdrantStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def create_store(**options: Any) -> QdrantStore:

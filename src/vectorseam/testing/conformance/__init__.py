@@ -12,6 +12,7 @@ fresh, empty store and closing it afterwards:
 ``RecommendTests``    native recommend (``NativeRecommend`` stores) against the definitions
 ``DurabilityTests``   flush and reopen (``Flushable`` stores), acknowledged writes (persistent ones)
 ``BulkLoadTests``     ``bulk_load`` fills, adds and fails cleanly (``BulkLoading`` stores)
+``KeywordTests``      native BM25 and hybrid search (``NativeKeywordSearch`` stores) against the reference
 ``DateFilterTests``   ISO-8601 time ranges (in :mod:`vectorseam.testing.conformance_dates` for now)
 ``ExactVectorTests``  float32 vectors come back bit for bit (same module)
 ====================  ==========================================================================
@@ -66,6 +67,12 @@ from vectorseam.testing.conformance.bulk_load import BulkLoadTests
 from vectorseam.testing.conformance.collections import CollectionTests
 from vectorseam.testing.conformance.durability import DurabilityTests
 from vectorseam.testing.conformance.filters import FilterTests
+from vectorseam.testing.conformance.keywords import (
+    KeywordTests,
+    assert_keyword_ranking,
+    keyword_records,
+    reference_bm25,
+)
 from vectorseam.testing.conformance.query import QueryTests
 from vectorseam.testing.conformance.recommend import RecommendTests, reference_recommend
 from vectorseam.testing.conformance.scan import ScanTests
@@ -118,17 +125,21 @@ __all__ = [
     "DurabilityTests",
     "ExactVectorTests",
     "FilterTests",
+    "KeywordTests",
     "QueryTests",
     "RecommendTests",
     "ScanTests",
     "StoreConformance",
     "WriteTests",
+    "assert_keyword_ranking",
     "assert_ranking",
     "assert_same_record",
     "catalog_records",
+    "keyword_records",
     "make_records",
     "normalized_metadata",
     "random_vectors",
+    "reference_bm25",
     "reference_candidates",
     "reference_recommend",
     "reference_scores",

@@ -12,6 +12,7 @@ from vectorseam.testing.conformance.bulk_load import BulkLoadTests
 from vectorseam.testing.conformance.collections import CollectionTests
 from vectorseam.testing.conformance.durability import DurabilityTests
 from vectorseam.testing.conformance.filters import FilterTests
+from vectorseam.testing.conformance.keywords import KeywordTests
 from vectorseam.testing.conformance.query import QueryTests
 from vectorseam.testing.conformance.recommend import RecommendTests
 from vectorseam.testing.conformance.scan import ScanTests
@@ -30,5 +31,6 @@ class StoreConformance(
     RecommendTests,
     DurabilityTests,
     BulkLoadTests,
+    KeywordTests,
 ):
     """The whole suite: every concern, the optional abilities skipping themselves where absent."""
