@@ -66,7 +66,8 @@ def _ray(store: Any, emb: LocalEmbedder, collection: str, path: Path, store_name
 def _upsert_rate(store: Any, records: list[Record], threads: int) -> float:
     """Records/s of plain upserts in batches of BATCH from ``threads`` threads (a fresh collection)."""
     collection = f"raw{threads}"
-    store.ensure_collection(CollectionSpec(collection, len(records[0].vector or ()), "cosine"))
+    dimension = records[0].vector.shape[0] if records[0].vector is not None else 0
+    store.ensure_collection(CollectionSpec(collection, dimension, "cosine"))
     batches = [records[i : i + BATCH] for i in range(0, len(records), BATCH)]
     started = time.perf_counter()
 
@@ -87,18 +88,24 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=300, help="SciFact abstracts (default 300: a shared machine)")
     parser.add_argument("--out", default="ingest_ray", help="result file stem under benchmarks/results")
     args = parser.parse_args()
+    started = time.time()
+    rows: list[dict[str, Any]] = []
+    try:
+        _measure(args.limit, rows)
+    finally:  # what was measured is kept even when a later step fails
+        _save(rows, args.limit, args.out, started)
 
+
+def _measure(limit: int, rows: list[dict[str, Any]]) -> None:
     import ray
     from vectorseam_pgvector import create_store
     from vectorseam_pgvector.testing import PostgresServer
 
-    started = time.time()
-    rows: list[dict[str, Any]] = []
     emb = LocalEmbedder()
     emb.embed_query("warm up")  # the local job's model load is in no timing (each Ray actor loads its own)
     with tempfile.TemporaryDirectory(prefix="ingest-ray-bench-") as tmpdir, PostgresServer() as pg:
         tmp = Path(tmpdir)
-        path = write_scifact(tmp / "scifact.jsonl", args.limit)
+        path = write_scifact(tmp / "scifact.jsonl", limit)
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
         try:
             with MemoryStore(tmp / "memory") as store:
@@ -134,14 +141,17 @@ def main() -> None:
                 pgstore.close()
         finally:
             ray.shutdown()
+
+
+def _save(rows: list[dict[str, Any]], limit: int, out: str, started: float) -> None:
     info = machine()
-    data = {"rows": rows, "machine": info, "corpus": f"scifact, first {args.limit} abstracts",
+    data = {"rows": rows, "machine": info, "corpus": f"scifact, first {limit} abstracts",
             "versions": versions("ray", "torch", "sentence-transformers", "psycopg"),
             "minutes": round((time.time() - started) / 60, 1),
-            "command": f"python -m benchmarks.ingest_ray --limit {args.limit}"}
+            "command": f"python -m benchmarks.ingest_ray --limit {limit}"}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(data, indent=1) + "\n")
-    (RESULTS / f"{args.out}.md").write_text(markdown(data))
+    (RESULTS / f"{out}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (RESULTS / f"{out}.md").write_text(markdown(data))
     print(markdown(data))
 
 

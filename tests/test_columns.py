@@ -156,8 +156,9 @@ def test_columns_follow_writes_exactly(
 def test_sorted_index_rows_equal_the_reference(metas: list[dict[str, Any]], f: Filter) -> None:
     index = ColumnIndex()
     want = [i for i, hit in enumerate(reference(f, metas)) if hit]
-    assert index.rows(f, metas, index_share=1.0).tolist() == want
-    assert index.rows(f, metas, index_share=0.0).tolist() == want  # the scan
+    assert index.rows(f, metas, index_share=1.0).tolist() == want  # a scan, which asks for an index
+    assert index.rows(f, metas, index_share=1.0).tolist() == want  # the index
+    assert index.rows(f, metas, index_share=0.0).tolist() == want  # a scan again
 
 
 def test_a_selective_leaf_skips_the_scan(monkeypatch: Any) -> None:

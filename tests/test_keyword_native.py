@@ -7,6 +7,7 @@ The agreement of every native store with the reference BM25 is the conformance s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from vectorseam.client import VectorSeam
 from vectorseam.config import Settings, StoreSettings
 from vectorseam.errors import UnsupportedOperationError, ValidationError
 from vectorseam.filters import FilterLike
-from vectorseam.keywords import fuse_hits, idf, rrf_fuse, term_index, term_weight, tokenize_all
+from vectorseam.keywords import fuse_hits, idf, rrf_fuse, term_index, term_weight, tokenize, tokenize_all
 from vectorseam.retrieval.bm25 import BM25Model
 from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore
 from vectorseam.store import NativeKeywordSearch
@@ -105,6 +106,19 @@ def test_one_definition_of_the_scores() -> None:
     assert [(h.id, h.metadata) for h in fused] == [("b", {"from": "dense"}), ("a", {})]
     with pytest.raises(ValidationError):
         rrf_fuse([["a"]], -1)
+
+
+def test_the_query_tokenizer_gives_bm25s_tokens() -> None:
+    """tokenize (one text, bm25s's steps without its per-call set-up) agrees with tokenize_all (bm25s) on
+    every SciFact abstract and claim, and on text that tests the edges of its pattern."""
+    from tests.conftest import shared_data
+
+    texts = [json.loads(line)["title"] + " " + json.loads(line)["text"]
+             for line in shared_data("scifact/corpus.jsonl").read_text(encoding="utf-8").splitlines()[:2000]]
+    texts += [json.loads(line)["text"]
+              for line in shared_data("scifact/queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    texts += ["", "a I", "Ünïcödé STRASSE straße", "x_y 3.14 don't e-mail", "The THE the", "日本語のテキスト"]
+    assert [tokenize(t) for t in texts] == tokenize_all(texts)
 
 
 # -- the protocol through wrappers -----------------------------------------------------------------------

@@ -486,7 +486,7 @@ def _range(a: object, op: str, b: Scalar) -> bool:
     elif not _is_number(a):
         return False
     else:
-        x, y = float(a), float(b)  # type: ignore[arg-type]
+        x, y = a, b  # type: ignore[assignment]  # Python compares int and float exactly, never overflowing
     if op == "gt":
         return x > y
     if op == "gte":

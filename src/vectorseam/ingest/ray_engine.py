@@ -87,6 +87,7 @@ _COUNTED = ("unchanged", "added", "updated", "restored", "dropped", "chunks_writ
             "embedded", "cached")
 _GLOB_CHARS = frozenset("*?[")
 BLOCK_BYTES = 8 * 1024 * 1024
+MODEL_MEMORY = 1 << 30  # what an actor holding the local model uses (measured: about 850 MiB)
 
 
 # -- what the driver tells the workers -------------------------------------------------------------
@@ -419,11 +420,11 @@ def _sizes(cluster: RayCluster, embedder: EmbedderSettings) -> tuple[int, int, d
     if embedder.name == "openai":
         return cluster.workers or 4, 1, {"num_cpus": LIGHT_CPUS}
     if gpus:
-        return cluster.workers or gpus, 1, {"num_cpus": 1.0, "num_gpus": 1}
+        return cluster.workers or gpus, 1, {"num_cpus": 1.0, "num_gpus": 1, "memory": MODEL_MEMORY}
     workers = cluster.workers or max(1, int(cpus) - 1)
     spare = cpus - 1.0 - LIGHT_CPUS * (1 + cluster.planners + cluster.writers)
     share = max(0.01, min(1.0, spare / workers))
-    return workers, max(1, int(cpus) // workers), {"num_cpus": round(share, 3)}
+    return workers, max(1, int(cpus) // workers), {"num_cpus": round(share, 3), "memory": MODEL_MEMORY}
 
 
 def _pipeline(ctx: _Context, sources: Sequence[RaySource], cluster: RayCluster) -> Any:

@@ -66,7 +66,8 @@ def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state.keys.open:
             log.warning("no API keys configured: every route is open to whoever can reach this address "
-                        "(only allowed on a loopback host unless service.allow_unauthenticated is set)")
+                        "(only allowed on a loopback host unless service.allow_unauthenticated is set); "
+                        "requests must name a loopback host or one in service.allowed_hosts")
         if warm_up:
             threading.Thread(target=_warm, args=(state,), name="vectorseam-warmup", daemon=True).start()
         else:

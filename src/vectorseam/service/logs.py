@@ -31,7 +31,7 @@ class JsonFormatter(logging.Formatter):
         if rid:
             out["request_id"] = rid
         for key, value in vars(record).items():
-            if key not in _STANDARD and key not in out:
+            if key not in _STANDARD and key not in out and key != "request_id":
                 out[key] = value
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)

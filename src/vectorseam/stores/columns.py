@@ -32,8 +32,8 @@ O(rows written). Two layouts:
 **Sorted indexes for selective leaves.** A scan costs O(records) however few match: at a million
 records the mask and its conversion to row numbers took longer than scoring a 0.1% filter's rows.
 For equality, ``$in`` and number ranges a column also keeps its elements sorted by value (built on
-the first such filter), so :meth:`ColumnIndex.rows` finds the matching rows with two binary searches
-when they are few. Elements written after the sort are *touched*: left out of the sorted answer and
+the first selective such filter), so :meth:`ColumnIndex.rows` finds the matching rows with two binary
+searches when they are few. Elements written after the sort are *touched*: left out of the sorted answer and
 tested against their current values instead; past a few thousand touched elements the sort is
 redone on the next lookup.
 """
@@ -88,6 +88,7 @@ class _Column:
         self.flagged = [0, 0, 0]  # live elements per flag value (index _INEXACT, _UNSUPPORTED)
         self._times: tuple[int, npt.NDArray[np.int64], BoolArray] | None = None  # see time_range
         self._sorted: dict[str, _Sorted] = {}  # "num" / "str": elements sorted by number / string code
+        self.wants_index = False  # set once a selective leaf read the key (broad ones never pay a sort)
         self._alloc(max(len(metas), 16))
         self.set_rows(np.arange(len(metas), dtype=np.int64), metas)
 
@@ -419,11 +420,16 @@ class ColumnIndex:
         """The sorted numbers of the records matching ``f``: from a sorted index when ``f`` is one
         equality, ``$in`` or number range matching at most ``index_share`` of the records, otherwise
         from the mask."""
-        if isinstance(f, Compare | In) and metas:
-            found = self._column(f.key, metas).lookup(f, index_share * len(metas))
+        limit = index_share * len(metas)
+        col = self._column(f.key, metas) if isinstance(f, Compare | In) and metas else None
+        if col is not None and col.wants_index:
+            found = col.lookup(f, limit)  # type: ignore[arg-type]
             if found is not None:
                 return found
-        return np.flatnonzero(self.mask(f, metas))
+        rows = np.flatnonzero(self.mask(f, metas))
+        if col is not None and rows.size <= limit:
+            col.wants_index = True  # selective leaves read this key: sort it on the next lookup
+        return rows
 
     def set_rows(self, positions: IntArray, metas: Sequence[Mapping[str, Any]]) -> None:
         """Records ``positions`` were written (past the old end: appended); ``metas`` is every record's."""

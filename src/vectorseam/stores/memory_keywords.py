@@ -10,9 +10,10 @@ Why it looks like this:
   query, and there is nothing to back up, migrate or keep consistent. Building costs one
   tokenization of every text (:func:`vectorseam.keywords.tokenize_all`).
 * **Exact Lucene BM25 at all times.** Term frequencies and lengths are stored, not weights; ``idf``
-  and the length normalisation are computed per query from the current ``N``, document frequencies
-  and ``avgdl`` (kept exactly, write by write), so scores equal the reference
+  and the length normalisation come from the current ``N``, document frequencies and ``avgdl``
+  (kept exactly, write by write), so scores equal the reference
   (:class:`vectorseam.retrieval.bm25.BM25Model` over the same records) whatever the order of writes.
+  A term's weights over the base are computed on its first query and kept until the next write.
 * **A base matrix and a delta.** Rebuilding a docs x terms matrix after every write costs 0.2-0.4 s
   at 5k-100k records. Instead records are in a compressed *base* (term frequencies, CSC for the
   query's columns and CSR to read a row back) or in a small *delta* of the ones written since; an
@@ -42,6 +43,7 @@ FloatArray = npt.NDArray[np.float64]
 
 REBUILD_SHARE = 0.25  # delta records plus dead base rows, as a share of the base, that trigger a rebuild
 REBUILD_MIN = 256  # ... but never for fewer changes than this
+WEIGHT_CACHE_COLUMNS = 4096  # terms whose base weights are kept between writes (a read-mostly index)
 
 
 class KeywordIndex:
@@ -94,6 +96,7 @@ class KeywordIndex:
         self.n = len(ids)
         self.total = int(lengths.sum())
         self._positions: tuple[Mapping[str, int], IntArray] | None = None
+        self._weights: dict[int, FloatArray] = {}
 
     def _rebuild(self) -> None:
         """Base and delta merged into a new base (no re-tokenizing: the rows are copied from the CSR)."""
@@ -153,6 +156,7 @@ class KeywordIndex:
 
     def _written(self) -> None:
         self._positions = None
+        self._weights.clear()  # N, df and avgdl moved: every weight with them
         if len(self.delta) + self.dead >= max(REBUILD_MIN, REBUILD_SHARE * len(self.base_ids)):
             self._rebuild()
 
@@ -167,13 +171,20 @@ class KeywordIndex:
             col = self.vocab.get(term)
             if col is None or self.df[col] <= 0:
                 continue
-            weight = times * idf(self.n, int(self.df[col]))
+            weight = idf(self.n, int(self.df[col]))
             if col < self.base_csc.shape[1]:
                 start, end = indptr[col], indptr[col + 1]
                 rows = indices[start:end]
-                base[rows] += weight * term_weight(data[start:end], self.base_len[rows], avgdl, K1, B)
+                cached = self._weights.get(col)
+                if cached is None:
+                    if len(self._weights) >= WEIGHT_CACHE_COLUMNS:
+                        self._weights.clear()
+                    cached = self._weights[col] = weight * term_weight(data[start:end], self.base_len[rows],
+                                                                      avgdl, K1, B)
+                base[rows] += times * cached if times != 1 else cached
             for rid, tf in self.delta_postings.get(col, {}).items():
-                delta[rid] = delta.get(rid, 0.0) + weight * float(term_weight(tf, self.delta_len[rid], avgdl, K1, B))
+                delta[rid] = delta.get(rid, 0.0) + times * weight * float(
+                    term_weight(tf, self.delta_len[rid], avgdl, K1, B))
         if self.dead:
             base[~self.alive] = 0.0
         return base, delta
