@@ -286,7 +286,7 @@ def test_server_ingests_and_writer_share_one_directory(
         counts["seen_by_server"] += 1
 
     finished = False
-    while not finished:
+    while not finished or api_rounds < MIN_ROUNDS:
         # 1. One round of API writes (upsert 3, delete one of two rounds ago), each acknowledged by a 200.
         if time.monotonic() < deadline or api_rounds < MIN_ROUNDS:
             coll = COLLECTIONS[api_rounds % 2]
@@ -306,7 +306,7 @@ def test_server_ingests_and_writer_share_one_directory(
                 expected.remove(old, gone)
             api_rounds += 1
         # 2. What the writer acknowledged since: the server must answer with it on the next request.
-        for _ in range(40):  # a bounded share per round, so the kill below comes on time
+        for _ in range(0 if finished else 40):  # a bounded share per round, so the kill comes on time
             try:
                 msg = acks.get(timeout=0.01)
             except queue.Empty:

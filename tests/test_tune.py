@@ -112,7 +112,8 @@ def test_tune_beats_untuned_and_is_applied_and_guarded(tmp_path: Path, local_emb
     root = make_set(tmp_path / "portal")
     store = MemoryStore()
     searcher = RetrievalSearcher(store, local_embedder, tmp_path / "bm25")
-    name, profile, report = tune_beir(searcher, root, "train", options=TuneOptions(folds=4, mmr=False))
+    name, profile, report = tune_beir(searcher, root, "train",
+                                      options=TuneOptions(folds=4, mmr=False, check_new_documents=False))
     assert name == "beir-portal" and report.queries == 24 and report.documents == 46
     untuned, fusion = report.stages[0], report.stages[1]
     # held-out folds: the untuned hybrid lets portal pages in; the tuned fusion trusts the dense list
@@ -157,7 +158,9 @@ def test_cli_tune_then_eval_and_profile(isolated_env: Path) -> None:
     tuned = subprocess.run([*cli, "tune", str(root), "--folds", "3", "--no-adapter", "--no-mmr"], env=env,
                            capture_output=True, text=True, timeout=600)
     assert tuned.returncode == 0, tuned.stderr
-    assert "+ tuned fusion" in tuned.stdout and Path("portal-train-tune.json").is_file()
+    assert "+ tuned fusion" in tuned.stdout and "keep each relevant document to one fold" in tuned.stdout
+    saved = json.loads(Path("portal-train-tune.json").read_text())
+    assert saved["folds_by"] == "queries" and [s["name"] for s in saved["new_documents"]][1] == "+ tuned fusion"
     refused = subprocess.run([*cli, "eval", "beir", str(root), "--split", "train"], env=env, capture_output=True,
                              text=True, timeout=600)
     assert refused.returncode == 1 and "tuned on split 'train'" in refused.stderr

@@ -381,21 +381,23 @@ class VectorSeam:
 
         return PreparedIngest(name, run)
 
-    def _prepare_ray_ingest(self, source: str | os.PathLike[str] | Sequence[Any], name: str, spec: RowSpec, batch_size: int, strict: bool,
-                            ray_options: dict[str, Any], options: dict[str, Any]) -> PreparedIngest:
+    def _prepare_ray_ingest(self, source: str | os.PathLike[str] | Sequence[Any], name: str, spec: RowSpec,
+                            batch_size: int, strict: bool, ray_options: dict[str, Any],
+                            options: dict[str, Any]) -> PreparedIngest:
         """The same ingest on a Ray cluster (:mod:`vectorseam.ingest.ray_engine`): files, globs or lists of them."""
         from vectorseam.ingest.ray_engine import check_ray_options, expand_sources, ingest_on_ray, ray_cluster_from
         from vectorseam.retrieval.hybrid import SyncedStore
 
         paths = [source] if isinstance(source, str | os.PathLike) else list(source)
         if not all(isinstance(p, str | os.PathLike) for p in paths):
-            raise ValidationError("the Ray engine reads files and directories (paths or globs), not documents in memory")
+            raise ValidationError("the Ray engine reads files and directories (paths or globs), not documents in "
+                                  "memory")
         sources = expand_sources(paths, spec)
         cluster = ray_cluster_from(self.settings, ray_options)
         state = JobState.under(self.settings.data_dir, self.store_key, options.pop("use_cache", True),
                                options.pop("embed_cache", None))
         opts = IngestOptions(batch_size=batch_size, strict=strict, **options)
-        check_ray_options(opts)
+        check_ray_options(opts, cluster)
         call_with_retry("creating the collection", lambda: ensure_collection_for(self.store, name, self.embedder),
                         opts.retry)
 

@@ -26,6 +26,7 @@ def tune(
     collection: Annotated[str | None, typer.Option("--collection", help="where the corpus is embedded (default beir-NAME, as eval beir)")] = None,
     folds: Annotated[int, typer.Option(min=2, max=20, help="cross-validation folds over the judged queries")] = 5,
     seed: Annotated[int, typer.Option(help="seed of the folds and of adapter training")] = 0,
+    folds_by: Annotated[str, typer.Option(help="'queries': any judged query may be held out; 'documents': queries sharing a relevant document are held out together (choose for queries about new documents)")] = "queries",
     adapter: Annotated[bool, typer.Option(help="try a query-side linear adapter")] = True,
     mmr: Annotated[bool, typer.Option(help="try MMR re-ranking")] = True,
     save: Annotated[bool, typer.Option(help="save the profile with the collection (--no-save: report only)")] = True,
@@ -34,12 +35,16 @@ def tune(
     """Learn how to search a collection from judged queries, by cross-validation over them.
 
     Tries tuned fusion (RRF or normalised-score fusion, weights, depth), a query adapter and MMR; keeps
-    what raised nDCG@10 on held-out folds, reports each step's gain with a 95% interval, and saves the
-    profile so that search and eval use it (turn off with --no-profile).
+    what raised nDCG@10 on held-out folds, reports each step's gain with a 95% interval (also on folds
+    that hold out whole documents), and saves the profile so that search and eval use it (turn off
+    with --no-profile).
     """
+    if folds_by not in ("queries", "documents"):
+        raise typer.BadParameter(f"--folds-by must be 'queries' or 'documents', got {folds_by!r}")
     with open_client() as vs:
         _, report = vs.tune_beir(directory, split, collection, save=save, say=_say, progress=_progress,
-                                 folds=folds, seed=seed, adapter=adapter, mmr=mmr)
+                                 folds=folds, seed=seed, adapter=adapter, mmr=mmr,
+                                 group_by_documents=folds_by == "documents")
     target = output or Path(f"{directory.name}-{split}-tune.json")
     target.write_text(report.to_json() + "\n", encoding="utf-8")
     console.print(report.to_markdown(), highlight=False, markup=False)

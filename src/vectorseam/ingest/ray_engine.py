@@ -466,7 +466,12 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
-def check_ray_options(options: IngestOptions) -> None:
+def check_ray_options(options: IngestOptions, cluster: RayCluster) -> None:
+    """What the Ray engine refuses, said before anything is created."""
+    if not cluster.record_manager_dsn:
+        raise ConfigError("the Ray engine keeps its record manager in PostgreSQL, shared by every worker: set "
+                          "ingest.record_manager_dsn (VECTORSEAM_INGEST__RECORD_MANAGER_DSN), or use the pgvector "
+                          "store, whose database is used by default")
     if options.duplicates != "off":
         raise ValidationError("the duplicate screen needs the rows in order, which a parallel job does not have: "
                               "run it with the local engine (--engine local)")
@@ -496,11 +501,7 @@ def ingest_on_ray(
     own from ``store_name``/``store_options`` and ``embedder_settings``.
     """
     opts = options or IngestOptions()
-    check_ray_options(opts)
-    if not cluster.record_manager_dsn:
-        raise ConfigError("the Ray engine keeps its record manager in PostgreSQL, shared by every worker: set "
-                          "ingest.record_manager_dsn (VECTORSEAM_INGEST__RECORD_MANAGER_DSN), or use the pgvector "
-                          "store, whose database is used by default")
+    check_ray_options(opts, cluster)
     if not sources:
         raise ValidationError("no source given")
     started = time.monotonic()

@@ -30,7 +30,11 @@ class AdapterOptions:
     batch_size: int = 64
     temperature: float = 0.05
     hard_negatives: int = 30  # per pair, from the top of the current retrieval
-    identity_penalty: float = 0.0  # weight of ||W - I||^2
+    # Weight of ||W - I||^2. Without it, W learns to send queries to the documents their training
+    # queries were judged on: a large gain for queries about those documents, a loss for queries about
+    # others. On SciFact train (5 folds, hybrid nDCG@10 of 0.7285 before), by-query / document-grouped
+    # folds: 0: 0.826 / 0.718; 0.03: 0.809 / 0.734; 0.1: 0.780 / 0.736; 0.3: 0.750 / 0.734.
+    identity_penalty: float = 0.03
     seed: int = 0
 
     def check(self) -> AdapterOptions:

@@ -27,6 +27,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,8 @@ from vectorseam.retrieval.tune_search import (
     assign_folds,
     build_candidates,
     dense_ndcg,
-    document_groups,
     dense_top,
+    document_groups,
     fusion_grid,
     grid_scores,
     mmr_ndcg,
@@ -58,6 +59,7 @@ from vectorseam.types import Metric
 Say = Callable[[str], None]
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,11 @@ class TuneOptions:
     adapter: bool = True
     mmr: bool = True
     max_depth: int = 200  # the deepest candidate list searched
-    # Queries that share a relevant document go to the same fold, so a held-out fold's documents were
-    # never a training target: what the adapter gains there carries over to queries about new documents.
-    group_by_documents: bool = True
+    # Folds by query (the default) estimate the gain for new queries like the judged ones, which may ask
+    # about the same documents. Grouping queries that share a relevant document into one fold estimates it
+    # for queries about documents no training query was judged on; a query adapter mostly helps the former.
+    group_by_documents: bool = False
+    check_new_documents: bool = True  # with query folds, also score the chosen steps on document-grouped folds
     early_stop_fraction: float = 0.2  # of each fold's training queries, held out to stop the adapter
     hard_negative_depth: int = 50  # hard negatives come from this top of the current hybrid ranking
     adapter_options: AdapterOptions = field(default_factory=AdapterOptions)
@@ -113,8 +117,12 @@ class TuneReport:
     queries: int
     folds: int
     seed: int
+    folds_by: str  # "queries": k-fold over judged queries; "documents": queries sharing a relevant document together
     stages: list[Stage] = field(default_factory=list)
     diagnostics: list[Stage] = field(default_factory=list)  # single-retriever figures, for orientation
+    # the same chosen steps scored on document-grouped folds: what they do for queries about documents
+    # no training query was judged on (when the folds are by query)
+    new_documents: list[Stage] = field(default_factory=list)
     profile: str = ""
     training_fit: float = 0.0  # the final profile's nDCG@10 on the queries it was chosen on (optimistic)
     adapter_epochs: list[int] = field(default_factory=list)  # early-stopped epoch per fold, then the final fit
@@ -128,14 +136,26 @@ class TuneReport:
         return json.dumps(self.to_dict(), indent=2)
 
     def to_markdown(self) -> str:
+        head = ["| step | nDCG@10 | gain | 95% CI (paired) | |", "|---|---:|---:|---:|---|"]
         lines = [
             f"Tuning on {self.dataset} ({self.split} judgements, {self.queries} queries, {self.documents} documents; "
-            f"{self.embedder}), {self.folds}-fold cross-validation (seed {self.seed}): nDCG@10 on held-out folds",
+            f"{self.embedder}), {self.folds}-fold cross-validation by {self.folds_by} (seed {self.seed}): "
+            "nDCG@10 on held-out folds",
             "",
-            "| step | nDCG@10 | gain | 95% CI (paired) | |",
-            "|---|---:|---:|---:|---|",
+            *head,
             *(s.line() for s in self.stages),
             "",
+        ]
+        if self.new_documents:
+            lines += [
+                "the same steps on folds that keep each relevant document to one fold (queries about documents "
+                "no training query was judged on):",
+                "",
+                *head,
+                *(s.line() for s in self.new_documents),
+                "",
+            ]
+        lines += [
             "single retrievers (held-out folds where something is trained):",
             "",
             "| retriever | nDCG@10 | gain | 95% CI (paired) | |",
@@ -182,6 +202,19 @@ def read_corpus(searcher: RetrievalSearcher, collection: str) -> Corpus:
         raise ValidationError(f"collection {collection!r} is empty; nothing to tune")
     pairs.sort(key=lambda p: p[0])
     return Corpus([i for i, _ in pairs], np.stack([v for _, v in pairs]), info.metric)
+
+
+UNTUNED = "untuned hybrid (RRF k=60, equal weights, 100 candidates)"
+FUSION = "+ tuned fusion"
+ADAPTER = "+ query adapter"
+MMR = "+ MMR"
+
+
+@dataclass
+class _CrossValidation:
+    stages: list[Stage]
+    diagnostics: list[Stage] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)  # the adapter's early-stopped epoch per fold
 
 
 @dataclass
@@ -234,106 +267,104 @@ class _Tuner:
                             replace(self.options.adapter_options, seed=seed))
         return fit.matrix, fit.best_epoch
 
-    def run(self) -> tuple[list[Stage], list[Stage], RetrievalProfile, float, list[int]]:
+    @cached_property
+    def base(self) -> tuple[Candidates, F64]:
+        """The untuned pipeline's candidates and every fusion setting's per-query scores on them."""
+        cand = self.candidates(self.queries)
+        return cand, grid_scores(cand, self.grid)
+
+    def cross_validate(self, fold: I64, keep: Mapping[str, bool] | None = None) -> _CrossValidation:
+        """Every step, chosen on the other folds and scored on each fold. Steps are kept when they gain on
+        held-out folds, or as ``keep`` says (to score an already chosen procedure on other folds)."""
         opts, n = self.options, self.n
-        fold = assign_folds(n, opts.folds, opts.seed, self.groups)
-        base_cand = self.candidates(self.queries)
-        base_grid = grid_scores(base_cand, self.grid)
+        base_cand, base_grid = self.base
         baseline = base_grid[0]
-        stages = [Stage("untuned hybrid (RRF k=60, equal weights, 100 candidates)", float(baseline.mean()), 0.0,
-                        (0.0, 0.0), True)]
+        cv = _CrossValidation([Stage(UNTUNED, float(baseline.mean()), 0.0, (0.0, 0.0), True)])
         dense_base = dense_ndcg(self.queries, self.corpus.vectors, self.judged, self.corpus.metric)
         bm25_only = base_cand.ndcg(base_cand.fused(Fusion("rrf", 0.0, 60.0, self.depth)))
-        diagnostics = [Stage("dense", float(dense_base.mean()), 0.0, (0.0, 0.0), True),
-                       Stage("bm25", float(bm25_only.mean()), 0.0, (0.0, 0.0), True)]
+        cv.diagnostics += [Stage("dense", float(dense_base.mean()), 0.0, (0.0, 0.0), True),
+                           Stage("bm25", float(bm25_only.mean()), 0.0, (0.0, 0.0), True)]
         states = [_State(base_cand, Fusion(), self.queries) for _ in range(opts.folds)]
         current = baseline.copy()
 
-        # 1. fusion
-        held, chosen = np.zeros(n), []
+        held, chosen, fusions = np.zeros(n), [], []
         for f in range(opts.folds):
             best = self.best(base_grid, fold != f)
             held[fold == f] = base_grid[best, fold == f]
             chosen.append(self.grid[best].describe())
-        fusion_kept = self._stage(stages, "+ tuned fusion", held, current, chosen)
+            fusions.append(self.grid[best])
+        fusion_kept = self._stage(cv.stages, FUSION, held, current, chosen, keep)
         if fusion_kept:
             current = held
             for f in range(opts.folds):
-                states[f].fusion = self.grid[self.best(base_grid, fold != f)]
-        self.say(f"fusion: {stages[-1].gain:+.4f} on held-out folds")
+                states[f].fusion = fusions[f]
+        self.say(f"{FUSION}: {cv.stages[-1].gain:+.4f} nDCG@10 on held-out folds")
 
-        # 2. query adapter
-        epochs: list[int] = []
         if opts.adapter:
-            held, chosen = np.zeros(n), []
-            dense_held = np.zeros(n)
-            fold_states = []
+            held, chosen, dense_held, adapted_states = np.zeros(n), [], np.zeros(n), []
             for f in range(opts.folds):
-                train_rows = np.flatnonzero(fold != f)
-                matrix, epoch = self.adapter(train_rows, states[f].fusion, opts.seed + 1 + f)
-                epochs.append(epoch)
+                matrix, epoch = self.adapter(np.flatnonzero(fold != f), states[f].fusion, opts.seed + 1 + f)
+                cv.epochs.append(epoch)
                 adapted = unit_rows_f32(self.queries @ matrix)
                 cand = self.candidates(adapted)
-                scores = grid_scores(cand, self.grid) if fusion_kept else None
-                fusion = self.grid[self.best(scores, fold != f)] if scores is not None else Fusion()
+                fusion = self.grid[self.best(grid_scores(cand, self.grid), fold != f)] if fusion_kept else Fusion()
                 held[fold == f] = cand.ndcg(cand.fused(fusion))[fold == f]
                 dense_held[fold == f] = dense_ndcg(adapted, self.corpus.vectors, self.judged,
                                                    self.corpus.metric)[fold == f]
                 chosen.append(f"epoch {epoch}; {fusion.describe()}")
-                fold_states.append(_State(cand, fusion, adapted))
-                self.say(f"adapter fold {f + 1}/{opts.folds}: epoch {epoch}, held-out nDCG@10 "
+                adapted_states.append(_State(cand, fusion, adapted))
+                self.say(f"adapter, fold {f + 1}/{opts.folds}: epoch {epoch}, held-out nDCG@10 "
                          f"{held[fold == f].mean():.4f} (before {current[fold == f].mean():.4f})")
             mean, low, high = paired_interval(dense_held, dense_base)
-            diagnostics.append(Stage("dense + query adapter", float(dense_held.mean()), mean, (low, high), True))
-            if self._stage(stages, "+ query adapter", held, current, chosen):
-                current, states = held, fold_states
+            cv.diagnostics.append(Stage("dense + query adapter", float(dense_held.mean()), mean, (low, high), True))
+            if self._stage(cv.stages, ADAPTER, held, current, chosen, keep):
+                current, states = held, adapted_states
 
-        # 3. MMR
         if opts.mmr:
             held, chosen = current.copy(), []
+            cache: dict[tuple[int, Fusion, float], F64] = {}  # folds often share candidates and fusion
             for f in range(opts.folds):
                 st = states[f]
                 plain = st.candidates.ndcg(st.candidates.fused(st.fusion))  # this fold's pipeline, MMR off
                 best_lam, best_score = None, float(plain[fold != f].mean())
-                per_lam = {}
                 for lam in MMR_LAMBDAS:
-                    per_lam[lam] = mmr_ndcg(st.candidates, st.fusion, lam, st.queries, self.corpus.vectors,
-                                            self.corpus.metric)
-                    if per_lam[lam][fold != f].mean() > best_score:
-                        best_lam, best_score = lam, float(per_lam[lam][fold != f].mean())
+                    key = (id(st.candidates), st.fusion, lam)
+                    if key not in cache:
+                        cache[key] = mmr_ndcg(st.candidates, st.fusion, lam, st.queries, self.corpus.vectors,
+                                              self.corpus.metric)
+                    if cache[key][fold != f].mean() > best_score:
+                        best_lam, best_score = lam, float(cache[key][fold != f].mean())
                 if best_lam is not None:
-                    held[fold == f] = per_lam[best_lam][fold == f]
+                    held[fold == f] = cache[(id(st.candidates), st.fusion, best_lam)][fold == f]
                 chosen.append("off" if best_lam is None else f"lambda {best_lam:g}")
-            self._stage(stages, "+ MMR", held, current, chosen)
+            self._stage(cv.stages, MMR, held, current, chosen, keep)
+            self.say(f"{MMR}: {cv.stages[-1].gain:+.4f} nDCG@10 on held-out folds")
+        return cv
 
-        profile, fit, final_epoch = self._final(base_cand, base_grid, stages)
-        if final_epoch is not None:
-            epochs.append(final_epoch)
-        return stages, diagnostics, profile, fit, epochs
-
-    def _stage(self, stages: list[Stage], name: str, held: F64, before: F64, chosen: list[str]) -> bool:
+    def _stage(self, stages: list[Stage], name: str, held: F64, before: F64, chosen: list[str],
+               keep: Mapping[str, bool] | None) -> bool:
         mean, low, high = paired_interval(held, before)
-        kept = mean > 0
+        kept = mean > 0 if keep is None else keep.get(name, False)
         stages.append(Stage(name, float(held.mean()), mean, (low, high), kept, chosen))
         return kept
 
-    def _final(self, base_cand: Candidates, base_grid: F64,
-               stages: list[Stage]) -> tuple[RetrievalProfile, float, int | None]:
+    def final(self, stages: list[Stage]) -> tuple[RetrievalProfile, float, int | None]:
         """Choose every kept step on all judged queries; returns the profile, its fit and the adapter's epoch."""
+        base_cand, base_grid = self.base
         kept = {s.name for s in stages if s.kept}
         everyone = np.ones(self.n, dtype=bool)
-        fusion = self.grid[self.best(base_grid, everyone)] if "+ tuned fusion" in kept else Fusion()
+        fusion = self.grid[self.best(base_grid, everyone)] if FUSION in kept else Fusion()
         cand, queries, adapter, epoch = base_cand, self.queries, None, None
-        if "+ query adapter" in kept:
+        if ADAPTER in kept:
             self.say("training the final query adapter on all judged queries")
             adapter, epoch = self.adapter(np.arange(self.n), fusion, self.options.seed)
             queries = unit_rows_f32(self.queries @ adapter)
             cand = self.candidates(queries)
-            if "+ tuned fusion" in kept:
+            if FUSION in kept:
                 fusion = self.grid[self.best(grid_scores(cand, self.grid), everyone)]
         scores = cand.ndcg(cand.fused(fusion))
         mmr = None
-        if "+ MMR" in kept:
+        if MMR in kept:
             best = float(scores.mean())
             for lam in MMR_LAMBDAS:
                 s = mmr_ndcg(cand, fusion, lam, queries, self.corpus.vectors, self.corpus.metric)
@@ -387,12 +418,24 @@ def tune_collection(
     seconds["bm25"] = time.perf_counter() - t
     t = time.perf_counter()
     tuner = _Tuner(corpus, judged, vectors, bm25, opts, say)
-    stages, diagnostics, profile, fit, epochs = tuner.run()
+    cv = tuner.cross_validate(assign_folds(len(judged.ids), opts.folds, opts.seed, tuner.groups))
+    profile, fit, final_epoch = tuner.final(cv.stages)
     seconds["cross_validation"] = time.perf_counter() - t
+    report = TuneReport(dataset, split, collection, searcher.embedder.fingerprint, len(corpus.ids), len(judged.ids),
+                        opts.folds, opts.seed, "documents" if opts.group_by_documents else "queries", cv.stages,
+                        cv.diagnostics, adapter_epochs=cv.epochs + ([] if final_epoch is None else [final_epoch]),
+                        training_fit=fit)
+    if opts.check_new_documents and not opts.group_by_documents:
+        t = time.perf_counter()
+        say("scoring the chosen steps again on folds that keep each relevant document to one fold")
+        again = tuner.cross_validate(assign_folds(len(judged.ids), opts.folds, opts.seed,
+                                                  document_groups(judged.gains)),
+                                     keep={stage.name: stage.kept for stage in cv.stages})
+        report.new_documents = again.stages
+        seconds["new_documents_check"] = time.perf_counter() - t
     profile = replace(profile, embedder=searcher.embedder.fingerprint,
                       trained_on=TrainedOn(dataset, split, tuple(sorted(judged.ids))))
-    report = TuneReport(dataset, split, collection, searcher.embedder.fingerprint, len(corpus.ids), len(judged.ids),
-                        opts.folds, opts.seed, stages, diagnostics, profile.describe(), fit, epochs)
+    report.profile = profile.describe()
     seconds["total"] = time.perf_counter() - started
     report.seconds = seconds
     return replace(profile, report=report.to_dict()), report

@@ -151,16 +151,18 @@ def grid_scores(candidates: Candidates, grid: Sequence[Fusion]) -> F64:
 def mmr_ndcg(candidates: Candidates, fusion: Fusion, lam: float, queries: npt.NDArray[np.float32],
              documents: npt.NDArray[np.float32], metric: Metric) -> F64:
     """Per-query nDCG@10 when the fused top ``MMR_POOL`` are re-ranked by MMR (as hybrid search does)."""
-    pools = candidates.ranked(fusion, MMR_POOL)
-    gains = candidates.gain
-    out = np.zeros(len(pools))
-    for i, pool in enumerate(pools):
-        if not pool:
-            continue
-        order = mmr_order(queries[i], documents[pool], CUTOFF, lam, metric)
-        col = {int(d): j for j, d in enumerate(candidates.doc[i].tolist()) if d >= 0}
-        top = [gains[i, col[pool[o]]] for o in order]
-        out[i] = float(np.dot(top, _DISCOUNT[: len(top)]))
+    fused = candidates.fused(fusion)
+    key = np.where(candidates.doc >= 0, candidates.doc, np.iinfo(np.int64).max)
+    order = np.lexsort((key, -fused), axis=1)[:, :MMR_POOL]
+    present = np.isfinite(np.take_along_axis(fused, order, 1))
+    rows = np.take_along_axis(candidates.doc, order, 1)
+    gains = np.take_along_axis(candidates.gain, order, 1)
+    out = np.zeros(len(rows))
+    for i in range(len(rows)):
+        pool = rows[i][present[i]]
+        if len(pool):
+            top = gains[i][mmr_order(queries[i], documents[pool], CUTOFF, lam, metric)]
+            out[i] = float(np.dot(top, _DISCOUNT[: len(top)]))
     return np.divide(out, candidates.idcg, out=np.zeros_like(out), where=candidates.idcg > 0)
 
 

@@ -25,6 +25,9 @@ Design choices, and why:
   is durable and visible to every process (no buffered state, so ``flush`` has nothing to do). Every
   read first checks the log with one ``fstat`` and applies new entries, so a server sees the writes
   of CLI jobs and scripts before its next query without reloading.
+* **BM25 keyword and hybrid search inside the store** (:mod:`vectorseam.stores.memory_keywords`): an
+  index built from the collection's own texts on its first keyword search and kept current by every
+  write applied, this process's or another's, so no BM25 sidecar is needed.
 """
 
 from __future__ import annotations
