@@ -52,8 +52,7 @@ def api(local_embedder, tmp_path_factory, pg_server):  # type: ignore[no-untyped
         assert http.post("/v1/collections/inj/records", json={"records": records}).status_code == 200
         yield http
     server.stop()
-    client.close()
-    pg.stop()
+    client.close()  # the PostgreSQL server is the session's: later modules use it too
 
 
 def count(http: httpx.Client) -> int:

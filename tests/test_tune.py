@@ -23,6 +23,7 @@ import pytest
 from vectorseam.errors import ConfigError, ValidationError
 from vectorseam.retrieval.evaluation import run_beir
 from vectorseam.retrieval.hybrid import RetrievalSearcher
+from vectorseam.retrieval.query_adapter import AdapterOptions, mine_pairs, train_adapter
 from vectorseam.retrieval.tune import TuneOptions, tune_beir
 from vectorseam.retrieval.tune_profile import (
     Fusion,
@@ -99,6 +100,32 @@ def test_profile_file_round_trip_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not a retrieval profile"):
         book.find("damaged")
     assert book.remove("docs") and book.find("docs") is None and not book.remove("docs")
+
+
+def test_query_adapter_learns_a_consistent_query_shift() -> None:
+    """Queries are their document seen through a fixed linear distortion: the identity start ranks badly,
+    the adapter learns to undo the distortion on training queries, and held-out queries (about other
+    documents) improve too; the held-out score chooses the epoch."""
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(300, 16)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    distortion = np.eye(16, dtype=np.float32) + 0.9 * rng.normal(size=(16, 16)).astype(np.float32)
+    target = rng.permutation(300)[:240]
+    queries = docs[target] @ distortion + 0.05 * rng.normal(size=(240, 16)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    train, held = np.arange(160), np.arange(160, 240)
+
+    def top1(matrix: np.ndarray, rows: np.ndarray = held) -> float:
+        adapted = queries[rows] @ matrix
+        return float(np.mean(np.argmax(adapted @ docs.T, axis=1) == target[rows]))
+
+    retrieved = [list(np.argsort(-(queries[i] @ docs.T))[:20]) for i in train]
+    fit = train_adapter(queries[train], docs, [[int(t)] for t in target[train]], retrieved, top1,
+                        AdapterOptions(epochs=60, learning_rate=0.01, hard_negatives=10, identity_penalty=0.0))
+    assert fit.held_out[0] == pytest.approx(top1(np.eye(16, dtype=np.float32)))
+    assert fit.best_epoch > 0 and top1(fit.matrix) == max(fit.held_out) > fit.held_out[0] + 0.2
+    q_rows, pos, negs = mine_pairs([[1, 2], []], [[2, 5, 1, 7], [3]], 3)
+    assert q_rows.tolist() == [0, 0] and pos.tolist() == [1, 2] and negs.tolist() == [[5, 7, 7], [5, 7, 7]]
 
 
 class _Fingerprinted:

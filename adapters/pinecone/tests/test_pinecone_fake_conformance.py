@@ -16,7 +16,7 @@ from pinecone_fake import FakePinecone, serve
 from vectorseam_pinecone import create_store
 
 from vectorseam.store import VectorStore
-from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
+from vectorseam.testing.conformance import DateFilterTests, ExactVectorTests
 
 _PINECONE_METRIC = {"cosine": "cosine", "dot": "dotproduct", "euclidean": "euclidean"}
 

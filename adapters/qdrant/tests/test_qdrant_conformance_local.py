@@ -29,7 +29,7 @@ from vectorseam.testing import (
     ScanTests,
     WriteTests,
 )
-from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
+from vectorseam.testing.conformance import DateFilterTests, ExactVectorTests
 
 
 class TestQdrantMemoryConformance(

@@ -41,7 +41,7 @@ from vectorseam.testing import (
     catalog_records,
     unique_collection_name,
 )
-from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
+from vectorseam.testing.conformance import DateFilterTests, ExactVectorTests
 from vectorseam.types import CollectionSpec, Record
 
 URL_ENV = "VECTORSEAM_TEST_QDRANT_URL"

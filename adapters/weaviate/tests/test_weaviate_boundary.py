@@ -33,6 +33,8 @@ from vectorseam.errors import (
 from vectorseam.filters import matches, parse_filter
 from vectorseam.store import VectorStore
 from vectorseam.testing.conformance import (
+    DateFilterTests,
+    ExactVectorTests,
     StoreConformance,
     catalog_records,
     random_vectors,
@@ -40,7 +42,6 @@ from vectorseam.testing.conformance import (
     reference_top_k,
     vector_of,
 )
-from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
 from vectorseam.types import CollectionSpec, Metric, Record, Scalar
 
 

@@ -30,7 +30,7 @@ from vectorseam.testing import (
     ScanTests,
     WriteTests,
 )
-from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
+from vectorseam.testing.conformance import DateFilterTests, ExactVectorTests
 
 URL = os.environ.get("VECTORSEAM_TEST_WEAVIATE_URL")
 GRPC_PORT = int(os.environ.get("VECTORSEAM_TEST_WEAVIATE_GRPC_PORT", "50051"))

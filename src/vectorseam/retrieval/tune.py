@@ -7,12 +7,19 @@ What is tuned, in this order, each step kept only if it raised nDCG@10 on held-o
    depth of each list (:data:`~vectorseam.retrieval.tune_search.DEPTHS`);
 2. **query adapter**: a d x d matrix applied to query embeddings (:mod:`~vectorseam.retrieval.query_adapter`),
    trained on the fold's training queries with hard negatives from the current hybrid ranking and
-   early-stopped on a slice of them; the fusion is chosen again on the adapted dense results;
+   early-stopped on a slice of them. The fusion is not chosen again afterwards: on the adapted
+   training queries it would trust the adapter as much as the adapter fits its own training documents;
 3. **MMR**: off, or a lambda re-ranking the hybrid top 60.
 
 For each fold the settings are chosen on the other folds and scored on it, so every judged query
 gets one held-out score per step; a step's gain is the mean paired difference with a 95% t interval.
-The profile saved is then chosen the same way on all judged queries.
+
+Folds by query answer "how much better for more queries like these?". Judged queries often share
+relevant documents (two thirds of SciFact's train queries do), and a query adapter can learn where
+those documents are, which helps new queries about them but not queries about other documents. So
+the chosen steps are scored again on folds that keep queries sharing a relevant document together
+(``new_documents`` in the report), and a step that loses there is dropped too. The profile saved is
+then chosen the same way on all judged queries.
 
 What is not tuned, and why: BM25's k1 and b and title weighting need the keyword index to score with
 other parameters or over fields, and the BM25 sidecar (or a store's native keyword index) scores with
@@ -100,9 +107,10 @@ class Stage:
     ci95: tuple[float, float]
     kept: bool
     chosen: list[str] = field(default_factory=list)  # what each fold chose
+    note: str = ""  # why a step that gained was dropped anyway
 
     def line(self) -> str:
-        verdict = "kept" if self.kept else "dropped"
+        verdict = ("kept" if self.kept else "dropped") + (f" ({self.note})" if self.note else "")
         return (f"| {self.name} | {self.ndcg:.4f} | {self.gain:+.4f} | [{self.ci95[0]:+.4f}, {self.ci95[1]:+.4f}] "
                 f"| {verdict} |")
 
@@ -307,11 +315,13 @@ class _Tuner:
                 cv.epochs.append(epoch)
                 adapted = unit_rows_f32(self.queries @ matrix)
                 cand = self.candidates(adapted)
-                fusion = self.grid[self.best(grid_scores(cand, self.grid), fold != f)] if fusion_kept else Fusion()
+                # the fusion stays the one chosen before the adapter: chosen again on the adapted training
+                # queries, it would trust the adapter as much as it fits its own training documents
+                fusion = states[f].fusion
                 held[fold == f] = cand.ndcg(cand.fused(fusion))[fold == f]
                 dense_held[fold == f] = dense_ndcg(adapted, self.corpus.vectors, self.judged,
                                                    self.corpus.metric)[fold == f]
-                chosen.append(f"epoch {epoch}; {fusion.describe()}")
+                chosen.append(f"epoch {epoch}")
                 adapted_states.append(_State(cand, fusion, adapted))
                 self.say(f"adapter, fold {f + 1}/{opts.folds}: epoch {epoch}, held-out nDCG@10 "
                          f"{held[fold == f].mean():.4f} (before {current[fold == f].mean():.4f})")
@@ -360,8 +370,6 @@ class _Tuner:
             adapter, epoch = self.adapter(np.arange(self.n), fusion, self.options.seed)
             queries = unit_rows_f32(self.queries @ adapter)
             cand = self.candidates(queries)
-            if FUSION in kept:
-                fusion = self.grid[self.best(grid_scores(cand, self.grid), everyone)]
         scores = cand.ndcg(cand.fused(fusion))
         mmr = None
         if MMR in kept:
@@ -419,12 +427,10 @@ def tune_collection(
     t = time.perf_counter()
     tuner = _Tuner(corpus, judged, vectors, bm25, opts, say)
     cv = tuner.cross_validate(assign_folds(len(judged.ids), opts.folds, opts.seed, tuner.groups))
-    profile, fit, final_epoch = tuner.final(cv.stages)
     seconds["cross_validation"] = time.perf_counter() - t
     report = TuneReport(dataset, split, collection, searcher.embedder.fingerprint, len(corpus.ids), len(judged.ids),
                         opts.folds, opts.seed, "documents" if opts.group_by_documents else "queries", cv.stages,
-                        cv.diagnostics, adapter_epochs=cv.epochs + ([] if final_epoch is None else [final_epoch]),
-                        training_fit=fit)
+                        cv.diagnostics)
     if opts.check_new_documents and not opts.group_by_documents:
         t = time.perf_counter()
         say("scoring the chosen steps again on folds that keep each relevant document to one fold")
@@ -432,7 +438,14 @@ def tune_collection(
                                                   document_groups(judged.gains)),
                                      keep={stage.name: stage.kept for stage in cv.stages})
         report.new_documents = again.stages
+        for stage, check in zip(cv.stages[1:], again.stages[1:], strict=True):
+            if stage.kept and check.gain < 0:  # a step that helps seen documents only is a bet, not a gain
+                stage.kept, stage.note = False, "loses on held-out documents"
         seconds["new_documents_check"] = time.perf_counter() - t
+    t = time.perf_counter()
+    profile, report.training_fit, final_epoch = tuner.final(cv.stages)
+    report.adapter_epochs = cv.epochs + ([] if final_epoch is None else [final_epoch])
+    seconds["final_fit"] = time.perf_counter() - t
     profile = replace(profile, embedder=searcher.embedder.fingerprint,
                       trained_on=TrainedOn(dataset, split, tuple(sorted(judged.ids))))
     report.profile = profile.describe()

@@ -40,25 +40,9 @@ if TYPE_CHECKING:
         WriteTests,
     )
 
-_CONFORMANCE = frozenset({
-    "BulkLoadTests",
-    "CollectionTests",
-    "DateFilterTests",
-    "DurabilityTests",
-    "ExactVectorTests",
-    "FilterTests",
-    "KeywordTests",
-    "QueryTests",
-    "RecommendTests",
-    "ScanTests",
-    "StoreConformance",
-    "WriteTests",
-})
-
-
 def __getattr__(name: str) -> Any:
     """The conformance mixins, imported (with pytest) only when a test asks for one."""
-    if name not in _CONFORMANCE:
+    if name not in _CONFORMANCE_NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:
         from vectorseam.testing import conformance
@@ -97,3 +81,4 @@ __all__ = [
     "unique_collection_name",
     "vector_of",
 ]
+_CONFORMANCE_NAMES = frozenset(name for name in __all__ if name[0].isupper())

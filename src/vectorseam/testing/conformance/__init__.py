@@ -13,7 +13,7 @@ fresh, empty store and closing it afterwards:
 ``DurabilityTests``   flush and reopen (``Flushable`` stores), acknowledged writes (persistent ones)
 ``BulkLoadTests``     ``bulk_load`` fills, adds and fails cleanly (``BulkLoading`` stores)
 ``KeywordTests``      native BM25 and hybrid search (``NativeKeywordSearch`` stores) against the reference
-``DateFilterTests``   ISO-8601 time ranges (in :mod:`vectorseam.testing.conformance_dates` for now)
+``DateFilterTests``   ISO-8601 time ranges (in :mod:`.values` for now)
 ``ExactVectorTests``  float32 vectors come back bit for bit (same module)
 ====================  ==========================================================================
 
@@ -60,8 +60,6 @@ This package imports pytest; the data and reference helpers it re-exports live i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from vectorseam.testing.conformance.base import ConformanceBase
 from vectorseam.testing.conformance.bulk_load import BulkLoadTests
 from vectorseam.testing.conformance.collections import CollectionTests
@@ -76,6 +74,8 @@ from vectorseam.testing.conformance.keywords import (
 from vectorseam.testing.conformance.query import QueryTests
 from vectorseam.testing.conformance.recommend import RecommendTests, reference_recommend
 from vectorseam.testing.conformance.scan import ScanTests
+from vectorseam.testing.conformance.suite import StoreConformance
+from vectorseam.testing.conformance.values import DateFilterTests, ExactVectorTests
 from vectorseam.testing.conformance.writes import WriteTests
 from vectorseam.testing.reference import (
     SCORE_TOL,
@@ -92,28 +92,6 @@ from vectorseam.testing.reference import (
     unique_collection_name,
     vector_of,
 )
-
-if TYPE_CHECKING:
-    from vectorseam.testing.conformance.suite import StoreConformance
-    from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
-
-
-def __getattr__(name: str) -> Any:
-    """``StoreConformance`` and the time-filter/exact-vector mixins, imported on first use.
-
-    They come from :mod:`vectorseam.testing.conformance_dates`, which imports this package's base;
-    importing them eagerly here would be circular when that module is imported first.
-    """
-    if name == "StoreConformance":
-        from vectorseam.testing.conformance.suite import StoreConformance
-
-        return StoreConformance
-    if name in ("DateFilterTests", "ExactVectorTests"):
-        from vectorseam.testing import conformance_dates
-
-        return getattr(conformance_dates, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "SCORE_TOL",

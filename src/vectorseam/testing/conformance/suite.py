@@ -1,10 +1,5 @@
-"""The whole suite in one class, for a backend that takes part in every concern (or lets the
-optional-ability tests skip themselves).
-
-Kept apart from the package ``__init__`` because it also takes the time-filter and exact-vector
-mixins of :mod:`vectorseam.testing.conformance_dates`, which import this package's base: importing
-them from ``__init__`` would be circular when ``conformance_dates`` is imported first.
-"""
+"""``StoreConformance``: every concern's mixin in one class, for a store that takes part in all of them
+(the tests of abilities it lacks skip themselves, saying why)."""
 
 from __future__ import annotations
 
@@ -16,8 +11,8 @@ from vectorseam.testing.conformance.keywords import KeywordTests
 from vectorseam.testing.conformance.query import QueryTests
 from vectorseam.testing.conformance.recommend import RecommendTests
 from vectorseam.testing.conformance.scan import ScanTests
+from vectorseam.testing.conformance.values import DateFilterTests, ExactVectorTests
 from vectorseam.testing.conformance.writes import WriteTests
-from vectorseam.testing.conformance_dates import DateFilterTests, ExactVectorTests
 
 
 class StoreConformance(

@@ -1,6 +1,6 @@
-"""Conformance mixins for time filters and exact vectors (issue 16), used like the main suite's mixins.
+"""Values that must compare or round-trip exactly: ISO-8601 time filters and float32 vectors.
 
-A backend's conformance class adds them to its bases next to ``FilterTests`` etc.; they need the same
+The mixins need the same
 ``store`` fixture and share the helpers of :class:`~vectorseam.testing.conformance.base.ConformanceBase`:
 
 * :class:`DateFilterTests`: range operators with ISO-8601 dates and datetimes select exactly what
