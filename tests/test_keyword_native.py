@@ -97,7 +97,8 @@ def test_one_definition_of_the_scores() -> None:
     assert term_weight(2, 10, 5.0) == pytest.approx(2 / (2 + 1.5 * (1 - 0.75 + 0.75 * 2)))
     model = BM25Model(["a", "b"], [["cat", "cat", "dog"], ["dog"]])
     n, avgdl = 2, 2.0
-    assert model.top("cat") == [("a", pytest.approx(idf(n, 1) * term_weight(2, 3, avgdl)))]
+    ((top_id, top_score),) = model.top("cat")
+    assert top_id == "a" and top_score == pytest.approx(idf(n, 1) * term_weight(2, 3, avgdl))
     assert term_index("cat") == term_index("cat") and 0 <= term_index("cat") < 2**32
     assert rrf_fuse([["a", "b"], ["b", "c"]], 60) == [("b", 1 / 62 + 1 / 61), ("a", 1 / 61), ("c", 1 / 62)]
     dense = [Hit("a", 0.9, "A", {}), Hit("b", 0.5, "B", {"from": "dense"})]
@@ -128,7 +129,7 @@ def test_wrappers_forward_native_keyword_search_exactly_when_the_store_has_it(tm
     observed = ObservedStore(MemoryStore())
     assert isinstance(observed, NativeKeywordSearch)
     assert isinstance(SyncedStore(observed, tmp_path / "bm25"), NativeKeywordSearch)
-    assert not isinstance(StoreWrapper(_NoKeywords()), NativeKeywordSearch)  # type: ignore[arg-type]
+    assert not isinstance(StoreWrapper(_NoKeywords()), NativeKeywordSearch)
     records = _filled(observed)
     seen: list[StoreCall] = []
     observed.add_observer(seen.append)
@@ -183,7 +184,8 @@ def test_stores_without_a_native_index_fall_back_to_the_sidecar(tmp_path: Path, 
 
 
 def test_facade_searches_the_memory_store_natively(tmp_path: Path) -> None:
-    vs = VectorSeam(settings=Settings(data_dir=tmp_path / "data", store=StoreSettings(name="memory")))
+    vs = VectorSeam(settings=Settings(data_dir=tmp_path / "data",  # type: ignore[call-arg]
+                                      store=StoreSettings(name="memory")))
     with vs:
         vectors = np.eye(384, dtype=np.float32)[:3]
         vs.upsert([Record(f"r{i}", vectors[i], f"apple pie number {i}" if i else "cherry tart") for i in range(3)],
@@ -280,7 +282,7 @@ def test_hybrid_results_survive_memory_to_pgvector_to_qdrant(tmp_path: Path, pg_
         done = subprocess.run([sys.executable, "-m", "vectorseam.cli", "migrate", "docs", "--from", str(paths[src]),
                                "--to", str(paths[dst])], capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0 and "verified" in done.stdout, done.stderr
-    stores = {"memory": MemoryStore(tmp_path / "mem"), "pgvector": create_pg(**configs["pg"][1]),
+    stores: dict[str, Any] = {"memory": MemoryStore(tmp_path / "mem"), "pgvector": create_pg(**configs["pg"][1]),
               "qdrant": create_qdrant(**configs["qd"][1])}
     try:
         vector = np.random.default_rng(1).normal(size=DIM).astype(np.float32)

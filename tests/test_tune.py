@@ -76,7 +76,10 @@ def test_fusion_by_hand() -> None:
     assert [d for d, _ in minmax] == ["a", "b", "c"]
     z = dict(Fusion("zscore", 0.5, 60.0, 10).fuse(dense, sparse))
     assert z["b"] == pytest.approx(0.5 * -1 + 0.5 * 1) and z["a"] == pytest.approx(0.5 * 1 + 0.5 * -1)
-    assert Fusion("rrf", 0.5, 60.0, 1).fuse(dense, sparse) == [("a", 0.5 / 61), ("b", 0.5 / 61)]  # depth 1; ties by id
+    # depth 1: the tuned ranking is a and b (tied, so by id); c, beyond it, follows with a score below theirs
+    assert Fusion("rrf", 0.5, 60.0, 1).fuse(dense, sparse) == [("a", 0.5 / 61), ("b", 0.5 / 61), ("c", 0.5 / 62)]
+    shifted = Fusion("minmax", 0.5, 60.0, 1).fuse(dense, sparse)
+    assert [d for d, _ in shifted] == ["a", "b", "c"] and shifted[2][1] < shifted[1][1]
     mean, low, high = paired_interval(np.array([1.0, 0.5, 1.0, 1.0]), np.array([0.5, 0.5, 0.5, 0.5]))
     assert mean == pytest.approx(0.375) and low < mean < high
 

@@ -27,7 +27,7 @@ DIM = 8
 def _stats(pg: PostgresServer, schema: str, collection: str) -> tuple[dict[str, int], tuple[int, int]]:
     """The stored document frequencies (terms with df > 0) and (docs, tokens) of a collection."""
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        df = dict(conn.execute(sql.SQL("SELECT term, df FROM {} WHERE collection = %s AND df > 0").format(
+        df: dict[str, int] = dict(conn.execute(sql.SQL("SELECT term, df FROM {} WHERE collection = %s AND df > 0").format(
             sql.Identifier(schema, kw.TERMS)), [collection]).fetchall())
         row = conn.execute(sql.SQL("SELECT docs, tokens FROM {} WHERE collection = %s").format(
             sql.Identifier(schema, kw.STATS)), [collection]).fetchone()

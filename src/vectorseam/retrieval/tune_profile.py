@@ -82,19 +82,36 @@ class Fusion:
         return f"{self.method} score fusion, dense weight {self.dense_weight:.2f}, {self.depth} candidates per list"
 
     def fuse(self, dense: Sequence[tuple[str, float]], sparse: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
-        """Fuse two best-first ``(id, score)`` lists (their first ``depth`` entries); best first, ties by id."""
-        dense, sparse = dense[: self.depth], sparse[: self.depth]
-        ids = sorted({rid for rid, _ in dense} | {rid for rid, _ in sparse})
-        if not ids:
-            return []
-        column = {rid: i for i, rid in enumerate(ids)}
-        scores, ranks = np.zeros((2, 1, len(ids))), np.full((2, 1, len(ids)), ABSENT, dtype=np.int32)
-        for which, ranking in enumerate((dense, sparse)):
-            for r, (rid, s) in enumerate(ranking):
-                scores[which, 0, column[rid]], ranks[which, 0, column[rid]] = s, r
-        fused = fuse_matrix(scores[0], ranks[0], scores[1], ranks[1], self)[0]
-        order = np.argsort(-fused, kind="stable")  # ids are sorted, so stable order breaks ties by id
-        return [(ids[i], float(fused[i])) for i in order.tolist()]
+        """Fuse two best-first ``(id, score)`` lists; best first, ties by id.
+
+        The first ``depth`` entries of each list make the tuned ranking. Entries beyond (when a caller
+        asks for more results than the two tuned lists hold) follow it, ranked by the same fusion over
+        the whole lists, their scores shifted to stay below the tuned ranking's last one."""
+        head = _fuse_lists(dense[: self.depth], sparse[: self.depth], self)
+        if len(dense) <= self.depth and len(sparse) <= self.depth:
+            return head
+        seen = {rid for rid, _ in head}
+        tail = [p for p in _fuse_lists(dense, sparse, replace(self, depth=max(len(dense), len(sparse))))
+                if p[0] not in seen]
+        if not head or not tail:
+            return head + tail
+        shift = tail[0][1] - head[-1][1] + 1e-9 if tail[0][1] >= head[-1][1] else 0.0
+        return head + [(rid, score - shift) for rid, score in tail]
+
+
+def _fuse_lists(dense: Sequence[tuple[str, float]], sparse: Sequence[tuple[str, float]],
+                fusion: Fusion) -> list[tuple[str, float]]:
+    ids = sorted({rid for rid, _ in dense} | {rid for rid, _ in sparse})
+    if not ids:
+        return []
+    column = {rid: i for i, rid in enumerate(ids)}
+    scores, ranks = np.zeros((2, 1, len(ids))), np.full((2, 1, len(ids)), ABSENT, dtype=np.int32)
+    for which, ranking in enumerate((dense, sparse)):
+        for r, (rid, s) in enumerate(ranking):
+            scores[which, 0, column[rid]], ranks[which, 0, column[rid]] = s, r
+    fused = fuse_matrix(scores[0], ranks[0], scores[1], ranks[1], fusion)[0]
+    order = np.argsort(-fused, kind="stable")  # ids are sorted, so stable order breaks ties by id
+    return [(ids[i], float(fused[i])) for i in order.tolist()]
 
 
 def _normalized(score: F64, present: npt.NDArray[np.bool_], method: str) -> F64:
