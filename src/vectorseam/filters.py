@@ -486,7 +486,7 @@ def _range(a: object, op: str, b: Scalar) -> bool:
     elif not _is_number(a):
         return False
     else:
-        x, y = a, b  # type: ignore[assignment]  # Python compares int and float exactly, never overflowing
+        x, y = _as_float(a), _as_float(b)
     if op == "gt":
         return x > y
     if op == "gte":
@@ -494,6 +494,15 @@ def _range(a: object, op: str, b: Scalar) -> bool:
     if op == "lt":
         return x < y
     return x <= y
+
+
+def _as_float(value: object) -> float:
+    """A number as every backend compares it (float64); an int past float range is +-inf, not an error:
+    stored metadata may hold such an int, and a filter over it must answer, not raise."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
 
 
 def _elements(value: object) -> list[object]:
