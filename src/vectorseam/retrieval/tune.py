@@ -232,7 +232,6 @@ class _State:
     candidates: Candidates
     fusion: Fusion
     queries: F32
-    mmr: float | None = None
 
 
 class _Tuner:
