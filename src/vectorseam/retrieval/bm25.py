@@ -249,22 +249,28 @@ class BM25Sidecar:
                 self.rebuild()
             self._verified = True
 
+    def _load_docs(self) -> dict[str, tuple[int, list[str]]] | None:
+        """Under the lock: this process's view of the journal, or None when there is no sidecar to
+        keep in step (a writer never creates one; the next search builds it from a scan)."""
+        if not (self.directory / "state.json").is_file():
+            self._docs, self._model = None, None
+            return None
+        if self._docs is None:
+            self._docs = self._read()
+        return self._docs
+
     def apply_upsert(self, records: Iterable[Record]) -> None:
         """Journal records the store has just accepted; a missing sidecar is built later from a scan."""
         if not self._exists():
             return
         with self._locked():
-            if not (self.directory / "state.json").is_file():
-                self._docs, self._model = None, None
+            docs = self._load_docs()
+            if docs is None:
                 return
-            if self._docs is None:
-                self._docs = self._read()
-                if self._docs is None:
-                    return
             changed: dict[str, tuple[int, str]] = {}  # the last write of an id in the batch wins
             for rec in records:
                 h = text_hash(rec.id, rec.text)
-                prev = self._docs.get(rec.id)
+                prev = docs.get(rec.id)
                 if prev is None or prev[0] != h:
                     changed[rec.id] = (h, rec.text)
                 else:
@@ -272,7 +278,7 @@ class BM25Sidecar:
             ops = []
             for (rid, (h, _)), tokens in zip(changed.items(), tokenize_all([t for _, t in changed.values()]),
                                              strict=True):
-                self._docs[rid] = (h, tokens)
+                docs[rid] = (h, tokens)
                 ops.append({"op": "put", "id": rid, "h": h, "t": tokens})
             if ops:
                 self._append(ops)
@@ -283,14 +289,10 @@ class BM25Sidecar:
         if not self._exists():
             return
         with self._locked():
-            if not (self.directory / "state.json").is_file():
-                self._docs, self._model = None, None
+            docs = self._load_docs()
+            if docs is None:
                 return
-            if self._docs is None:
-                self._docs = self._read()
-                if self._docs is None:
-                    return
-            ops = [{"op": "del", "id": i} for i in ids if self._docs.pop(i, None) is not None]
+            ops = [{"op": "del", "id": i} for i in ids if docs.pop(i, None) is not None]
             if ops:
                 self._append(ops)
                 self._model = None
