@@ -150,8 +150,8 @@ def search_md(measured: list[dict[str, Any]]) -> str:
                      f"{m['max_score_difference']:.1e}", m["first_filtered_query_ms"]] for m in measured])
     return (f"{table}\n\nk = {K}; 384-d cosine; ratio = memory-store QPS / FAISS QPS (goal >= 0.8). "
             "Filtered rows use `{\"bucket\": 3}` (10% of records).\n\n**Memory and exactness**\n\n"
-            f"{mem}\n\nStore matrix = the vector matrix and norms the store allocates (it grows in 25% steps, "
-            "so up to 1.25x); RSS growth = the whole process's resident memory added by building the store, "
+            f"{mem}\n\nStore matrix = the vector matrix and norms the store allocates (it grows in 10% steps, "
+            "so up to 1.1x); RSS growth = the whole process's resident memory added by building the store, "
             "which also counts the Python ids, texts (empty here) and metadata dicts and the id index.")
 
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from vectorseam.embedders.local import LocalEmbedder
 from vectorseam.ingest.embed_cache import EmbeddingCache, text_hash
+from vectorseam.store import VectorStore
 
 _VECTORS: dict[str, npt.NDArray[np.float32]] = {}
 
@@ -66,3 +67,39 @@ def make_rows(n: int, start: int = 0, variant: str = "") -> list[dict[str, Any]]
 
 def expected_records(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
     return {r["id"]: (r["text"], {k: v for k, v in r.items() if k not in ("id", "text")}) for r in rows}
+
+
+def source_versions() -> list[list[dict[str, Any]]]:
+    """Three versions of one source, for jobs killed and resumed: each changes every text, drops some
+    rows and adds others, so every run has writes, updates and deletes to do."""
+    return [
+        make_rows(120, variant=" (a)"),
+        make_rows(120, start=10, variant=" (b)"),  # rows 0-9 vanish, 120-129 appear
+        make_rows(100, variant=" (c)") + make_rows(10, start=130, variant=" (c)"),
+    ]
+
+
+def check_store(store: VectorStore, collection: str, rows: list[dict[str, Any]], emb: LocalEmbedder) -> None:
+    """Record by record: the collection holds exactly ``rows`` (ids, texts, metadata), with the
+    model's vectors for the texts."""
+    expected = expected_records(rows)
+    stored = {r.id: r for page in store.scan(collection, batch_size=100) for r in page}
+    assert sorted(stored) == sorted(expected), (
+        f"missing {sorted(set(expected) - set(stored))[:5]}, extra {sorted(set(stored) - set(expected))[:5]}"
+    )
+    assert store.count(collection) == len(expected)
+    ids = sorted(expected)
+    want = vectors_for([expected[i][0] for i in ids], emb)
+    for i, rid in enumerate(ids):
+        rec = stored[rid]
+        text, metadata = expected[rid]
+        assert rec.text == text, rid
+        assert rec.metadata == metadata, rid
+        assert rec.vector is not None
+        np.testing.assert_allclose(rec.vector, want[i], atol=1e-5, err_msg=rid)
+
+
+def assert_nothing_to_do(report: dict[str, int], rows: list[dict[str, Any]]) -> None:
+    """A re-run over an unchanged source after the kills: every row unchanged, nothing else."""
+    assert report == {"added": 0, "updated": 0, "unchanged": len(rows), "deleted": 0, "rejected": 0,
+                      "restored": 0}

@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.test_ingest_helpers import expected_records, fill_cache, make_rows, vectors_for, write_jsonl
+from tests.test_ingest_helpers import (
+    assert_nothing_to_do,
+    check_store,
+    fill_cache,
+    make_rows,
+    source_versions,
+    write_jsonl,
+)
 from vectorseam.embedders.local import LocalEmbedder
 from vectorseam.store import VectorStore
 from vectorseam.stores.memory import MemoryStore
@@ -66,14 +73,6 @@ def ray_address() -> Iterator[str]:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
-
-
-def _versions() -> list[list[dict[str, Any]]]:
-    return [
-        make_rows(120, variant=" (a)"),
-        make_rows(120, start=10, variant=" (b)"),  # rows 0-9 vanish, 120-129 appear
-        make_rows(100, variant=" (c)") + make_rows(10, start=130, variant=" (c)"),
-    ]
 
 
 def _actor_pids(name: str) -> list[int]:
@@ -129,7 +128,7 @@ def _run(env: dict[str, str], source: Path, cache: Path, address: str, kill_afte
 def _kill_and_resume(env: dict[str, str], tmp: Path, emb: LocalEmbedder, address: str) -> tuple[
     list[dict[str, Any]], dict[str, int], list[int]
 ]:
-    versions = _versions()
+    versions = source_versions()
     source = tmp / "source.jsonl"
     cache = tmp / "cache.sqlite"
     fill_cache(cache, list(dict.fromkeys(r["text"] for v in versions for r in v)), emb)
@@ -164,26 +163,8 @@ def _kill_and_resume(env: dict[str, str], tmp: Path, emb: LocalEmbedder, address
     return final, json.loads(out.split("REPORT ", 1)[1].splitlines()[0]), killed
 
 
-def _check_store(store: VectorStore, rows: list[dict[str, Any]], emb: LocalEmbedder) -> None:
-    expected = expected_records(rows)
-    stored = {r.id: r for page in store.scan(COLLECTION, batch_size=100) for r in page}
-    assert sorted(stored) == sorted(expected), (
-        f"missing {sorted(set(expected) - set(stored))[:5]}, extra {sorted(set(stored) - set(expected))[:5]}"
-    )
-    assert store.count(COLLECTION) == len(expected)
-    ids = sorted(expected)
-    want = vectors_for([expected[i][0] for i in ids], emb)
-    for i, rid in enumerate(ids):
-        rec = stored[rid]
-        assert rec.text == expected[rid][0], rid
-        assert rec.metadata == expected[rid][1], rid
-        assert rec.vector is not None
-        np.testing.assert_allclose(rec.vector, want[i], atol=1e-5, err_msg=rid)
-
-
 def _assert_outcome(rows: list[dict[str, Any]], report: dict[str, int], killed: list[int]) -> None:
-    assert report == {"added": 0, "updated": 0, "unchanged": len(rows), "deleted": 0, "rejected": 0,
-                      "restored": 0}
+    assert_nothing_to_do(report, rows)
     assert len(killed) >= DRIVER_KILLS, f"only {len(killed)} drivers were killed mid-run: {killed}"
     assert sum(1 for batches in killed if batches > 0) >= 2, f"too few kills after a write: {killed}"
 
@@ -202,7 +183,7 @@ def test_sigkill_and_resume_memory_store(tmp_path: Path, base_env: dict[str, str
                                          ray_address: str) -> None:
     rows, report, killed = _kill_and_resume(base_env, tmp_path, local_embedder, ray_address)
     with MemoryStore(tmp_path / "data" / "memory") as store:
-        _check_store(store, rows, local_embedder)
+        check_store(store, COLLECTION, rows, local_embedder)
     _assert_outcome(rows, report, killed)
 
 
@@ -216,7 +197,7 @@ def test_sigkill_and_resume_pgvector(tmp_path: Path, base_env: dict[str, str], l
     rows, report, killed = _kill_and_resume(env, tmp_path, local_embedder, ray_address)
     store = create_store(**options)
     try:
-        _check_store(store, rows, local_embedder)
+        check_store(store, COLLECTION, rows, local_embedder)
     finally:
         store.close()
     _assert_outcome(rows, report, killed)

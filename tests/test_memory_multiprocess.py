@@ -1,6 +1,7 @@
 """Many processes, one data directory: a server, two CLI ingests and a Python writer write at once.
 
-The processes are real: ``vectorseam serve`` (HTTP on 127.0.0.1), ``vectorseam ingest`` runs back to
+The processes are real: ``vectorseam serve --workers 2`` (HTTP on 127.0.0.1; two worker processes,
+each request on a new connection that either may accept), ``vectorseam ingest`` runs back to
 back on growing JSONL files (texts embedded by the real model beforehand, through the embedding
 cache, so each run spends its time writing), and a Python script that upserts and deletes through
 :class:`MemoryStore`, killed with SIGKILL once half-way and started again. The test itself writes
@@ -39,6 +40,7 @@ from vectorseam.stores.memory import MemoryStore
 
 WINDOW_S = 30.0  # how long the writers run together (the whole test stays near a minute and a half)
 MIN_ROUNDS = 20
+SERVER_WORKERS = 2  # `serve --workers 2`: the server is itself two processes sharing the directory
 DIM = 384
 COLLECTIONS = ("shared", "docs")
 INGEST_ROWS_PER_RUN = 6
@@ -109,6 +111,10 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _json_lines(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if line.startswith("{")]
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -191,18 +197,19 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     port = _free_port()
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([str(Path(sys.executable).parent / "vectorseam"), "serve", "--host", "127.0.0.1",
-                             "--port", str(port)], env=_env(data_dir), stdout=log, stderr=subprocess.STDOUT, text=True)
+                             "--port", str(port), "--workers", str(SERVER_WORKERS)],
+                            env=_env(data_dir), stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "the server did not start in 60 s"
+            assert time.monotonic() < deadline, "the server did not start in 90 s"
             time.sleep(0.2)
         yield url, proc, tmp_path / "server.log"
     finally:
@@ -246,7 +253,8 @@ def test_server_ingests_and_writer_share_one_directory(
     for t in ingests:
         t.start()
 
-    http = httpx.Client(base_url=url, timeout=60)
+    # no keep-alive: each request is a new connection, which either worker process may accept
+    http = httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
     acks: queue.Queue[dict[str, Any] | None] = queue.Queue()
     # The Python writer: killed half-way (SIGKILL, maybe mid-write), then started again.
     first = _writer(data_dir, "w", WINDOW_S, 0, env)
@@ -372,5 +380,7 @@ def test_server_ingests_and_writer_share_one_directory(
             assert len(resp.json()["records"]) == len(ids[start : start + 200])
     outputs.add(server_log.read_text())
     assert outputs.damage() == [], outputs.damage()
+    served_by = {line["pid"] for line in map(json.loads, _json_lines(server_log)) if line.get("message") == "request"}
+    assert len(served_by) == SERVER_WORKERS, f"requests were served by {len(served_by)} worker processes"
     assert set(api_statuses) == {200}
     assert server_proc.poll() is None, "the server died"

@@ -11,7 +11,6 @@ import typer
 from vectorseam.cli import app
 from vectorseam.cli import state as cli_state
 from vectorseam.cli.state import open_client
-from vectorseam.errors import ConfigError
 
 
 @app.command()
@@ -55,11 +54,6 @@ def serve(
         uvicorn.run(create_app(client, cfg), host=cfg.host, port=cfg.port, log_config=None,
                     timeout_graceful_shutdown=10)
         return
-    if client.settings.store.name == "memory":
-        raise ConfigError(
-            "the memory store lives inside one process: with several workers each would hold its own copy "
-            "and writes would be lost. Use workers = 1, or a server store (pgvector, qdrant)"
-        )
     client.close()
     # Workers build their own client from the environment; pass them the command-line overrides.
     os.environ["VECTORSEAM_SERVICE__HOST"] = cfg.host

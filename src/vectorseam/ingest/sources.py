@@ -739,15 +739,19 @@ class DocumentsSource(Source):
         return None
 
     def documents(self) -> Iterator[Document | Reject]:
-        """The items in order; a repeated id is rejected and the first kept, as a file source does."""
+        """The items in order, each through the checks a file's rows pass (:func:`make_document`), so
+        one unstorable document is a reject instead of failing its whole batch; a repeated id is
+        rejected and the first kept, as a file source does."""
         seen: dict[str, str] = {}
-        for doc in self.items:
-            if doc.id in seen:
-                yield Reject(doc.origin, f"duplicate id {doc.id!r} (first seen at {seen[doc.id]}); kept the first",
-                             doc.id)
-            else:
+        for item in self.items:
+            if item.id in seen:
+                yield Reject(item.origin, f"duplicate id {item.id!r} (first seen at {seen[item.id]}); kept the first",
+                             item.id)
+                continue
+            doc = make_document(item.id, item.text, item.metadata, item.origin)
+            if isinstance(doc, Document):
                 seen[doc.id] = doc.origin
-                yield doc
+            yield doc
 
     def estimate(self) -> int | None:
         return len(self.items)

@@ -52,7 +52,11 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         first = first or loc
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "string_unicode":  # pydantic's words name no cause and no remedy
+            msg = ("not valid Unicode text (a lone surrogate escape such as \\ud800, half of a pair); "
+                   "no store can hold it: send the text as valid UTF-8")
+        parts.append(f"{loc}: {msg}")
     return "; ".join(parts) or "invalid request", first
 
 

@@ -26,6 +26,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # with service.workers > 1: which worker process wrote the line
         }
         rid = getattr(record, "request_id", None) or request_id_var.get()
         if rid:

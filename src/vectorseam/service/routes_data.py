@@ -187,7 +187,7 @@ def get_job(job_id: Annotated[str, Path(min_length=1, max_length=64)], state: St
             caller: ReadCaller) -> JobOut | JSONResponse:
     job = state.jobs.get(job_id)
     if job is None or not caller.sees(job.collection):  # another tenant's job does not exist for this key
-        return _not_found(f"no ingest job {job_id!r} (jobs are kept in memory until the server restarts)")
+        return _not_found(f"no ingest job {job_id!r} (the newest 200 finished jobs are kept)")
     return job_out(job, caller)
 
 

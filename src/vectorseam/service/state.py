@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -40,7 +41,8 @@ class ServiceState:
         self.hosts = HostPolicy(self.settings.allowed_hosts, self.keys.open, self.settings.cors_origins)
         # Time every store call the client makes and count the store's failures (the facade's hook).
         self.stop_observing = self.client.observe_store(store_metrics(self.metrics))
-        self.jobs = JobRunner(self.metrics)
+        # in data_dir, shared by every worker process: a poll may land on any of them
+        self.jobs = JobRunner(self.metrics, Path(self.client.settings.data_dir) / "service" / "jobs.sqlite3")
 
     def resolve(self, name: str) -> str:
         """The collection a name means: an alias (``vectorseam alias set``) resolves to its target."""
