@@ -385,7 +385,13 @@ class VectorSeam:
                             batch_size: int, strict: bool, ray_options: dict[str, Any],
                             options: dict[str, Any]) -> PreparedIngest:
         """The same ingest on a Ray cluster (:mod:`vectorseam.ingest.ray_engine`): files, globs or lists of them."""
-        from vectorseam.ingest.ray_engine import check_ray_options, expand_sources, ingest_on_ray, ray_cluster_from
+        from vectorseam.ingest.ray_engine import (
+            check_ray_options,
+            check_store_for_ray,
+            expand_sources,
+            ingest_on_ray,
+            ray_cluster_from,
+        )
         from vectorseam.retrieval.hybrid import SyncedStore
 
         paths = [source] if isinstance(source, str | os.PathLike) else list(source)
@@ -398,6 +404,7 @@ class VectorSeam:
                                options.pop("embed_cache", None))
         opts = IngestOptions(batch_size=batch_size, strict=strict, **options)
         check_ray_options(opts, cluster)
+        check_store_for_ray(self.settings.store.name, store_options(self.settings))
         call_with_retry("creating the collection", lambda: ensure_collection_for(self.store, name, self.embedder),
                         opts.retry)
 

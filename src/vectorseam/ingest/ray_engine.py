@@ -480,6 +480,27 @@ def check_ray_options(options: IngestOptions, cluster: RayCluster) -> None:
                               "engine (--engine local)")
 
 
+def check_store_for_ray(store_name: str, store_options: dict[str, Any]) -> None:
+    """Stores that live inside one process cannot take writes from Ray's worker processes: each
+    writer actor would open its own copy, and the driver would never see the records."""
+    if store_name == "qdrant" and not store_options.get("url"):
+        raise ConfigError("the qdrant store here runs in qdrant-client's local mode (no 'url'), inside one process; "
+                          "the Ray engine writes from other processes, which would each hold their own copy. Use a "
+                          "Qdrant server (store.options.url) or the local engine (--engine local)")
+
+
+def check_single_node_for(store_name: str) -> None:
+    """The memory store is a directory on one machine (its lock and log need one kernel): writer actors
+    on other nodes would each write to their own disk."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+    if store_name == "memory" and len(nodes) > 1:
+        raise ConfigError(f"the memory store keeps its data in data_dir on one machine, and this Ray cluster has "
+                          f"{len(nodes)} nodes: writers elsewhere would write their own copies. Use a server store "
+                          "(pgvector, qdrant with a url) for a multi-node cluster, or a single-node one")
+
+
 def ingest_on_ray(
     store: VectorStore,
     embedder: Embedder,
@@ -502,6 +523,7 @@ def ingest_on_ray(
     """
     opts = options or IngestOptions()
     check_ray_options(opts, cluster)
+    check_store_for_ray(store_name, store_options)
     if not sources:
         raise ValidationError("no source given")
     started = time.monotonic()
@@ -525,6 +547,7 @@ def ingest_on_ray(
         rejects_cm = (open(opts.rejects_path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
                       if opts.rejects_path is not None else contextlib.nullcontext())
         try:
+            check_single_node_for(store_name)
             with rejects_cm as rejects_file, bulk, warnings.catch_warnings():
                 warnings.filterwarnings("ignore", module=r"ray\.")  # advice on pool sizes for small inputs
                 _drive(_pipeline(ctx, sources, cluster), report, unread, rejects_file, opts, progress)

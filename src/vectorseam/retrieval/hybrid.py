@@ -173,8 +173,16 @@ class RetrievalSearcher:
             raise ValidationError(f"k must be a positive integer, got {k!r}")
         lam = None if mmr is None else check_lambda(mmr)
         f = parse_filter(filter)
-        info = self.store.collection_info(collection)  # unknown collection: one clear error before any work
-        tuned = self.profile(collection, info.count) if profile and m != "bm25" else None
+        # An unknown collection is one clear error before any work. The store's collection_info (a
+        # COUNT in SQL stores) is asked only when its answer is used: a BM25 query, a tuned profile
+        # (checked against the record count) or MMR (the metric); the dense check asks once per process.
+        if m == "bm25":
+            self.store.collection_info(collection)
+        else:
+            self.dense.check(collection)
+        tuned = None
+        if profile and m != "bm25" and self.profile(collection) is not None:
+            tuned = self.profile(collection, self.store.collection_info(collection).count)
         if tuned is not None and lam is None and m == "hybrid" and tuned.mmr is not None:
             lam = tuned.mmr
         pool = k if lam is None else self.candidate_pool(k)
@@ -207,7 +215,7 @@ class RetrievalSearcher:
         if lam is None:
             return hits[:k]
         assert qvec is not None
-        return self._mmr(collection, info.metric, qvec, hits, k, lam)
+        return self._mmr(collection, self.store.collection_info(collection).metric, qvec, hits, k, lam)
 
     def search_vector(
         self, collection: str, vector: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
