@@ -7,7 +7,7 @@ DATA   ?= ../shared/data
 CORE   := $(VENV)/.core-installed
 DEV    := $(VENV)/.dev-installed
 
-.PHONY: venv dev-venv demo test system-deps lint typecheck bench bench-quick bench-ingest clean
+.PHONY: venv dev-venv demo test system-deps lint typecheck bench bench-quick bench-ingest bench-ingest-ray clean
 
 # The package and its runtime needs: enough for `make demo` and `vectorseam serve`.
 $(CORE): pyproject.toml constraints.txt
@@ -62,6 +62,10 @@ bench-quick: dev-venv
 # About an hour on 2 cores: embeds SciFact and 100k rows with the real model, four times each.
 bench-ingest: dev-venv system-deps
 	$(BIN)/python -m benchmarks.ingest_bench
+
+# A few minutes: the load job on a local Ray cluster (1 and 2 embedding workers) against the local job.
+bench-ingest-ray: dev-venv system-deps
+	$(BIN)/python -m benchmarks.ingest_ray --limit 300
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
