@@ -15,13 +15,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from vectorseam.service.jobs import Job, JobBoard
+from vectorseam.service.jobs import STALE_S, Job, JobBoard, PostgresJobBoard, SqliteJobBoard
 
 WORKERS = 2
 
@@ -112,27 +114,99 @@ def test_every_poll_finds_the_job_and_both_workers_see_its_records(server: tuple
     assert len(_pids(log_path)) == WORKERS, "the requests did not reach both worker processes"
 
 
-def test_a_job_whose_process_died_is_reported_failed(tmp_path: Path) -> None:
-    """A worker killed mid-job leaves its row 'running'; the next reader on the host says what happened."""
+@pytest.fixture(params=["sqlite", "postgres"])
+def board(request: pytest.FixtureRequest, tmp_path: Path) -> JobBoard:
+    if request.param == "sqlite":
+        return SqliteJobBoard(tmp_path / "jobs.sqlite3")
+    pg_server = request.getfixturevalue("pg_server")
+    return PostgresJobBoard(pg_server.dsn(), f"jobs_{uuid.uuid4().hex[:8]}")
+
+
+def test_a_job_whose_process_died_is_reported_failed(board: JobBoard) -> None:
+    """A worker killed mid-job leaves its row 'running'; the next reader says what happened: at once
+    for a process of its own machine, once its heartbeat is STALE_S old for another machine's."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    board = JobBoard(tmp_path / "jobs.sqlite3")
+    now = time.time()
     board.save(Job(id="j1", collection="notes", state="running", written=7, pid=dead.pid))
     board.save(Job(id="j2", collection="notes", state="running", written=3))  # this process: alive
+    board.save(Job(id="j3", collection="notes", state="running", host="replica-b", pid=1, beat_at=now - STALE_S - 5))
+    board.save(Job(id="j4", collection="notes", state="queued", host="replica-b", pid=1, beat_at=now - 1))
     job = board.get("j1")
     assert job is not None and job.state == "failed" and job.written == 7
     assert job.error is not None and f"pid {dead.pid}" in job.error and "submit it again" in job.error
-    again = JobBoard(tmp_path / "jobs.sqlite3").get("j1")  # the verdict is stored, not recomputed
+    again = board.get("j1")  # the verdict is stored, not recomputed
     assert again is not None and again.state == "failed" and again.finished_at == job.finished_at
     alive = board.get("j2")
     assert alive is not None and alive.state == "running"
-    assert [j.id for j in board.all()] in (["j2", "j1"], ["j1", "j2"])
+    silent = board.get("j3")
+    assert silent is not None and silent.state == "failed" and silent.error is not None
+    assert "on replica-b) has given no sign of life" in silent.error
+    beating = board.get("j4")
+    assert beating is not None and beating.state == "queued"
+    assert sorted(j.id for j in board.all()) == ["j1", "j2", "j3", "j4"]
+    board.beat(["j4"])
+    later = board.get("j4")
+    assert later is not None and later.beat_at > now
 
 
-def test_old_finished_jobs_are_forgotten_but_unfinished_ones_stay(tmp_path: Path) -> None:
-    board = JobBoard(tmp_path / "jobs.sqlite3")
+def test_old_finished_jobs_are_forgotten_but_unfinished_ones_stay(board: JobBoard) -> None:
     board.save(Job(id="old-running", collection="c", state="running", created_at=1.0))
     for i in range(5):
         board.save(Job(id=f"done-{i}", collection="c", state="succeeded", created_at=10.0 + i))
     board.forget_beyond(2)
     assert [j.id for j in board.all()] == ["done-4", "done-3", "old-running"]
+
+
+def test_replicas_on_one_pgvector_database_see_each_others_jobs(tmp_path: Path, pg_server: Any,
+                                                               local_embedder: Any) -> None:
+    """Two replicas (separate data directories, as on two machines) on one pgvector store: a job
+    started on one is polled on the other, which also lists it and answers with its records."""
+    from vectorseam.client import VectorSeam
+    from vectorseam.config import Settings, StoreSettings
+    from vectorseam.service import create_app
+    from vectorseam.service.background import BackgroundServer
+
+    options = {"dsn": pg_server.dsn(), "schema": f"rep_{uuid.uuid4().hex[:8]}"}
+    servers, clients, https = [], [], []
+    try:
+        for name in ("a", "b"):
+            client = VectorSeam(Settings(data_dir=tmp_path / name, store=StoreSettings(name="pgvector", options=options)))
+            client.embedder = local_embedder
+            clients.append(client)
+            servers.append(BackgroundServer(create_app(client, warm_up=False)).start())
+        https = [httpx.Client(base_url=s.url, timeout=60) for s in servers]
+        a, b = https
+        docs = [{"id": f"r{i}", "text": f"replica note {i} about harbours"} for i in range(6)]
+        started = a.post("/v1/collections/shared/ingest", json={"documents": docs})
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+        deadline = time.monotonic() + 120
+        while (got := b.get(f"/v1/jobs/{job_id}")).json()["state"] in ("queued", "running"):
+            assert got.status_code == 200, got.text
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert got.status_code == 200 and got.json()["state"] == "succeeded" and got.json()["written"] == 6, got.text
+        assert [j["id"] for j in b.get("/v1/jobs").json()] == [job_id]
+        fetched = b.post("/v1/collections/shared/records/fetch", json={"ids": [d["id"] for d in docs]}).json()
+        assert sorted(r["id"] for r in fetched["records"]) == [d["id"] for d in docs]
+        assert not (tmp_path / "a" / "service" / "jobs.sqlite3").exists()  # the table is in PostgreSQL
+    finally:
+        for http in https:
+            http.close()
+        for server in servers:
+            server.stop()
+        for client in clients:
+            client.close()
+
+
+def test_an_unusable_jobs_table_says_what_to_do(tmp_path: Path) -> None:
+    from vectorseam.errors import StoreUnavailableError
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    with pytest.raises(StoreUnavailableError, match=r"cannot be used .*data_dir must be writable"):
+        SqliteJobBoard(blocker / "service" / "jobs.sqlite3").save(Job(id="j", collection="c"))
+    assert SqliteJobBoard(blocker / "service" / "jobs.sqlite3").all() == []  # reading creates nothing
+    with pytest.raises(StoreUnavailableError, match=r"jobs table \"s\".\"jobs\" in PostgreSQL cannot be used"):
+        PostgresJobBoard("postgresql://nobody@127.0.0.1:1/none", "s").get("j")

@@ -137,6 +137,11 @@ class ServiceSettings(BaseModel):
         "a filter's cost: its conditions plus every value its $in/$nin lists hold; bounds the work a "
         "store does per record while it holds its lock"))
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    jobs_dsn: SecretStr | None = Field(None, description=(
+        "PostgreSQL holding ingest job records, shared by replicas on several machines; default: the pgvector "
+        "store's database when the store is pgvector, else data_dir/service/jobs.sqlite3 (one machine)"))
+    jobs_schema: str = Field("vectorseam_service", min_length=1, max_length=63,
+                             pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="schema of the jobs table in PostgreSQL")
 
 
 class IngestSettings(BaseModel):

@@ -11,12 +11,12 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from vectorseam.client import VectorSeam
-from vectorseam.config import ServiceSettings
+from vectorseam.config import ServiceSettings, Settings
 from vectorseam.errors import CollectionNotFoundError, ValidationError
 from vectorseam.service.auth import ANONYMOUS, Caller, KeyRing, Scope, not_visible
 from vectorseam.service.hosts import HostPolicy
 from vectorseam.service.instrumented import store_metrics
-from vectorseam.service.jobs import JobRunner
+from vectorseam.service.jobs import JobBoard, JobRunner, PostgresJobBoard, SqliteJobBoard
 from vectorseam.service.limits import check_filter
 from vectorseam.service.metrics import Metrics
 
@@ -41,8 +41,7 @@ class ServiceState:
         self.hosts = HostPolicy(self.settings.allowed_hosts, self.keys.open, self.settings.cors_origins)
         # Time every store call the client makes and count the store's failures (the facade's hook).
         self.stop_observing = self.client.observe_store(store_metrics(self.metrics))
-        # in data_dir, shared by every worker process: a poll may land on any of them
-        self.jobs = JobRunner(self.metrics, Path(self.client.settings.data_dir) / "service" / "jobs.sqlite3")
+        self.jobs = JobRunner(self.metrics, job_board(self.client.settings))
 
     def resolve(self, name: str) -> str:
         """The collection a name means: an alias (``vectorseam alias set``) resolves to its target."""
@@ -72,6 +71,22 @@ class ServiceState:
                 f"{n} {what} in one request; this server takes at most {self.settings.max_batch} "
                 "(service.max_batch): send several requests"
             )
+
+
+def job_board(settings: Settings) -> JobBoard:
+    """Where ingest jobs are recorded: a poll may reach any worker process, or any replica.
+
+    PostgreSQL when there is one to share (``service.jobs_dsn``, or the pgvector store's database),
+    so replicas on several machines see each other's jobs; otherwise SQLite in ``data_dir``, shared by
+    the worker processes of this machine.
+    """
+    service = settings.service
+    dsn = service.jobs_dsn.get_secret_value() if service.jobs_dsn is not None else None
+    if dsn is None and settings.store.name == "pgvector":
+        dsn = str(settings.store.factory_options().get("dsn") or "")  # empty: libpq's PG* variables
+    if dsn is not None:
+        return PostgresJobBoard(dsn, service.jobs_schema)
+    return SqliteJobBoard(Path(settings.data_dir) / "service" / "jobs.sqlite3")
 
 
 def get_state(request: Request) -> ServiceState:
