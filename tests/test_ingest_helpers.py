@@ -8,7 +8,11 @@ embedding cache file) never embed the same text twice.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +107,53 @@ def assert_nothing_to_do(report: dict[str, int], rows: list[dict[str, Any]]) -> 
     """A re-run over an unchanged source after the kills: every row unchanged, nothing else."""
     assert report == {"added": 0, "updated": 0, "unchanged": len(rows), "deleted": 0, "rejected": 0,
                       "restored": 0}
+
+
+# A job run as its own process, to be killed: it prints "ready" once imported, "batch N" after each
+# batch written and "REPORT {...}" at the end. Its ingest options come as JSON in the last argument.
+RUNNER = """
+import sys, json
+from vectorseam.client import VectorSeam
+from vectorseam.retrying import RetryPolicy
+source, collection, cache, options = sys.argv[1:5]
+print("ready", flush=True)
+with VectorSeam() as vs:
+    report = vs.ingest_file(source, collection, cleanup="full", embed_cache=cache,
+                            retry=RetryPolicy(attempts=3, backoff=0.05),
+                            progress=lambda r: print("batch", r.processed, flush=True), **json.loads(options))
+print("REPORT " + json.dumps({k: getattr(report, k) for k in
+      ("added", "updated", "unchanged", "deleted", "rejected", "restored")}), flush=True)
+"""
+
+
+@dataclass
+class RunningJob:
+    """A :data:`RUNNER` process that has finished its imports; ``seen`` is the output read so far."""
+
+    proc: subprocess.Popen[str]
+    seen: str
+    started: float
+
+    def until_batch(self, n: int) -> None:
+        """Read the output until batch ``n`` was reported written (or the job ended before it)."""
+        assert self.proc.stdout is not None
+        while self.seen.count("batch ") < n:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.seen += line
+
+    def finish(self, timeout: float) -> tuple[int, str, float]:
+        """Wait for the exit: the exit code, the whole output and how long the job worked."""
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, self.seen + out + err, time.monotonic() - self.started
+
+
+def start_job(env: dict[str, str], source: Path, collection: str, cache: Path, **options: Any) -> RunningJob:
+    """Start a :data:`RUNNER` job and wait for its imports: the job starts working from the return."""
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(source), collection, str(cache), json.dumps(options)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.strip() == "ready", first + (proc.stderr.read() if proc.stderr else "")
+    return RunningJob(proc, first, time.monotonic())

@@ -17,8 +17,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,23 +25,16 @@ from typing import Any
 
 import pytest
 
-from tests.test_ingest_helpers import assert_nothing_to_do, check_store, fill_cache, source_versions, write_jsonl
+from tests.test_ingest_helpers import (
+    assert_nothing_to_do,
+    check_store,
+    fill_cache,
+    source_versions,
+    start_job,
+    write_jsonl,
+)
 from vectorseam.embedders.local import LocalEmbedder
 from vectorseam.stores.memory import MemoryStore
-
-RUNNER = """
-import sys, json
-from vectorseam.client import VectorSeam
-from vectorseam.retrying import RetryPolicy
-source, collection, cache = sys.argv[1:4]
-print("ready", flush=True)
-with VectorSeam() as vs:
-    report = vs.ingest_file(source, collection, batch_size=4, cleanup="full", checkpoint_seconds=0,
-                            embed_cache=cache, retry=RetryPolicy(attempts=3, backoff=0.05),
-                            progress=lambda r: print("batch", r.processed, flush=True))
-print("REPORT " + json.dumps({k: getattr(report, k) for k in
-      ("added", "updated", "unchanged", "deleted", "rejected", "restored")}), flush=True)
-"""
 
 KILLS = 22
 COLLECTION = "killed"
@@ -54,24 +45,13 @@ def _run(env: dict[str, str], source: Path, cache: Path, kill_after: float | Non
     """Run the job and kill it ``kill_after`` seconds after it started working, or that long after it
     reported batch ``kill_at_batch`` as written (so the kill lands among later writes). Returns the exit
     code, the output and how long the job worked (from the end of its imports to its exit)."""
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(source), COLLECTION, str(cache)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    first = proc.stdout.readline()  # imports done: the job starts now
-    started = time.monotonic()
-    assert first.strip() == "ready", first + proc.stderr.read() if proc.stderr else first
-    seen = ""
+    job = start_job(env, source, COLLECTION, cache, batch_size=4, checkpoint_seconds=0)
     if kill_at_batch is not None:
-        while seen.count("batch ") < kill_at_batch:
-            line = proc.stdout.readline()
-            if not line:  # the job ended before that batch
-                break
-            seen += line
+        job.until_batch(kill_at_batch)
     if kill_after is not None:
         time.sleep(kill_after)
-        proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=120)
-    return proc.returncode, first + seen + out + err, time.monotonic() - started
+        job.proc.send_signal(signal.SIGKILL)
+    return job.finish(timeout=120)
 
 
 def _kill_and_resume(env: dict[str, str], tmp: Path, emb: LocalEmbedder) -> tuple[

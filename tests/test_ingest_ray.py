@@ -39,6 +39,7 @@ from tests.test_ingest_helpers import (
     fill_cache,
     make_rows,
     source_versions,
+    start_job,
     write_jsonl,
 )
 from vectorseam.embedders.local import LocalEmbedder
@@ -46,20 +47,6 @@ from vectorseam.store import VectorStore
 from vectorseam.stores.memory import MemoryStore
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the 'ray' extra (pip install 'vectorseam[ray]')")
-
-RUNNER = """
-import sys, json
-from vectorseam.client import VectorSeam
-from vectorseam.retrying import RetryPolicy
-source, collection, cache, address = sys.argv[1:5]
-print("ready", flush=True)
-with VectorSeam() as vs:
-    report = vs.ingest_file(source, collection, batch_size=8, cleanup="full", embed_cache=cache, engine="ray",
-                            ray_address=address, retry=RetryPolicy(attempts=3, backoff=0.05),
-                            progress=lambda r: print("batch", r.processed, flush=True))
-print("REPORT " + json.dumps({k: getattr(report, k) for k in
-      ("added", "updated", "unchanged", "deleted", "rejected", "restored")}), flush=True)
-"""
 
 DRIVER_KILLS = 5
 COLLECTION = "killed"
@@ -95,20 +82,10 @@ def _run(env: dict[str, str], source: Path, cache: Path, address: str, kill_afte
     """Run a driver; kill it ``kill_after`` seconds after it started (or after batch ``kill_at_batch``),
     or, with ``kill_writer``, kill one of its writer actors after its first batch and let it finish.
     Returns the exit code, the output, how long it worked and whether a writer was killed."""
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(source), COLLECTION, str(cache), address], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    started = time.monotonic()
-    assert first.strip() == "ready", first + (proc.stderr.read() if proc.stderr else "")
-    seen = ""
+    job = start_job(env, source, COLLECTION, cache, batch_size=8, engine="ray", ray_address=address)
     wait_for = 1 if kill_writer else kill_at_batch
     if wait_for is not None:
-        while seen.count("batch ") < wait_for:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen += line
+        job.until_batch(wait_for)
     killed_writer = False
     if kill_writer:
         pids = _actor_pids("_Writer")
@@ -117,12 +94,11 @@ def _run(env: dict[str, str], source: Path, cache: Path, address: str, kill_afte
             killed_writer = True
     if kill_after is not None:
         time.sleep(kill_after)
-        proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=300)
-    took = time.monotonic() - started
-    print(f"driver: exit {proc.returncode} after {took:.1f}s, {(seen + out).count('batch ')} batches"
+        job.proc.send_signal(signal.SIGKILL)
+    code, out, took = job.finish(timeout=300)
+    print(f"driver: exit {code} after {took:.1f}s, {out.count('batch ')} batches"
           f"{', a writer killed' if killed_writer else ''}", file=sys.stderr)
-    return proc.returncode, first + seen + out + err, took, killed_writer
+    return code, out, took, killed_writer
 
 
 def _kill_and_resume(env: dict[str, str], tmp: Path, emb: LocalEmbedder, address: str) -> tuple[

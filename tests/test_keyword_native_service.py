@@ -8,11 +8,6 @@ the very next request, filters included; neither replica writes a BM25 sidecar.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,51 +17,25 @@ from typing import Any
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(data_dir: Path, dsn: str, schema: str, log: Path) -> tuple[str, subprocess.Popen[str], Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VECTORSEAM_")}
-    env.update(VECTORSEAM_DATA_DIR=str(data_dir), VECTORSEAM_STORE__NAME="pgvector",
-               VECTORSEAM_STORE__OPTIONS__DSN=dsn, VECTORSEAM_STORE__OPTIONS__SCHEMA=schema,
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    port = _free_port()
-    out = open(log, "w")  # noqa: SIM115 - closed by the fixture
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "vectorseam"), "serve", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-    return f"http://127.0.0.1:{port}", proc, out
+from tests.serve_process import ServeProcess, clean_env
 
 
 @pytest.fixture()
 def replicas(tmp_path: Path, pg_server: Any) -> Iterator[list[str]]:
     schema = f"replicas_{uuid.uuid4().hex[:8]}"
-    started = [_serve(tmp_path / f"data{i}", pg_server.dsn(), schema, tmp_path / f"server{i}.log") for i in (0, 1)]
+    started: list[ServeProcess] = []
     try:
+        for i in (0, 1):
+            env = clean_env(tmp_path / f"data{i}", VECTORSEAM_STORE__NAME="pgvector",
+                            VECTORSEAM_STORE__OPTIONS__DSN=pg_server.dsn(), VECTORSEAM_STORE__OPTIONS__SCHEMA=schema)
+            started.append(ServeProcess.start(env, tmp_path / f"server{i}.log"))
         deadline = time.monotonic() + 180  # two processes load the model on two shared cores
-        for i, (url, proc, _) in enumerate(started):
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, (tmp_path / f"server{i}.log").read_text()
-                assert time.monotonic() < deadline, "the servers did not start in 180 s"
-                time.sleep(0.5)
-        yield [url for url, _, _ in started]
+        for served in started:
+            served.wait_ready(deadline)
+        yield [served.url for served in started]
     finally:
-        for _, proc, out in started:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            out.close()
+        for served in started:
+            served.stop()
     for i in (0, 1):
         assert not (tmp_path / f"data{i}" / "bm25").exists(), "a replica wrote a BM25 sidecar"
 

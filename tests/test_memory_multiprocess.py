@@ -16,10 +16,8 @@ its stale copy over the others' writes, and two savers deleted each other's file
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +32,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.serve_process import ServeProcess, clean_env
 from tests.test_ingest_helpers import fill_cache, write_jsonl
 from vectorseam.embedders.fingerprint import ensure_collection_for
 from vectorseam.stores.memory import MemoryStore
@@ -107,23 +106,6 @@ class Expected:
             self.deleted[coll].add(rid)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _json_lines(log: Path) -> list[str]:
-    return [line for line in log.read_text().splitlines() if line.startswith("{")]
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VECTORSEAM_")}
-    env.update(VECTORSEAM_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               PYTHONUNBUFFERED="1")
-    return env
-
-
 def _ingest_texts(prefix: str) -> list[str]:
     return [f"{prefix} note {i}: a short line about item {i * 7 % 11}." for i in range(INGEST_ROWS_PER_RUN * INGEST_RUNS_MAX)]
 
@@ -192,42 +174,21 @@ def _follow(proc: subprocess.Popen[str], acks: queue.Queue[dict[str, Any] | None
 
 
 @pytest.fixture()
-def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
-    data_dir = tmp_path / "data"
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "vectorseam"), "serve", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", str(SERVER_WORKERS)],
-                            env=_env(data_dir), stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
+def server(tmp_path: Path) -> Iterator[ServeProcess]:
+    served = ServeProcess.start(clean_env(tmp_path / "data"), tmp_path / "server.log", workers=SERVER_WORKERS)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "the server did not start in 90 s"
-            time.sleep(0.2)
-        yield url, proc, tmp_path / "server.log"
+        served.wait_ready(time.monotonic() + 90)
+        yield served
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        served.stop()
 
 
 def test_server_ingests_and_writer_share_one_directory(
-    tmp_path: Path, local_embedder: Any, server: tuple[str, subprocess.Popen[str], Path]
+    tmp_path: Path, local_embedder: Any, server: ServeProcess
 ) -> None:
-    url, server_proc, server_log = server
+    url, server_proc, server_log = server.url, server.proc, server.log_path
     data_dir = tmp_path / "data"
-    env = _env(data_dir)
+    env = clean_env(data_dir)
     # The collections exist with the model's fingerprint (as ingest and the API create them), and the
     # ingest texts are embedded by the real model into the cache the CLI runs read.
     with MemoryStore(data_dir / "memory") as setup:
@@ -380,7 +341,7 @@ def test_server_ingests_and_writer_share_one_directory(
             assert len(resp.json()["records"]) == len(ids[start : start + 200])
     outputs.add(server_log.read_text())
     assert outputs.damage() == [], outputs.damage()
-    served_by = {line["pid"] for line in map(json.loads, _json_lines(server_log)) if line.get("message") == "request"}
+    served_by = server.serving_pids()
     assert len(served_by) == SERVER_WORKERS, f"requests were served by {len(served_by)} worker processes"
     assert set(api_statuses) == {200}
     assert server_proc.poll() is None, "the server died"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.serve_process import free_port
 from vectorseam.config import LLMSettings
 from vectorseam.embedders.fingerprint import collection_spec
 from vectorseam.errors import ValidationError
@@ -44,12 +44,6 @@ DOCS = {
     "honey": "Honey never spoils when sealed. Bees make honey from flower nectar.",
     "python": "Python is a programming language created by Guido van Rossum. It was first released in 1991.",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

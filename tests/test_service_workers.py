@@ -8,10 +8,6 @@ every request opens a new connection, so the kernel hands it to either worker.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,61 +19,31 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.serve_process import ServeProcess, clean_env
 from vectorseam.service.jobs import STALE_S, Job, JobBoard, PostgresJobBoard, SqliteJobBoard
 
 WORKERS = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Path]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, ServeProcess]]:
     tmp = tmp_path_factory.mktemp("workers")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VECTORSEAM_")}
-    env.update(VECTORSEAM_DATA_DIR=str(tmp / "data"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    port = _free_port()
-    log_path = tmp / "server.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "vectorseam"), "serve", "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", str(WORKERS)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    served = ServeProcess.start(clean_env(tmp / "data"), tmp / "server.log", workers=WORKERS)
     # no keep-alive: every request is a new connection, accepted by either worker
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                        limits=httpx.Limits(max_keepalive_connections=0))
+    http = httpx.Client(base_url=served.url, timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
     try:
-        deadline = time.monotonic() + 120
-        ready = 0
-        while ready < 2 * WORKERS:  # several answers in a row: both workers have loaded the model
-            try:
-                ready = ready + 1 if http.get("/readyz", timeout=2).status_code == 200 else 0
-            except httpx.HTTPError:
-                ready = 0
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the server did not start in 120 s:\n" + log_path.read_text()
-            time.sleep(0.1)
-        yield http, log_path
+        # several answers in a row: both workers have loaded the model
+        served.wait_ready(time.monotonic() + 120, in_a_row=2 * WORKERS)
+        yield http, served
     finally:
         http.close()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        served.stop()
 
 
-def _pids(log_path: Path) -> set[int]:
-    lines = [json.loads(x) for x in log_path.read_text().splitlines() if x.startswith("{")]
-    return {line["pid"] for line in lines if line.get("message") == "request"}
-
-
-def test_every_poll_finds_the_job_and_both_workers_see_its_records(server: tuple[httpx.Client, Path]) -> None:
-    http, log_path = server
+def test_every_poll_finds_the_job_and_both_workers_see_its_records(
+    server: tuple[httpx.Client, ServeProcess]
+) -> None:
+    http, served = server
     docs = [{"id": f"d{i}", "text": f"note {i}: {'apples' if i % 2 else 'bicycles'} in winter",
              "metadata": {"i": i}} for i in range(40)]
     resp = http.post("/v1/collections/notes/ingest", json={"documents": docs})
@@ -111,7 +77,7 @@ def test_every_poll_finds_the_job_and_both_workers_see_its_records(server: tuple
         hits = http.post("/v1/collections/notes/search", json={"query": "bicycles", "k": 5,
                                                                  "filter": {"i": {"$lt": 10}}}).json()["hits"]
         assert [h["id"] for h in hits] and all(int(h["id"][1:]) % 2 == 0 and int(h["id"][1:]) < 10 for h in hits)
-    assert len(_pids(log_path)) == WORKERS, "the requests did not reach both worker processes"
+    assert len(served.serving_pids()) == WORKERS, "the requests did not reach both worker processes"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

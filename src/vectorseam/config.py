@@ -177,6 +177,16 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
 
+    def shared_database(self, explicit: SecretStr | None) -> str | None:
+        """The PostgreSQL DSN for state that processes on several machines share (the Ray record
+        manager, the service's job table): ``explicit`` when set, else the pgvector store's own
+        database ('' when the store connects through libpq's PG* variables), else None."""
+        if explicit is not None and explicit.get_secret_value():
+            return explicit.get_secret_value()
+        if self.store.name == "pgvector":
+            return str(self.store.factory_options().get("dsn") or "")
+        return None
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -620,9 +620,7 @@ def ray_cluster_from(settings: Settings, overrides: dict[str, Any] | None = None
     """The cluster settings of a :class:`vectorseam.config.Settings`; the record manager defaults to the
     pgvector store's database."""
     ing = settings.ingest
-    dsn = ing.record_manager_dsn.get_secret_value() if ing.record_manager_dsn is not None else ""
-    if not dsn and settings.store.name == "pgvector":
-        dsn = str(settings.store.factory_options().get("dsn") or "")
+    dsn = settings.shared_database(ing.record_manager_dsn) or ""
     cluster = RayCluster(ing.ray_address, ing.ray_workers, ing.ray_writers, record_manager_dsn=dsn,
                          record_manager_schema=ing.record_manager_schema)
     return replace(cluster, **(overrides or {}))

@@ -80,12 +80,9 @@ def job_board(settings: Settings) -> JobBoard:
     so replicas on several machines see each other's jobs; otherwise SQLite in ``data_dir``, shared by
     the worker processes of this machine.
     """
-    service = settings.service
-    dsn = service.jobs_dsn.get_secret_value() if service.jobs_dsn is not None else None
-    if dsn is None and settings.store.name == "pgvector":
-        dsn = str(settings.store.factory_options().get("dsn") or "")  # empty: libpq's PG* variables
+    dsn = settings.shared_database(settings.service.jobs_dsn)
     if dsn is not None:
-        return PostgresJobBoard(dsn, service.jobs_schema)
+        return PostgresJobBoard(dsn, settings.service.jobs_schema)
     return SqliteJobBoard(Path(settings.data_dir) / "service" / "jobs.sqlite3")
 
 
