@@ -152,15 +152,16 @@ def validate_id(record_id: object, where: str = "record") -> str:
     return record_id
 
 
-def as_vector(values: object, dimension: int, where: str) -> Vector:
-    """Coerce one vector to contiguous float32, rejecting wrong shapes, NaN and infinity."""
+def as_vector(values: object, dimension: int | None, where: str) -> Vector:
+    """Coerce one vector to contiguous float32, rejecting wrong shapes, NaN and infinity (and a length
+    other than ``dimension``, unless None: a store's ``query`` checks it against the collection)."""
     try:
         arr = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{where}: vector is not numeric ({exc})") from None
     if arr.ndim != 1:
         raise ValidationError(f"{where}: vector must be one-dimensional, got shape {arr.shape}")
-    if arr.shape[0] != dimension:
+    if dimension is not None and arr.shape[0] != dimension:
         raise DimensionMismatchError(
             f"{where}: vector has dimension {arr.shape[0]}, the collection expects {dimension}"
         )

@@ -224,12 +224,12 @@ class RetrievalSearcher:
         """Search by a vector the caller made (no embedder, so no fingerprint check); ``mmr`` as in search."""
         lam = None if mmr is None else check_lambda(mmr)
         f = parse_filter(filter)
-        info = self.store.collection_info(collection)
-        qvec = as_vector(vector, info.dimension, "query vector")
+        # the store's query checks the collection and the length: no collection_info (a COUNT in SQL)
+        qvec = as_vector(vector, None, "query vector")
         if lam is None:
             return self.store.query(collection, qvec, k=k, filter=f)[0]
         pool = self.store.query(collection, qvec, k=self.candidate_pool(k), filter=f, include_vectors=True)[0]
-        return self._mmr(collection, info.metric, qvec, pool, k, lam)
+        return self._mmr(collection, self.store.collection_info(collection).metric, qvec, pool, k, lam)
 
     def _native_hybrid(self, collection: str, query: str, qvec: npt.NDArray[np.float32], k: int, f: Filter | None,
                        depth: int) -> list[Hit] | None:
