@@ -14,10 +14,11 @@ import pytest
 import Stemmer
 
 from tests.conftest import shared_data
+from vectorseam.datadir import DataDir
 from vectorseam.embedders.fingerprint import collection_spec
 from vectorseam.errors import ValidationError
 from vectorseam.retrieval.bm25 import BM25Model, BM25Sidecar, text_hash, tokenize, tokenize_all
-from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore, rrf_fuse, sidecar_root
+from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore, rrf_fuse
 from vectorseam.retrieval.mmr import mmr_order
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record
@@ -269,7 +270,7 @@ def test_mmr_order_lambda_one_is_relevance_order() -> None:
 
 
 def test_sidecar_root_separates_stores(tmp_path: Path) -> None:
-    a = sidecar_root(tmp_path, "qdrant", {"url": "http://a:6333"})
-    b = sidecar_root(tmp_path, "qdrant", {"url": "http://b:6333"})
+    a = DataDir.at(tmp_path).bm25_sidecar("qdrant", {"url": "http://a:6333"})
+    b = DataDir.at(tmp_path).bm25_sidecar("qdrant", {"url": "http://b:6333"})
     assert a != b and a.parent == b.parent == tmp_path / "bm25"
-    assert sidecar_root(tmp_path, "memory") == tmp_path / "bm25" / "memory"
+    assert DataDir.at(tmp_path).bm25_sidecar("memory") == tmp_path / "bm25" / "memory"

@@ -16,7 +16,6 @@ from tests.test_ingest_helpers import expected_records, make_rows, write_jsonl
 from vectorseam.embedders.local import LocalEmbedder
 from vectorseam.errors import EmbedderMismatchError, StoreUnavailableError, ValidationError, VectorseamError
 from vectorseam.ingest.job import IngestOptions, IngestReport, JobState, ingest_file
-from vectorseam.ingest.record_manager import JobLock
 from vectorseam.ingest.sources import RowSpec
 from vectorseam.retrying import RetryPolicy
 from vectorseam.stores.memory import MemoryStore
@@ -202,7 +201,7 @@ def test_one_job_per_collection_at_a_time(
     tmp_path: Path, store: MemoryStore, state: JobState, local_embedder: LocalEmbedder
 ) -> None:
     src = write_jsonl(tmp_path / "src.jsonl", make_rows(2))
-    with JobLock(state.directory / "locks", state.store_key, "docs"), \
+    with state.lock("docs"), \
             pytest.raises(VectorseamError, match="another job .* is writing to collection 'docs'"):
         run(store, local_embedder, src, state)
     assert run(store, local_embedder, src, state).added == 2

@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vectorseam.datadir import DataDir
 from vectorseam.errors import StoreUnavailableError
 from vectorseam.ingest.migrate import migrate_collection, records_equal
 from vectorseam.retrying import RetryPolicy
+from vectorseam.state import MigrationState, StateDB
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record
 
@@ -50,18 +52,21 @@ class DropsAfter:
 def test_memory_to_memory_is_resumable_and_verified(tmp_path: Path) -> None:
     source = MemoryStore(tmp_path / "a")
     records = _fill(source, 230)
-    state = tmp_path / "state.json"
+    db = StateDB(DataDir.at(tmp_path / "b-data"))
+    state = MigrationState(db, "k")
     target = MemoryStore(tmp_path / "b")
     with pytest.raises(StoreUnavailableError, match="running the same command again resumes"):
-        migrate_collection(source, DropsAfter(target, 3), "src", state, "k", batch_size=50,  # type: ignore[arg-type]
+        migrate_collection(source, DropsAfter(target, 3), "src", state, batch_size=50,  # type: ignore[arg-type]
                            retry=RetryPolicy(attempts=2, backoff=0.01), checkpoint_seconds=0)
-    assert state.exists()
+    db.close()
     target.close()
-    target = MemoryStore(tmp_path / "b")  # a new process: only what was flushed survived
-    report = migrate_collection(source, target, "src", state, "k", batch_size=50, sample=300)
+    target = MemoryStore(tmp_path / "b")  # a new process: only what was committed survived
+    state = MigrationState(StateDB(DataDir.at(tmp_path / "b-data")), "k")
+    assert state.load() == 150
+    report = migrate_collection(source, target, "src", state, batch_size=50, sample=300)
     assert report.verified and report.resumed_from == 150 and report.copied == 80
     assert (report.source_count, report.target_count, report.sampled) == (230, 230, 230)
-    assert not state.exists()
+    assert state.load() == 0
     copied = {r.id: r for page in target.scan("src") for r in page}
     for rec in records:
         assert records_equal(rec, copied[rec.id], "cosine") is None
@@ -73,7 +78,7 @@ def test_a_target_with_other_records_fails_verification(tmp_path: Path) -> None:
     _fill(source, 20)
     target = MemoryStore(tmp_path / "b")
     _fill(target, 25)  # same ids 0-19 plus five more
-    report = migrate_collection(source, target, "src", tmp_path / "s.json", "k")
+    report = migrate_collection(source, target, "src", MigrationState(StateDB(DataDir.at(tmp_path)), "k"))
     assert not report.verified and "target has 25" in report.mismatches[0]
 
 

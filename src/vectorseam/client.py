@@ -19,7 +19,6 @@ collection's BM25 sidecar in step with every write made through the facade.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.config import Settings, load_settings
+from vectorseam.datadir import DataDir
 from vectorseam.embedders import Embedder, build_embedder
 from vectorseam.embedders.base import FINGERPRINT_KEY
 from vectorseam.embedders.fingerprint import ensure_collection_for
@@ -75,6 +75,7 @@ if TYPE_CHECKING:  # loaded on first use (see __getattr__ below); re-exported fo
     from vectorseam.retrieval.recommend import STRATEGIES as STRATEGIES
     from vectorseam.retrieval.tune import TuneReport
     from vectorseam.retrieval.tune_profile import ProfileBook, RetrievalProfile
+    from vectorseam.state import StateDB
 
 # Names the CLI and the service use from the layers below, loaded when first asked for: the
 # analysis layer pulls in scikit-learn and matplotlib, which most commands never need.
@@ -114,7 +115,7 @@ def store_options(settings: Settings) -> dict[str, Any]:
     """The configured store's options; the embedded memory store persists under ``data_dir`` by default."""
     options = settings.store.factory_options()
     if settings.store.name == "memory" and "path" not in options:
-        options["path"] = str(Path(settings.data_dir) / "memory")
+        options["path"] = str(DataDir.at(settings.data_dir).memory_store)
     return options
 
 
@@ -154,6 +155,18 @@ class VectorSeam:
 
     # -- the store, the embedder, and the hook for observing store calls ------------------------------
     @cached_property
+    def data_dir(self) -> DataDir:
+        """Where this configuration keeps its files (see :mod:`vectorseam.datadir`)."""
+        return DataDir.at(self.settings.data_dir)
+
+    @cached_property
+    def state(self) -> StateDB:
+        """The data directory's state database: aliases and migration progress."""
+        from vectorseam.state import StateDB
+
+        return StateDB(self.data_dir)
+
+    @cached_property
     def _observed(self) -> ObservedStore:
         return ObservedStore(store_from_settings(self.settings))
 
@@ -166,10 +179,8 @@ class VectorSeam:
 
     @cached_property
     def sidecar_root(self) -> Path:
-        from vectorseam.retrieval.hybrid import sidecar_root
-
         s = self.settings
-        return sidecar_root(s.data_dir, s.store.name, s.store.factory_options())
+        return self.data_dir.bm25_sidecar(s.store.name, s.store.factory_options())
 
     def observe_store(self, observer: StoreObserver) -> Callable[[], None]:
         """Call ``observer`` with a :class:`StoreCall` (store, operation, seconds, error) after every call
@@ -370,7 +381,7 @@ class VectorSeam:
                                       "engine takes one file or directory")
             src = DocumentsSource(Path(f"request:{name}"), RowSpec(), tuple(docs))
         src.check()
-        state = JobState.under(self.settings.data_dir, self.store_key, options.pop("use_cache", True),
+        state = JobState.under(self.data_dir, self.store_key, options.pop("use_cache", True),
                                options.pop("embed_cache", None))
         opts = IngestOptions(batch_size=batch_size, strict=strict, **options)
         call_with_retry("creating the collection", lambda: ensure_collection_for(self.store, name, self.embedder),
@@ -400,7 +411,7 @@ class VectorSeam:
                                   "memory")
         sources = expand_sources(paths, spec)
         cluster = ray_cluster_from(self.settings, ray_options)
-        state = JobState.under(self.settings.data_dir, self.store_key, options.pop("use_cache", True),
+        state = JobState.under(self.data_dir, self.store_key, options.pop("use_cache", True),
                                options.pop("embed_cache", None))
         opts = IngestOptions(batch_size=batch_size, strict=strict, **options)
         check_ray_options(opts, cluster)
@@ -511,7 +522,7 @@ class VectorSeam:
     def aliases(self) -> AliasMap:
         from vectorseam.ingest.aliases import AliasMap
 
-        return AliasMap(self.settings.data_dir, self.store_key)
+        return AliasMap(self.state, self.store_key)
 
     def reindex(self, collection: str, embedder: str, model: str | None = None, base_url: str | None = None,
                 dimension: int | None = None, into: str | None = None, batch_size: int = 64,
@@ -533,12 +544,14 @@ class VectorSeam:
         if embedder != self.settings.embedder.name and model is None:
             overrides["model"] = None
         new = build_embedder(self.settings.embedder.model_copy(update=overrides))
-        state = JobState.under(self.settings.data_dir, self.store_key)
+        state = JobState.under(self.data_dir, self.store_key)
         report = reindex_collection(self.store, self.aliases, collection, new, state, into, batch_size,
                                     progress=progress)
         return report, new.fingerprint
 
     def close(self) -> None:
+        if "state" in self.__dict__:
+            self.state.close()
         if "store" in self.__dict__:
             self.store.close()
         elif "_observed" in self.__dict__:
@@ -556,8 +569,7 @@ class VectorSeam:
         """Where this store's collections keep their tuned profiles: ``DATA_DIR/profiles/<store hash>/``."""
         from vectorseam.retrieval.tune_profile import ProfileBook
 
-        digest = hashlib.sha256(self.store_key.encode()).hexdigest()[:16]
-        return ProfileBook(Path(self.settings.data_dir) / "profiles" / digest, self.embedder)
+        return ProfileBook(self.data_dir.profiles(self.store_key), self.embedder)
 
     def tune(self, queries: dict[str, str], qrels: dict[str, dict[str, int]], collection: str | None = None,
              dataset: str = "", split: str = "", save: bool = True, say: Callable[[str], None] | None = None,
@@ -606,6 +618,7 @@ def migrate(collection: str, from_config: str | os.PathLike[str], to_config: str
     """Copy ``collection`` between the stores two configuration files name; resumable (the state
     lives under the target's data directory), verified on a sample at the end."""
     from vectorseam.ingest.migrate import migrate_collection
+    from vectorseam.state import MigrationState, StateDB
 
     src_settings, dst_settings = load_settings(from_config), load_settings(to_config)
     src_key, dst_key = store_key_of(src_settings), store_key_of(dst_settings)
@@ -613,15 +626,15 @@ def migrate(collection: str, from_config: str | os.PathLike[str], to_config: str
     if src_key == dst_key and target_name == collection:
         raise ValidationError("--from and --to name the same store and collection; nothing to migrate")
     key = f"{src_key}|{collection}|{dst_key}|{target_name}"
-    state_path = (Path(dst_settings.data_dir) / "migrations" /
-                  f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json")
+    state = StateDB(DataDir.at(dst_settings.data_dir))
     source = store_from_settings(src_settings)
     try:
         target = store_from_settings(dst_settings)
         try:
-            return migrate_collection(source, target, collection, state_path, key, to_collection, batch_size,
-                                      sample, progress=progress)
+            return migrate_collection(source, target, collection, MigrationState(state, key), to_collection,
+                                      batch_size, sample, progress=progress)
         finally:
             target.close()
     finally:
         source.close()
+        state.close()

@@ -15,7 +15,7 @@ Contract highlights every implementation keeps:
 * an unknown collection raises :class:`~vectorseam.errors.CollectionNotFoundError`.
 
 Abilities some backends have beyond the protocol (flushing buffered writes, a bulk-load mode,
-native recommendations, keyword search inside the store) are small runtime-checkable protocols
+native recommendations, keyword search inside the store, blobs kept with a collection) are small runtime-checkable protocols
 below. Layers test for them with ``isinstance`` so the type checker sees both branches; a wrapper
 forwards exactly the abilities its inner store has (see :mod:`vectorseam.stores.wrappers`).
 """
@@ -166,4 +166,24 @@ class NativeKeywordSearch(Protocol):
         """:func:`vectorseam.keywords.rrf_fuse` of the dense top ``depth`` for ``vector`` and the BM25 top
         ``depth`` for ``query`` (both under ``filter``; ``weights`` as (dense, BM25)), the best ``k``
         with their fused scores (:func:`vectorseam.keywords.fuse_hits`)."""
+        ...
+
+
+@runtime_checkable
+class CollectionBlobs(Protocol):
+    """A store that keeps small named byte strings *with* a collection (a tuned retrieval profile), so
+    every process and replica over that store sees them on its next request, a drop removes them with
+    the collection, and a copy of the store carries them. The memory store keeps them in the
+    collection's database; a blob of an absent collection raises CollectionNotFoundError."""
+
+    def get_blob(self, collection: str, name: str) -> bytes | None:
+        """The blob ``name`` of ``collection``, or None when it has none."""
+        ...
+
+    def put_blob(self, collection: str, name: str, data: bytes) -> None:
+        """Store (or replace) the blob ``name``; durable and visible to other processes when it returns."""
+        ...
+
+    def delete_blob(self, collection: str, name: str) -> bool:
+        """Remove the blob ``name``; False when there was none."""
         ...

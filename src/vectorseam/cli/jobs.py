@@ -21,6 +21,7 @@ from rich.progress import (
 
 from vectorseam.cli import app
 from vectorseam.cli.state import open_client
+from vectorseam.durable import private_dir
 from vectorseam.errors import ValidationError, VectorseamError
 
 console = Console()
@@ -72,8 +73,8 @@ def run_ingest(
         name = vs.resolve(collection)
         default_rejects = rejects_file is None
         if rejects_file is None:
-            rejects_file = Path(vs.settings.data_dir) / "ingest" / "rejects" / f"{name}.txt"
-        rejects_file.parent.mkdir(parents=True, exist_ok=True)
+            rejects_file = vs.data_dir.rejects(name)
+        private_dir(rejects_file.parent)
         options: dict[str, Any] = dict(
             cleanup=cleanup, verify=verify, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
             checkpoint_seconds=checkpoint_seconds, rejects_path=rejects_file,

@@ -2,45 +2,29 @@
 
 An alias is a name that resolves to a collection, per store. ``vectorseam reindex`` builds a new
 collection beside the old one and switches the alias only when the new one is complete, so searches
-never see a half-built collection and the switch is one atomic file replace. An alias shadows a
+never see a half-built collection and the switch is one transaction. An alias shadows a
 collection of the same name: after ``reindex docs`` the name ``docs`` means the new collection while
 the old one is kept until dropped.
 
-The map lives in ``<data_dir>/aliases.json`` as ``{store identity: {alias: collection}}``.
+The map lives in the data directory's state database (:mod:`vectorseam.state`), one row per
+(store identity, alias): a switch is one transaction, seen by every process at once.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import threading
-from pathlib import Path
-
 from vectorseam.errors import VectorseamError
+from vectorseam.state import StateDB
 from vectorseam.types import validate_collection_name
-
-_LOCK = threading.Lock()
 
 
 class AliasMap:
-    def __init__(self, data_dir: str | Path, store_key: str) -> None:
-        self.path = Path(data_dir) / "aliases.json"
+    def __init__(self, state: StateDB, store_key: str) -> None:
+        self.state = state
+        self.path = state.path
         self.store_key = store_key
 
-    def _read_all(self) -> dict[str, dict[str, str]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise VectorseamError(f"cannot read the alias map {self.path}: {exc}; fix or remove the file") from None
-        if not isinstance(data, dict):
-            raise VectorseamError(f"the alias map {self.path} is not a JSON object; fix or remove the file")
-        return data
-
     def all(self) -> dict[str, str]:
-        return dict(self._read_all().get(self.store_key, {}))
+        return self.state.aliases(self.store_key)
 
     def resolve(self, name: str) -> str:
         """The collection ``name`` points at (following chains), or ``name`` itself when not an alias."""
@@ -68,17 +52,4 @@ class AliasMap:
         return True
 
     def _update(self, alias: str, collection: str | None) -> None:
-        with _LOCK:
-            data = self._read_all()
-            mine = data.setdefault(self.store_key, {})
-            if collection is None:
-                mine.pop(alias, None)
-            else:
-                mine[alias] = collection
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".aliases-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)  # the switch is atomic: readers see the old map or the new one
+        self.state.set_alias(self.store_key, alias, collection)

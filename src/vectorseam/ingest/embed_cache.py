@@ -11,7 +11,6 @@ SQLite in WAL mode: each batch is one transaction, so a killed process leaves wh
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from vectorseam.durable import connect, insert_rows, transaction
 from vectorseam.embedders.base import Embedder
-from vectorseam.ingest.sqlite_rows import insert_rows, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
@@ -47,10 +46,7 @@ def cache_key(fingerprint: str, hashed_text: bytes) -> bytes:
 class EmbeddingCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = connect(self.path, synchronous="NORMAL")  # a cache: a lost commit costs time, not data
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._upgrade_v1()

@@ -38,13 +38,15 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, TypeVar
 
+from vectorseam.datadir import DataDir
+from vectorseam.durable import FileLock
 from vectorseam.embedders.base import Embedder
 from vectorseam.embedders.fingerprint import ensure_collection_for
 from vectorseam.errors import ValidationError
 from vectorseam.ingest.chunking import ChunkSpec, Tokenizer, chunk_text, tokenizer_for
 from vectorseam.ingest.dedup_screen import DUPLICATE_FIELD, SCORE_FIELD, DuplicateNote, DuplicateScreen
 from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
-from vectorseam.ingest.record_manager import Entry, JobLock, Mark, RecordManager
+from vectorseam.ingest.record_manager import Entry, Mark, RecordManager, job_lock
 from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
 from vectorseam.retrying import RetryPolicy, call_with_retry
 from vectorseam.similarity import check_threshold
@@ -145,16 +147,23 @@ class IngestOptions:
 class JobState:
     """Where the job keeps its state: the record manager, embedding cache and locks."""
 
-    directory: Path
+    data: DataDir
     store_key: str
     embed_cache: Path | None = None  # None: no cache
 
     @classmethod
-    def under(cls, data_dir: Path, store_key: str, use_cache: bool = True,
+    def under(cls, data_dir: DataDir | Path, store_key: str, use_cache: bool = True,
               cache_path: str | Path | None = None) -> JobState:
-        directory = Path(data_dir) / "ingest"
-        cache_file = Path(cache_path) if cache_path is not None else directory / "embeddings.sqlite"
-        return cls(directory, store_key, cache_file if use_cache else None)
+        data = data_dir if isinstance(data_dir, DataDir) else DataDir.at(data_dir)
+        cache_file = Path(cache_path) if cache_path is not None else data.embedding_cache
+        return cls(data, store_key, cache_file if use_cache else None)
+
+    def record_manager(self, collection: str) -> RecordManager:
+        return RecordManager(self.data.record_manager, self.store_key, collection)
+
+    def lock(self, collection: str) -> FileLock:
+        """One load job per (store, collection) at a time."""
+        return job_lock(self.data.job_lock(self.store_key, collection), collection)
 
 
 # -- work items flowing through the pipeline ------------------------------------------------------
@@ -597,10 +606,10 @@ class IngestJob:
         started = time.monotonic()
         self.report.expected = source.estimate()
         opts = self.options
-        with JobLock(self.state.directory / "locks", self.state.store_key, self.collection):
+        with self.state.lock(self.collection):
             self._retry("creating the collection",
                         lambda: ensure_collection_for(self.store, self.collection, self.embedder))
-            rm = RecordManager(self.state.directory / "records.sqlite", self.state.store_key, self.collection)
+            rm = self.state.record_manager(self.collection)
             cache_db = EmbeddingCache(self.state.embed_cache) if self.state.embed_cache else None
             embedder = CachingEmbedder(self.embedder, cache_db)
             to_embed: queue.Queue[_Batch | None] = queue.Queue(opts.queue_depth)
@@ -680,7 +689,7 @@ def ingest_source(
     throw-away one is used), so every document counts as added; pass one for incremental re-runs."""
     if state is None:
         with tempfile.TemporaryDirectory(prefix="vectorseam-ingest-") as tmp:
-            ephemeral = JobState(Path(tmp), "ephemeral", None)
+            ephemeral = JobState(DataDir.at(tmp), "ephemeral", None)
             return IngestJob(store, embedder, collection, ephemeral, options, progress).run(source)
     return IngestJob(store, embedder, collection, state, options, progress).run(source)
 

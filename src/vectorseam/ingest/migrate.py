@@ -2,7 +2,7 @@
 
 The copy reads the source with ``scan`` (stable order) and writes pages with ``upsert`` (idempotent),
 so an interrupted migration run again just redoes at most one page. Progress is a count of records
-copied in scan order, kept in a small state file that is updated only after the target has made the
+copied in scan order, kept in the target data directory's state database, updated only after the target has made the
 page durable (the memory store flushes). At the end the two collections are compared: record counts,
 then a random sample of records field by field (vectors to 1e-5; for cosine collections by direction,
 since some backends store cosine vectors normalised).
@@ -10,14 +10,11 @@ since some backends store cosine vectors normalised).
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -70,36 +67,22 @@ def records_equal(a: Record, b: Record, metric: Metric, atol: float = 1e-5) -> s
     return None
 
 
-class _State:
-    def __init__(self, path: Path, key: str) -> None:
-        self.path, self.key = path, key
+class Progress(Protocol):
+    """Where a migration keeps how many records (in scan order) are copied: :class:`vectorseam.state.
+    MigrationState` in the target's data directory."""
 
-    def load(self) -> int:
-        try:
-            data = json.loads(self.path.read_text())
-        except (FileNotFoundError, ValueError):
-            return 0
-        return int(data.get("copied", 0)) if data.get("key") == self.key else 0
+    def load(self) -> int: ...
 
-    def save(self, copied: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".migrate-", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"key": self.key, "copied": copied}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+    def save(self, copied: int) -> None: ...
 
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+    def clear(self) -> None: ...
 
 
 def migrate_collection(
     source: VectorStore,
     target: VectorStore,
     collection: str,
-    state_path: Path,
-    state_key: str,
+    state: Progress,
     target_collection: str | None = None,
     batch_size: int = 500,
     sample: int = 200,
@@ -110,8 +93,8 @@ def migrate_collection(
 ) -> MigrationReport:
     """Copy ``collection`` from ``source`` to ``target`` and verify the copy.
 
-    ``state_key`` names this migration (source, target, collection) so a state file left by another
-    migration is never mistaken for progress of this one.
+    ``state`` holds this migration's progress (keyed by source, target and collection, so progress of
+    another migration is never mistaken for this one's).
     """
     policy = retry or RetryPolicy()
     started = time.monotonic()
@@ -131,7 +114,6 @@ def migrate_collection(
             "migrate into another collection name (--to-collection)"
         )
     report.source_count = info.count
-    state = _State(state_path, state_key)
     done = state.load()
     report.resumed_from = done
     flush = target.flush if isinstance(target, Flushable) else None

@@ -57,6 +57,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from vectorseam.config import EmbedderSettings, Settings
+from vectorseam.datadir import DataDir
 from vectorseam.embedders.base import Embedder
 from vectorseam.errors import ConfigError, ValidationError, VectorseamError
 from vectorseam.ingest.job import (
@@ -140,7 +141,7 @@ class _Context:
 
         store = open_store(self.store_name, self.store_options)
         embedder = build_embedder(self.embedder)  # for the chunk size and tokenizer; the model is not loaded
-        job = IngestJob(store, embedder, self.collection, JobState(Path(), self.store_key, None), self.options)
+        job = IngestJob(store, embedder, self.collection, JobState(DataDir.at("."), self.store_key, None), self.options)
         rm = PgRecordManager(self.dsn, self.store_key, self.collection, self.schema)
         return store, embedder, job, rm
 
@@ -606,7 +607,7 @@ def _cleanup(store: VectorStore, embedder: Embedder, collection: str, ctx: _Cont
              sources: Sequence[RaySource], unread: dict[str, Unread], report: IngestReport) -> None:
     """The local job's ``--cleanup full`` for each source with records this run did not see ("seen" is
     this run's claims in PostgreSQL), including files a glob no longer matches."""
-    job = IngestJob(store, embedder, collection, JobState(Path(), ctx.store_key, None), ctx.options)
+    job = IngestJob(store, embedder, collection, JobState(DataDir.at("."), ctx.store_key, None), ctx.options)
     entries = UnseenEntries(rm, ctx.run)
     for scope in dict.fromkeys(s.cleanup_scope for s in sources):
         for key in rm.unseen_sources(scope, ctx.run):

@@ -23,11 +23,8 @@ SQLite in WAL mode: commits survive a killed process, and readers do not block t
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vectorseam.durable import FileLock, connect, insert_rows, transaction
 from vectorseam.errors import VectorseamError
-from vectorseam.ingest.sqlite_rows import insert_rows, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -92,13 +89,10 @@ def store_identity(name: str, options: dict[str, Any]) -> str:
 class RecordManager:
     def __init__(self, path: str | Path, store: str, collection: str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.store = store
         self.collection = collection
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")  # survives a killed process (not a power cut)
+        self._conn = connect(self.path)
         self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -170,34 +164,8 @@ class RecordManager:
                                (self.store, self.collection))
 
 
-class JobLock:
+def job_lock(path: Path, collection: str) -> FileLock:
     """One load job per (store, collection) at a time; the kernel releases the lock if the job dies."""
-
-    def __init__(self, directory: Path, store: str, collection: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        key = hashlib.sha256(f"{store}\x00{collection}".encode()).hexdigest()[:24]
-        self.path = directory / f"{key}.lock"
-        self.collection = collection
-        self._fd: int | None = None
-
-    def __enter__(self) -> JobLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise VectorseamError(
-                f"another job (pid {other}) is writing to collection {self.collection!r} of this store; "
-                "wait for it to finish (or stop it) and run again"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+    return FileLock(path, f"collection {collection!r}", busy=lambda pid: VectorseamError(
+        f"another job (pid {pid}) is writing to collection {collection!r} of this store; wait for it to finish "
+        "(or stop it) and run again"))

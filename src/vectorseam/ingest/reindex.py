@@ -21,7 +21,6 @@ from vectorseam.errors import ValidationError, VectorseamError
 from vectorseam.ingest.aliases import AliasMap
 from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
 from vectorseam.ingest.job import JobState
-from vectorseam.ingest.record_manager import JobLock, RecordManager
 from vectorseam.retrying import RetryPolicy, call_with_retry
 from vectorseam.store import Flushable, VectorStore
 from vectorseam.types import Record
@@ -70,7 +69,7 @@ def reindex_collection(
     if into == source:
         raise ValidationError(f"the new collection must differ from {source!r}; pass another --into name")
     report = ReindexReport(source, into, name, total=info.count)
-    with JobLock(state.directory / "locks", state.store_key, into):
+    with state.lock(into):
         call_with_retry("creating the new collection", lambda: ensure_collection_for(store, into, embedder), policy)
         cache = EmbeddingCache(state.embed_cache) if state.embed_cache else None
         caching = CachingEmbedder(embedder, cache)
@@ -119,11 +118,10 @@ def reindex_collection(
 
 def _carry_record_manager(state: JobState, source: str, into: str) -> None:
     """The new collection holds the same chunks, so later ingests into it stay incremental."""
-    path = state.directory / "records.sqlite"
-    if not path.exists():
+    if not state.data.record_manager.exists():
         return
-    old = RecordManager(path, state.store_key, source)
-    new = RecordManager(path, state.store_key, into)
+    old = state.record_manager(source)
+    new = state.record_manager(into)
     try:
         from vectorseam.ingest.record_manager import Mark
 

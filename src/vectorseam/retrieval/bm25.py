@@ -45,14 +45,11 @@ How it stays in step with the collection:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
@@ -61,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from vectorseam.durable import BUSY_TIMEOUT_S, FileLock, atomic_write
 from vectorseam.errors import VectorseamError
 from vectorseam.keywords import K1, B, idf, term_weight, tokenize_all
 from vectorseam.keywords import tokenize as tokenize  # re-exported: its home before keywords.py
@@ -140,15 +138,9 @@ class BM25Sidecar:
         self.rebuilds = 0
 
     # -- files ------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / ".lock", "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    def _locked(self) -> FileLock:
+        return FileLock(self.directory / ".lock", f"the BM25 index of collection {self.collection!r}",
+                        timeout=BUSY_TIMEOUT_S)
 
     def _read(self) -> dict[str, tuple[int, list[str]]] | None:
         state_file = self.directory / "state.json"
@@ -328,15 +320,9 @@ class BM25Sidecar:
 
 
 def _atomic_write(path: Path, data: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, data.encode("utf-8"))
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise VectorseamError(f"cannot write the BM25 index file {path}: {exc}") from exc
 
 

@@ -20,11 +20,9 @@ by text in any mode, ``search_vector`` by a caller's vector (dense, optionally M
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -48,15 +46,6 @@ if TYPE_CHECKING:
 Mode: TypeAlias = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
 DEFAULT_CANDIDATES = 100
-
-
-def sidecar_root(data_dir: str | Path, store_name: str, options: dict[str, Any] | None = None) -> Path:
-    """``DATA_DIR/bm25/<store>[-<hash of its options>]``: two servers of one kind never share an index."""
-    base = Path(data_dir) / "bm25"
-    if not options:
-        return base / store_name
-    digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    return base / f"{store_name}-{digest}"
 
 
 class SyncedStore(StoreWrapper):

@@ -17,9 +17,8 @@ matrix plus a JSON header), so two stores with a collection of the same name nev
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, Literal, TypeAlias, get_args
 import numpy as np
 import numpy.typing as npt
 
+from vectorseam.durable import atomic_write
 from vectorseam.embedders.base import Embedder
 from vectorseam.errors import ConfigError, EmbedderMismatchError, ValidationError
 from vectorseam.retrieval.mmr import mmr_order
@@ -223,21 +223,14 @@ class RetrievalProfile:
 
     # -- files ------------------------------------------------------------------------------------
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": FORMAT, "embedder": self.embedder, "corpus": self.corpus, "fusion": asdict(self.fusion),
             "mmr": self.mmr, "trained_on": asdict(self.trained_on), "report": self.report,
         }
         adapter = np.zeros((0, 0), np.float32) if self.adapter is None else np.ascontiguousarray(self.adapter)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, adapter=adapter.astype(np.float32), meta=np.array(json.dumps(meta)))
-            os.replace(tmp, path)  # a search never reads half a profile
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        buf = io.BytesIO()
+        np.savez(buf, adapter=adapter.astype(np.float32), meta=np.array(json.dumps(meta)))
+        return atomic_write(path, buf.getvalue())  # a search never reads half a profile
 
     @classmethod
     def load(cls, path: Path) -> RetrievalProfile:

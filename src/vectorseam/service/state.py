@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -12,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from vectorseam.client import VectorSeam
 from vectorseam.config import ServiceSettings, Settings
+from vectorseam.datadir import DataDir
 from vectorseam.errors import CollectionNotFoundError, ValidationError
 from vectorseam.service.auth import ANONYMOUS, Caller, KeyRing, Scope, not_visible
 from vectorseam.service.hosts import HostPolicy
@@ -83,7 +83,7 @@ def job_board(settings: Settings) -> JobBoard:
     dsn = settings.shared_database(settings.service.jobs_dsn)
     if dsn is not None:
         return PostgresJobBoard(dsn, settings.service.jobs_schema)
-    return SqliteJobBoard(Path(settings.data_dir) / "service" / "jobs.sqlite3")
+    return SqliteJobBoard(DataDir.at(settings.data_dir).service_jobs)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import numpy.typing as npt
 
 from vectorseam.filters import FilterLike
-from vectorseam.store import BulkLoading, Flushable, NativeKeywordSearch, NativeRecommend, VectorStore
+from vectorseam.store import (
+    BulkLoading,
+    CollectionBlobs,
+    Flushable,
+    NativeKeywordSearch,
+    NativeRecommend,
+    VectorStore,
+)
 from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record
 
 T = TypeVar("T")
@@ -135,11 +142,23 @@ class _NativeKeywordSearchWrapper(_Ability):
                                                                        weights, depth))
 
 
+class _CollectionBlobsWrapper(_Ability):
+    def get_blob(self, collection: str, name: str) -> bytes | None:
+        return self._call("get_blob", lambda: cast(CollectionBlobs, self.inner).get_blob(collection, name))
+
+    def put_blob(self, collection: str, name: str, data: bytes) -> None:
+        self._call("put_blob", lambda: cast(CollectionBlobs, self.inner).put_blob(collection, name, data))
+
+    def delete_blob(self, collection: str, name: str) -> bool:
+        return self._call("delete_blob", lambda: cast(CollectionBlobs, self.inner).delete_blob(collection, name))
+
+
 _ABILITIES: tuple[tuple[type, type[_Ability]], ...] = (
     (Flushable, _FlushableWrapper),
     (BulkLoading, _BulkLoadingWrapper),
     (NativeRecommend, _NativeRecommendWrapper),
     (NativeKeywordSearch, _NativeKeywordSearchWrapper),
+    (CollectionBlobs, _CollectionBlobsWrapper),
 )
 
 
