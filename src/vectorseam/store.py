@@ -15,9 +15,9 @@ Contract highlights every implementation keeps:
 * an unknown collection raises :class:`~vectorseam.errors.CollectionNotFoundError`.
 
 Abilities some backends have beyond the protocol (flushing buffered writes, a bulk-load mode,
-native recommendations, keyword search inside the store, blobs kept with a collection) are small runtime-checkable protocols
-below. Layers test for them with ``isinstance`` so the type checker sees both branches; a wrapper
-forwards exactly the abilities its inner store has (see :mod:`vectorseam.stores.wrappers`).
+native recommendations, keyword search inside the store, blobs kept with a collection) are small
+runtime-checkable protocols below. Layers test for them with ``isinstance`` so the type checker sees
+both branches; a wrapper forwards exactly the abilities its inner store has (see :mod:`vectorseam.stores.wrappers`).
 """
 
 from __future__ import annotations
