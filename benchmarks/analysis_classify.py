@@ -8,7 +8,7 @@ import json
 from analysis_common import RESULTS, combined, embed_cached, embedder, fine_food
 
 from vectorseam.analysis.classify import LabelSpec, classify_collection
-from vectorseam.embedders.fingerprint import collection_spec
+from vectorseam.embedding import collection_spec
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import Record
 

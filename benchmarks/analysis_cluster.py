@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score, homogeneity_completeness_v_meas
 
 from vectorseam.analysis.clustering import cluster_collection, map_categories
 from vectorseam.analysis.maps import write_map
-from vectorseam.embedders.fingerprint import collection_spec
+from vectorseam.embedding import collection_spec
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import Record
 

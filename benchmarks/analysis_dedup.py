@@ -13,7 +13,7 @@ import numpy as np
 from analysis_common import RESULTS, combined, embed_cached, embedder, fine_food, mrpc
 
 from vectorseam.analysis.dedup import find_duplicates
-from vectorseam.embedders.fingerprint import collection_spec
+from vectorseam.embedding import collection_spec
 from vectorseam.similarity import unit_rows_f32 as unit_rows
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import Record

@@ -45,7 +45,7 @@ def run(quick: bool) -> Result:
     build_s = time.perf_counter() - start
     settings: list[dict[str, Any]] = []
     for ef in EF:
-        coll = approx._collections["bench"]
+        coll = approx._get("bench")
         assert coll.ann is not None
         coll.ann.settings = type(coll.ann.settings)(min_rows=0, m=32, ef_construction=80, ef_search=ef)
         for flt in (False, True):

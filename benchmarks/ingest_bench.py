@@ -46,7 +46,8 @@ import numpy.typing as npt
 
 from benchmarks.common import DATA, RESULTS, log, machine, md_table, require_data, versions
 from vectorseam.embedders.local import LocalEmbedder
-from vectorseam.ingest.chunking import ChunkSpec, chunk_text, tokenizer_for
+from vectorseam.embedding import WordTokens
+from vectorseam.ingest.chunking import ChunkSpec, chunk_text
 from vectorseam.ingest.job import IngestOptions, JobState, ingest_file
 from vectorseam.ingest.sources import Document, RowSpec, Source
 from vectorseam.stores.memory import MemoryStore
@@ -55,7 +56,7 @@ BATCH = 64
 SYNTHETIC_ROWS = 100_000
 
 
-class HashEmbedder:
+class HashEmbedder(WordTokens):
     """Stand-in: SHAKE-256 of the text expanded to a unit vector. Not a model: it makes embedding
     nearly free so that the job's own cost per record shows."""
 
@@ -100,12 +101,11 @@ def job_batches(path: Path, embedder: Any) -> list[list[str]]:
     """Exactly the texts the job embeds, in the calls it makes: the chunks of each batch of BATCH
     source documents (a long abstract gives two or three chunks, so a call holds more than BATCH
     texts, and sentence-transformers sorts a call's texts by length before padding them)."""
-    limit, factory = tokenizer_for(embedder)
-    spec = ChunkSpec(limit, 32)
+    spec = ChunkSpec(embedder.max_tokens, 32)
     batches: list[list[str]] = []
     docs = [doc for doc in Source(path, RowSpec()).documents() if isinstance(doc, Document)]
     for start in range(0, len(docs), BATCH):
-        batches.append([t for doc in docs[start : start + BATCH] for t in chunk_text(doc.text, spec, factory)])
+        batches.append([t for doc in docs[start : start + BATCH] for t in chunk_text(doc.text, spec, embedder.token_spans)])
     return batches
 
 

@@ -36,10 +36,10 @@ from typing import Any
 from benchmarks.common import RESULTS, log, machine, md_table, versions
 from benchmarks.ingest_bench import write_scifact
 from vectorseam.config import EmbedderSettings
-from vectorseam.embedders.fingerprint import ensure_collection_for
 from vectorseam.embedders.local import LocalEmbedder
+from vectorseam.embedding import ensure_collection_for
 from vectorseam.ingest.job import IngestOptions, IngestReport, JobState, ingest_file
-from vectorseam.ingest.ray_engine import RayCluster, expand_sources, ingest_on_ray
+from vectorseam.ingest.ray_engine import RayCluster, WorkerSetup, expand_sources, ingest_on_ray
 from vectorseam.ingest.sources import RowSpec
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record
@@ -58,8 +58,8 @@ def _ray(store: Any, emb: LocalEmbedder, collection: str, path: Path, store_name
          dsn: str, workers: int, writers: int, cache: Path | None) -> IngestReport:
     ensure_collection_for(store, collection, emb)
     cluster = RayCluster(workers=workers, writers=writers, record_manager_dsn=dsn)
-    return ingest_on_ray(store, emb, collection, expand_sources(path), store_name=store_name, store_options=options,
-                         store_key=f"{store_name}:bench", embedder_settings=EmbedderSettings(), cluster=cluster,
+    setup = WorkerSetup(store_name, options, f"{store_name}:bench", EmbedderSettings())
+    return ingest_on_ray(store, emb, collection, expand_sources(path), setup, cluster,
                          options=IngestOptions(batch_size=BATCH), embed_cache=cache)
 
 

@@ -8,9 +8,10 @@ for the 1% filter. Queries are SciFact claims; k = 10, hybrid depth 100 per list
 Per backend (memory, pgvector with its default HNSW index, Qdrant local mode):
 
 * **native**: the store's ``keyword_search`` / ``hybrid_search`` (one call; filter pushed down);
-* **sidecar**: today's fallback path, :class:`~vectorseam.retrieval.bm25.BM25Sidecar` ranking in the
-  process and ``RetrievalSearcher.sidecar_hits`` fetching candidates from the store, filtering them in
-  Python; hybrid adds the store's dense query and fuses in Python. Its one-off build (a scan of every
+* **sidecar**: the fallback path of :class:`~vectorseam.stores.keyword_fallback.KeywordFallback` (for stores
+  without native keyword search), :class:`~vectorseam.stores.bm25_sidecar.BM25Sidecar` ranking in the
+  process and the store supplying the candidates' texts, filtered in Python; hybrid adds the store's dense
+  query and fuses in Python. Its one-off build (a scan of every
   text) is reported apart.
 
 For pgvector the measured alternative is also timed: PostgreSQL full-text search (``tsvector`` with
@@ -38,8 +39,8 @@ from benchmarks.common import DATA, Result, ag_news, latency_stats, log, md_tabl
 from vectorseam.filters import parse_filter
 from vectorseam.keywords import fuse_hits
 from vectorseam.retrieval.evaluation import load_beir, score_run
-from vectorseam.retrieval.hybrid import RetrievalSearcher
 from vectorseam.store import BulkLoading, NativeKeywordSearch, VectorStore
+from vectorseam.stores.keyword_fallback import KeywordFallback
 from vectorseam.types import CollectionSpec, Record
 
 K = 10
@@ -63,13 +64,6 @@ def records(texts: list[str], seed: int = 1) -> list[Record]:
     vectors = rng.normal(size=(len(texts), DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return [Record(f"d{i:06d}", vectors[i], t, {"bucket": i % 100}) for i, t in enumerate(texts)]
-
-
-class _NoEmbedder:
-    fingerprint = "none"
-
-    def embed_query(self, text: str) -> Any:
-        raise AssertionError("the benchmark passes vectors itself")
 
 
 def _open(backend: str, pg_dsn: str | None) -> VectorStore:
@@ -113,8 +107,8 @@ def measure(backend: str, recs: list[Record], queries: list[str], calls: int, wo
         assert isinstance(store, NativeKeywordSearch)
         rng = np.random.default_rng(5)
         qvecs = rng.normal(size=(max(calls, 1) + 1, DIM)).astype(np.float32)
-        searcher = RetrievalSearcher(store, _NoEmbedder(), workdir / "bm25")  # type: ignore[arg-type]
-        sidecar = searcher.sidecar("bench")
+        fallback = KeywordFallback(store, workdir / "bm25")
+        sidecar = fallback._index("bench")
         start = time.perf_counter()
         sidecar.model()  # the one-off build: a scan of every text, tokenized
         out["sidecar_build_s"] = round(time.perf_counter() - start, 1)
@@ -128,12 +122,12 @@ def measure(backend: str, recs: list[Record], queries: list[str], calls: int, wo
             "native bm25, 1% filter": lambda i: store.keyword_search("bench", q(i), K, FILTER),
             "native hybrid": lambda i: store.hybrid_search("bench", q(i), qvecs[i], K, depth=DEPTH),
             "native hybrid, 1% filter": lambda i: store.hybrid_search("bench", q(i), qvecs[i], K, FILTER, depth=DEPTH),
-            "sidecar bm25": lambda i: searcher.sidecar_hits("bench", q(i), K, None),
-            "sidecar bm25, 1% filter": lambda i: searcher.sidecar_hits("bench", q(i), K, f),
+            "sidecar bm25": lambda i: fallback._sidecar_hits("bench", q(i), K, None),
+            "sidecar bm25, 1% filter": lambda i: fallback._sidecar_hits("bench", q(i), K, f),
             "sidecar hybrid": lambda i: fuse_hits(store.query("bench", qvecs[i], DEPTH)[0],
-                                                  searcher.sidecar_hits("bench", q(i), DEPTH, None), K),
+                                                  fallback._sidecar_hits("bench", q(i), DEPTH, None), K),
             "sidecar hybrid, 1% filter": lambda i: fuse_hits(store.query("bench", qvecs[i], DEPTH, FILTER)[0],
-                                                             searcher.sidecar_hits("bench", q(i), DEPTH, f), K),
+                                                             fallback._sidecar_hits("bench", q(i), DEPTH, f), K),
         }
         if backend == "pgvector":
             cases.update(_fts_cases(store, queries))

@@ -57,7 +57,7 @@ def measure_size(n: int, base: Matrix, queries: Matrix, quick: bool) -> dict[str
     rss0 = settled_rss()
     store, build_s = build_store(vectors)
     rss_store = settled_rss() - rss0
-    coll = store._collections["bench"]
+    coll = store._get("bench")
     matrix_bytes = int(coll.matrix.nbytes + coll.norms.nbytes)
     raw = n * vectors.shape[1] * 4
     index = faiss.IndexFlatIP(vectors.shape[1])

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tests.conftest import shared_data
-from vectorseam.embedders.fingerprint import collection_spec
+from vectorseam.embedding import collection_spec
 from vectorseam.store import VectorStore
 from vectorseam.types import Record
 

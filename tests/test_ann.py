@@ -177,7 +177,9 @@ def test_many_tombstones_rebuild_in_the_background(monkeypatch: pytest.MonkeyPat
                 store.upsert("c", [Record(f"r{i}", replacement[i], "", {"bucket": i % 10})])
         if i % 40 == 0:
             approx.query("c", queries[i % 40], k=10)
-    graph = approx._collections["c"].ann
+    coll = approx._entries["c"].coll
+    assert coll is not None
+    graph = coll.ann
     assert graph is not None
     graph._swap_if_built(wait=True)
     assert builders and all(name == "vectorseam-hnsw-rebuild" for name in builders), builders

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tests.analysis_support import fine_food_collection, memory_store_at
 from vectorseam.analysis.classify import LabelSpec, classify_collection
-from vectorseam.embedders.fingerprint import collection_spec
+from vectorseam.embedding import collection_spec
 from vectorseam.errors import EmbedderMismatchError, ValidationError
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record

@@ -129,10 +129,10 @@ def test_columns_follow_writes_exactly(
     initial: list[dict[str, Any]], steps: list[tuple[str, Any]], filters_: list[Filter]
 ) -> None:
     """Upserts (overwrites and appends) and swap-deletes keep every built column equal to a rebuild."""
-    from vectorseam.stores.memory import _Collection
+    from vectorseam.stores.memory_collection import Collection
     from vectorseam.types import CollectionSpec, Record
 
-    coll = _Collection(CollectionSpec("c", 2, "dot"))
+    coll = Collection(CollectionSpec("c", 2, "dot"))
     vec = np.ones(2, dtype=np.float32)
     coll.upsert([Record(f"r{i}", vec, "", m) for i, m in enumerate(initial)])
     for f in filters_:  # build the columns these filters read before any write

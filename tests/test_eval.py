@@ -76,7 +76,7 @@ def test_loader_reports_bad_files(tmp_path: Path) -> None:
 def test_run_beir_all_modes(tmp_path: Path, local_embedder: Any) -> None:
     root = make_beir(tmp_path / "tiny")
     store = MemoryStore()
-    searcher = RetrievalSearcher(store, local_embedder, tmp_path / "bm25", rrf_k=60)
+    searcher = RetrievalSearcher(store, local_embedder, rrf_k=60)
     report = run_beir(searcher, root, "train")
     assert set(report.metrics) == {"dense", "bm25", "hybrid"}
     assert report.metrics["dense"]["ndcg@10"] > 0.9  # paraphrased claims: the model finds each one first

@@ -15,11 +15,14 @@ import Stemmer
 
 from tests.conftest import shared_data
 from vectorseam.datadir import DataDir
-from vectorseam.embedders.fingerprint import collection_spec
+from vectorseam.embedding import collection_spec
 from vectorseam.errors import ValidationError
-from vectorseam.retrieval.bm25 import BM25Model, BM25Sidecar, text_hash, tokenize, tokenize_all
-from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore, rrf_fuse
+from vectorseam.ingest.record_manager import store_identity
+from vectorseam.keywords import rrf_fuse, tokenize, tokenize_all
+from vectorseam.retrieval.hybrid import RetrievalSearcher
 from vectorseam.retrieval.mmr import mmr_order
+from vectorseam.stores.bm25_sidecar import BM25Model, BM25Sidecar, text_hash
+from vectorseam.stores.keyword_fallback import KeywordFallback
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record
 
@@ -103,7 +106,7 @@ HAVE_QDRANT = importlib.util.find_spec("vectorseam_qdrant") is not None
 
 
 @pytest.fixture(params=["memory", "qdrant"])
-def synced(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncedStore]:
+def synced(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeywordFallback]:
     """The sidecar over the embedded store and over Qdrant's local mode (any VectorStore works)."""
     if request.param == "qdrant":
         if not HAVE_QDRANT:
@@ -113,7 +116,7 @@ def synced(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncedSto
         inner: Any = create_store(location=":memory:")
     else:
         inner = MemoryStore()
-    store = SyncedStore(inner, tmp_path / "bm25")
+    store = KeywordFallback(inner, tmp_path / "bm25")
     store.ensure_collection(CollectionSpec("docs", 4))
     yield store
     store.close()
@@ -123,9 +126,9 @@ def ids(pairs: list[tuple[str, float]]) -> list[str]:
     return [i for i, _ in pairs]
 
 
-def test_sidecar_follows_upserts_and_deletes_without_rebuilding(synced: SyncedStore) -> None:
+def test_sidecar_follows_upserts_and_deletes_without_rebuilding(synced: KeywordFallback) -> None:
     synced.upsert("docs", _records(CORPUS))
-    side = synced.sidecar("docs")
+    side = synced._index("docs")
     assert ids(side.search("purr"))[:2] == ["cats2", "cat"] or set(ids(side.search("purr"))) == {"cat", "cats2"}
     assert side.rebuilds == 1  # first use builds it from a scan
     synced.upsert("docs", _records({"fish": "Parrots repeat words they hear.", "new": "A parrot can purr too."}))
@@ -134,16 +137,16 @@ def test_sidecar_follows_upserts_and_deletes_without_rebuilding(synced: SyncedSt
     assert "new" in ids(side.search("purr"))
     synced.delete("docs", ["cat", "new"])
     assert set(ids(side.search("purr"))) == {"cats2"}
-    assert side.rebuilds == 1, "writes through SyncedStore are journalled, not rebuilt"
+    assert side.rebuilds == 1, "writes through the wrapper are journalled, not rebuilt"
     # another process (a fresh sidecar on the same files) sees the journalled state, verified, no rebuild
     again = BM25Sidecar(synced.inner, "docs", side.directory)
     assert set(ids(again.search("purr"))) == {"cats2"}
     assert again.rebuilds == 0
 
 
-def test_sidecar_detects_writes_that_bypassed_it(synced: SyncedStore) -> None:
+def test_sidecar_detects_writes_that_bypassed_it(synced: KeywordFallback) -> None:
     synced.upsert("docs", _records(CORPUS))
-    side = synced.sidecar("docs")
+    side = synced._index("docs")
     side.search("cat")
     inner = synced.inner
     inner.upsert("docs", _records({"zebra": "Zebras have stripes."}))  # count changes
@@ -185,9 +188,9 @@ def test_sidecar_files_written_before_bm25s_tokenised_are_read_as_they_are(tmp_p
     assert docs is not None and all(docs[i][1] == tokenize(t) for i, t in texts.items())
 
 
-def test_sidecar_upsert_batch_with_a_repeated_id_keeps_the_last(synced: SyncedStore) -> None:
+def test_sidecar_upsert_batch_with_a_repeated_id_keeps_the_last(synced: KeywordFallback) -> None:
     synced.upsert("docs", _records({"a": "red apple"}))
-    side = synced.sidecar("docs")
+    side = synced._index("docs")
     side.search("apple")
     synced.upsert("docs", [*_records({"a": "green pear"}), *_records({"a": "red apple"})])
     assert ids(side.search("apple")) == ["a"] and side.search("pear") == []
@@ -198,10 +201,10 @@ def test_sidecar_upsert_batch_with_a_repeated_id_keeps_the_last(synced: SyncedSt
     assert ids(again.search("plum")) == ["a"] and again.rebuilds == 0
 
 
-def test_delete_by_filter_and_drop_discard_the_sidecar(synced: SyncedStore) -> None:
+def test_delete_by_filter_and_drop_discard_the_sidecar(synced: KeywordFallback) -> None:
     synced.upsert("docs", _records({"a": "red apple", "b": "green apple"}, {"colour": "red"}))
     synced.upsert("docs", _records({"c": "red cherry"}, {"colour": "dark"}))
-    side = synced.sidecar("docs")
+    side = synced._index("docs")
     assert set(ids(side.search("red"))) == {"a", "c"}
     synced.delete("docs", filter={"colour": "red"})
     assert ids(side.search("red")) == ["c"]
@@ -210,13 +213,13 @@ def test_delete_by_filter_and_drop_discard_the_sidecar(synced: SyncedStore) -> N
 
 
 def test_bm25_mode_applies_filters_and_hybrid_fuses(tmp_path: Path, local_embedder: Any) -> None:
-    store = SyncedStore(MemoryStore(), tmp_path / "bm25")
+    store = KeywordFallback(MemoryStore(), tmp_path / "bm25")
     store.ensure_collection(collection_spec("docs", local_embedder))
     texts = list(CORPUS.items())
     vectors = local_embedder.embed_documents([t for _, t in texts])
     store.upsert("docs", [Record(i, v, t, {"pet": i in ("cat", "dog", "cats2")})
                           for (i, t), v in zip(texts, vectors, strict=True)])
-    searcher = RetrievalSearcher(store, local_embedder, tmp_path / "unused", rrf_k=60)
+    searcher = RetrievalSearcher(store, local_embedder, rrf_k=60)
     bm25 = searcher.search("docs", "purr", k=3, mode="bm25")
     assert {h.id for h in bm25} == {"cat", "cats2"}  # only documents holding the word
     assert all(h.text == CORPUS[h.id] for h in bm25)
@@ -249,7 +252,7 @@ def test_mmr_spreads_near_duplicates(tmp_path: Path, local_embedder: Any) -> Non
     store.ensure_collection(collection_spec("docs", local_embedder))
     vecs = local_embedder.embed_documents(list(texts.values()))
     store.upsert("docs", [Record(i, v, t) for (i, t), v in zip(texts.items(), vecs, strict=True)])
-    searcher = RetrievalSearcher(store, local_embedder, tmp_path / "bm25")
+    searcher = RetrievalSearcher(store, local_embedder)
     plain = [h.id for h in searcher.search("docs", "phone battery life", k=3)]
     diverse = [h.id for h in searcher.search("docs", "phone battery life", k=3, mmr=0.3)]
     assert set(plain) == {"a1", "a2", "a3"}
@@ -270,7 +273,7 @@ def test_mmr_order_lambda_one_is_relevance_order() -> None:
 
 
 def test_sidecar_root_separates_stores(tmp_path: Path) -> None:
-    a = DataDir.at(tmp_path).bm25_sidecar("qdrant", {"url": "http://a:6333"})
-    b = DataDir.at(tmp_path).bm25_sidecar("qdrant", {"url": "http://b:6333"})
+    a = DataDir.at(tmp_path).bm25_sidecar(store_identity("qdrant", {"url": "http://a:6333"}))
+    b = DataDir.at(tmp_path).bm25_sidecar(store_identity("qdrant", {"url": "http://b:6333"}))
     assert a != b and a.parent == b.parent == tmp_path / "bm25"
-    assert DataDir.at(tmp_path).bm25_sidecar("memory") == tmp_path / "bm25" / "memory"
+    assert a.name.startswith("qdrant-") and "6333" not in a.name  # the kind, never the options themselves

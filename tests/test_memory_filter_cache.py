@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vectorseam.filters import matches, parse_filter
-from vectorseam.stores import columns, memory
+from vectorseam.stores import columns, memory_collection
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record
 
@@ -51,7 +51,8 @@ def test_writes_update_columns_and_cached_rows_instead_of_rebuilding(monkeypatch
         store.query("c", q, k=10, filter=f)
     built: list[str] = []
     monkeypatch.setattr(columns._Column, "__init__", _counting(columns._Column.__init__, built, "column"))
-    monkeypatch.setattr(memory._FilterCache, "__init__", _counting(memory._FilterCache.__init__, built, "cache"))
+    monkeypatch.setattr(memory_collection._FilterCache, "__init__",
+                        _counting(memory_collection._FilterCache.__init__, built, "cache"))
     model = {r.id: r for page in store.scan("c") for r in page}
     for step in range(40):
         rid = f"r{int(rng.integers(0, n + 30))}"

@@ -34,7 +34,7 @@ import pytest
 
 from tests.serve_process import ServeProcess, clean_env
 from tests.test_ingest_helpers import fill_cache, write_jsonl
-from vectorseam.embedders.fingerprint import ensure_collection_for
+from vectorseam.embedding import ensure_collection_for
 from vectorseam.stores.memory import MemoryStore
 
 WINDOW_S = 30.0  # how long the writers run together (the whole test stays near a minute and a half)

@@ -1,23 +1,29 @@
-"""The memory store on disk: state survives reopening, a crash mid-save never corrupts, damage is named."""
+"""The memory store on disk (SQLite plus snapshots): state survives reopening and kills, snapshots are
+only a cache, failed writes change nothing, files are private."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from vectorseam.errors import StoreUnavailableError, VectorseamError
-from vectorseam.stores import journal, memory
+from vectorseam.errors import (
+    CollectionDamagedError,
+    CollectionNotFoundError,
+    ConfigError,
+    StoreUnavailableError,
+    ValidationError,
+)
+from vectorseam.stores import memory_db, memory_snapshot
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.testing import assert_same_record, make_records, random_vectors
 from vectorseam.types import METRICS, CollectionSpec, Record
@@ -80,30 +86,13 @@ def _files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-def test_only_the_current_and_previous_generation_stay_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A compaction keeps the files of the generation before it (a process may have just read that
-    manifest) and removes everything older, temp files of crashed writers included."""
-    monkeypatch.setattr(memory, "COMPACT_MAX_ENTRIES", 2)
-    store = MemoryStore(tmp_path)
-    store.ensure_collection(CollectionSpec("c", 4, "dot"))
-    (tmp_path / "c" / ".manifest-crashed.tmp").write_bytes(b"{")
-    for seed in range(7):
-        store.upsert("c", make_records(random_vectors(5, 4, seed=seed), prefix=f"s{seed}-"))
-    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
-    assert manifest["format"] == 3 and manifest["generation"] == 6
-    current = {manifest["vectors"], manifest["records"], manifest["log"]}
-    assert set(_files(tmp_path / "c")) == {"manifest.json", *current, *manifest["previous"]}
-    assert len(manifest["previous"]) == 3
-    assert MemoryStore(tmp_path).count("c") == 35
-
-
 def test_dropped_collection_leaves_no_directory(tmp_path: Path) -> None:
     with MemoryStore(tmp_path) as store:
         store.ensure_collection(CollectionSpec("c", 4, "dot"))
         store.upsert("c", make_records(random_vectors(3, 4, seed=1)))
     with MemoryStore(tmp_path) as store:
         assert store.drop_collection("c")
-    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []  # .locks stays
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
     assert MemoryStore(tmp_path).collections() == []
 
 
@@ -117,125 +106,201 @@ def test_writes_are_durable_without_flush(tmp_path: Path) -> None:
     assert [r.id for r in MemoryStore(tmp_path).fetch("c", ["r0000", "r0001", "r0002"])] == ["r0000", "r0002"]
 
 
-# --- failures while writing ------------------------------------------------------------------------
+def test_files_are_private_to_the_user(tmp_path: Path) -> None:
+    """A data directory holds every tenant's records: nothing in it is readable by other users."""
+    with MemoryStore(tmp_path / "store") as store:
+        store.ensure_collection(CollectionSpec("c", 4, "dot"))
+        store.upsert("c", make_records(random_vectors(5, 4, seed=1)))
+        store.compact("c")
+    for path in (tmp_path / "store").rglob("*"):
+        mode = path.stat().st_mode & 0o777
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
 
 
-def _fail(what: str) -> Callable[..., Any]:
-    def boom(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(f"injected failure in {what}")
+def test_opening_a_store_loads_nothing_until_used(tmp_path: Path) -> None:
+    """Listing and counting read the database only; the vectors load on the first search."""
+    with MemoryStore(tmp_path) as store:
+        for name in ("a", "b"):
+            store.ensure_collection(CollectionSpec(name, 4, "dot"))
+            store.upsert(name, make_records(random_vectors(7, 4, seed=2)))
+    store = MemoryStore(tmp_path)
+    assert [(c.name, c.count) for c in store.collections()] == [("a", 7), ("b", 7)]
+    assert store.count("b") == 7
+    assert all(e.coll is None for e in store._entries.values())
+    store.query("a", random_vectors(1, 4, seed=3)[0], k=2)
+    assert store._entries["a"].coll is not None and store._entries["b"].coll is None
 
-    return boom
+
+# --- snapshots: a cache that can be lost or damaged without losing anything -----------------------------
 
 
-def _fail_on_call(n: int, real: Callable[..., Any], what: str) -> Callable[..., Any]:
+def _filled(path: Path, n: int = 40) -> dict[str, Any]:
+    with MemoryStore(path) as store:
+        store.ensure_collection(CollectionSpec("c", 6, "cosine", {"embedder": "e"}))
+        store.upsert("c", make_records(random_vectors(n, 6, seed=4), metadata=lambda i: {"i": i, "big": 2**80 + i}))
+        store.compact("c")  # a snapshot at this change
+        store.upsert("c", make_records(random_vectors(5, 6, seed=5), prefix="late-"))
+        store.delete("c", ids=["r0001", "late-r0002"])
+        return snapshot(store)
+
+
+def test_a_snapshot_opens_the_collection_and_later_changes_apply_on_top(tmp_path: Path) -> None:
+    before = _filled(tmp_path)
+    (snap,) = memory_snapshot.available(tmp_path / "c")
+    store = MemoryStore(tmp_path)
+    assert_same_state(snapshot(store), before)
+    assert store._entries["c"].snapshot_seq == int(snap.name.split("-")[1])
+
+
+@pytest.mark.parametrize("damage", ["deleted", "vectors-flipped", "ids-truncated", "manifest-garbage",
+                                    "offsets-zeroed"])
+def test_a_lost_or_damaged_snapshot_loses_nothing(tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    before = _filled(tmp_path)
+    (snap,) = memory_snapshot.available(tmp_path / "c")
+    if damage == "deleted":
+        for path in snap.iterdir():
+            path.unlink()
+        snap.rmdir()
+    elif damage == "vectors-flipped":
+        data = bytearray((snap / "vectors.npy").read_bytes())
+        data[200] ^= 0x10
+        (snap / "vectors.npy").write_bytes(bytes(data))
+    elif damage == "ids-truncated":
+        (snap / "ids.npy").write_bytes((snap / "ids.npy").read_bytes()[:-3])
+    elif damage == "manifest-garbage":
+        (snap / "manifest.json").write_bytes(b"\x00\xff")
+    else:
+        data = bytearray((snap / "texts_off.npy").read_bytes())
+        data[-16:] = bytes(16)
+        (snap / "texts_off.npy").write_bytes(bytes(data))
+    assert_same_state(snapshot(MemoryStore(tmp_path)), before)
+    if damage != "deleted":
+        assert "snapshot set aside" in caplog.text
+        assert not memory_snapshot.available(tmp_path / "c")  # moved out of the way, kept for inspection
+
+
+def test_a_snapshot_ahead_of_its_database_is_reported_as_damage(tmp_path: Path) -> None:
+    """A database that lost commits a snapshot holds must not be served as if complete."""
+    with MemoryStore(tmp_path) as store:
+        for name in ("c", "other"):
+            store.ensure_collection(CollectionSpec(name, 4, "dot"))
+            store.upsert(name, make_records(random_vectors(3, 4, seed=1)))
+        saved = tmp_path / "saved.sqlite3"
+        with sqlite3.connect(tmp_path / "c" / "records.sqlite3") as live, sqlite3.connect(saved) as copy:
+            live.backup(copy)
+        store.upsert("c", make_records(random_vectors(3, 4, seed=2), prefix="new-"))
+        store.compact("c")
+    os.replace(saved, tmp_path / "c" / "records.sqlite3")  # the database as it was before the last commit
+    store = MemoryStore(tmp_path)
+    with pytest.raises(CollectionDamagedError, match="collection 'c' is damaged .*vectorseam doctor c"):
+        store.count("c", filter={"i": 1})
+    assert store.count("other") == 3  # every other collection keeps serving
+    assert "c" in store.damaged()
+
+
+def test_a_reader_behind_pruned_tombstones_reloads_from_the_snapshot(tmp_path: Path) -> None:
+    """Snapshots prune old tombstones; a process that had not looked since then reloads instead."""
+    reader = MemoryStore(tmp_path)
+    writer = MemoryStore(tmp_path)
+    writer.ensure_collection(CollectionSpec("c", 4, "dot"))
+    writer.upsert("c", make_records(random_vectors(10, 4, seed=1)))
+    assert reader.count("c", filter={"absent": 1}) == 0  # loads the collection in the reader
+    for round_ in range(3):
+        writer.delete("c", ids=[f"r{round_:04d}"])
+        writer.compact("c")
+    assert [r.id for r in reader.fetch("c", [f"r{i:04d}" for i in range(10)])] == [f"r{i:04d}" for i in range(3, 10)]
+    assert reader._entries["c"].snapshot_seq > 0, "the reader should have reloaded from the newest snapshot"
+
+
+# --- failures while writing -------------------------------------------------------------------------------
+
+
+def test_a_refused_write_changes_nothing(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path)
+    store.ensure_collection(CollectionSpec("c", 4, "cosine"))
+    store.upsert("c", make_records(random_vectors(3, 4, seed=1)))
+    before = snapshot(store)
+    bad = [Record("ok", np.ones(4, np.float32)), Record("zero", np.zeros(4, np.float32))]
+    with pytest.raises(ValidationError, match="record 'zero': a zero vector"):
+        store.upsert("c", bad)
+    assert_same_state(snapshot(store), before)
+    assert_same_state(snapshot(MemoryStore(tmp_path)), before)
+
+
+def test_a_write_that_fails_half_way_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error while rows are being written (here: the third row's checksum) leaves the database and
+    this process's copy exactly as before; the next write succeeds."""
+    store = MemoryStore(tmp_path)
+    store.ensure_collection(CollectionSpec("c", 4, "dot"))
+    store.upsert("c", make_records(random_vectors(3, 4, seed=1)))
+    before = snapshot(store)
+    real = memory_db.record_crc
     calls = {"n": 0}
 
-    def maybe(*args: Any, **kwargs: Any) -> Any:
+    def flaky(*args: Any) -> int:
         calls["n"] += 1
-        if calls["n"] == n:
-            raise OSError(f"injected failure in {what} call {n}")
-        return real(*args, **kwargs)
+        if calls["n"] == 3:
+            raise OSError("injected failure")
+        return real(*args)
 
-    return maybe
-
-
-WRITE_FAULTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
-    # the two steps of a write: appending the entry, making it durable
-    "append": lambda mp: mp.setattr(journal.os, "pwrite", _fail("os.pwrite")),
-    "append-half": lambda mp: mp.setattr(
-        journal.os, "pwrite", lambda fd, data, offset: journal_pwrite(fd, data[: len(data) // 2], offset)
-        if len(data) > 64 else _fail("second half")()
-    ),
-    "sync": lambda mp: mp.setattr(journal.os, "fdatasync", _fail("os.fdatasync")),
-}
-journal_pwrite = os.pwrite
+    monkeypatch.setattr(memory_db, "record_crc", flaky)
+    with pytest.raises(OSError, match="injected"):
+        store.upsert("c", make_records(random_vectors(5, 4, seed=2), prefix="x-"))
+    monkeypatch.setattr(memory_db, "record_crc", real)
+    assert_same_state(snapshot(store), before)
+    assert_same_state(snapshot(MemoryStore(tmp_path)), before)
+    store.upsert("c", make_records(random_vectors(2, 4, seed=3), prefix="y-"))
+    assert MemoryStore(tmp_path).count("c") == 5
 
 
-@pytest.mark.parametrize("fault", sorted(WRITE_FAULTS))
-def test_failed_write_changes_nothing_and_leaves_no_trace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
-) -> None:
-    store = MemoryStore(tmp_path)
-    store.ensure_collection(CollectionSpec("c", 4, "euclidean", {"v": "1"}))
-    store.upsert("c", make_records(random_vectors(20, 4, seed=1)))
-    other = MemoryStore(tmp_path)
-    other.ensure_collection(CollectionSpec("d", 4, "dot"))
-    old = snapshot(store)
-    log_before = {p.name: p.stat().st_size for p in (tmp_path / "c").iterdir()}
-    with monkeypatch.context() as mp:
-        WRITE_FAULTS[fault](mp)
-        with pytest.raises(StoreUnavailableError, match="nothing was written") as info:
-            store.upsert("c", make_records(random_vectors(25, 4, seed=2)))
-        assert "log-" in str(info.value) and "retry" in str(info.value)
-    assert_same_state(snapshot(store), old)  # memory unchanged
-    assert_same_state(snapshot(MemoryStore(tmp_path)), old)  # disk unchanged
-    assert {p.name: p.stat().st_size for p in (tmp_path / "c").iterdir()} == log_before  # no orphan bytes
-    # The failure blocked nothing: the same write now succeeds, and other collections were writable.
-    other.upsert("d", make_records(random_vectors(2, 4, seed=3)))
-    store.upsert("c", make_records(random_vectors(25, 4, seed=2)))
-    assert MemoryStore(tmp_path).count("c") == 25
-    assert MemoryStore(tmp_path).count("d") == 2
-
-
-COMPACTION_FAULTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
-    # each step of a compaction in turn: vectors file, records file, new log, seal, manifest temp, commit
-    "vectors-write": lambda mp: mp.setattr(journal.np, "save", _fail("np.save")),
-    "records-write": lambda mp: mp.setattr(
-        journal, "_fsync_write", _fail_on_call(1, journal._fsync_write, "records write")
-    ),
-    "new-log": lambda mp: mp.setattr(
-        journal, "_fsync_write", _fail_on_call(2, journal._fsync_write, "new log")
-    ),
-    "seal": lambda mp: mp.setattr(journal.os, "fdatasync", _fail("os.fdatasync")),
-    "manifest-write": lambda mp: mp.setattr(
-        journal, "_fsync_write", _fail_on_call(3, journal._fsync_write, "manifest write")
-    ),
-    "temp-file": lambda mp: mp.setattr(journal.tempfile, "mkstemp", _fail("mkstemp")),
-    "commit": lambda mp: mp.setattr(journal.os, "replace", _fail("os.replace")),
-}
-
-
-@pytest.mark.parametrize("fault", sorted(COMPACTION_FAULTS))
-def test_failed_compaction_loses_nothing_and_leaves_no_orphans(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
-) -> None:
-    store = MemoryStore(tmp_path)
-    store.ensure_collection(CollectionSpec("c", 4, "euclidean", {"v": "1"}))
-    store.upsert("c", make_records(random_vectors(20, 4, seed=1)))
-    store.delete("c", ids=["r0000"])
-    state = snapshot(store)
-    files = _files(tmp_path / "c")
-    with monkeypatch.context() as mp:
-        COMPACTION_FAULTS[fault](mp)
-        with pytest.raises(StoreUnavailableError, match="no data was lost"):
-            store.compact("c")
-    assert _files(tmp_path / "c") == files
-    assert_same_state(snapshot(MemoryStore(tmp_path)), state)
-    # A compaction started by a write fails quietly (the write itself is already safe) ...
-    monkeypatch.setattr(memory, "COMPACT_MAX_ENTRIES", 1)
-    with monkeypatch.context() as mp:
-        COMPACTION_FAULTS[fault](mp)
-        if fault != "seal":  # the seal's fdatasync is also the write's: that fault fails the write
-            store.upsert("c", make_records(random_vectors(1, 4, seed=5), prefix="late"))
-    if fault == "seal":
-        store.upsert("c", make_records(random_vectors(1, 4, seed=5), prefix="late"))
-    # ... and the next write compacts.
-    store.upsert("c", make_records(random_vectors(1, 4, seed=6), prefix="later"))
-    reopened = MemoryStore(tmp_path)
-    assert reopened.count("c") == 21
-    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
-    assert manifest["count"] == 21 and set(_files(tmp_path / "c")) == journal.referenced(manifest)
-
-
-def test_failed_creation_is_invisible_and_can_be_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = MemoryStore(tmp_path)
-    with monkeypatch.context() as mp:
-        mp.setattr(journal.os, "replace", _fail("os.replace"))
-        with pytest.raises(OSError):
-            store.ensure_collection(CollectionSpec("c", 4, "dot"))
-    assert MemoryStore(tmp_path).collections() == []
+def test_a_write_waits_for_another_writer_then_says_so(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path, lock_timeout=0.3)
     store.ensure_collection(CollectionSpec("c", 4, "dot"))
-    assert [c.name for c in MemoryStore(tmp_path).collections()] == ["c"]
+    other = sqlite3.connect(tmp_path / "c" / "records.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        with pytest.raises(StoreUnavailableError, match="another process has held its write lock"):
+            store.upsert("c", make_records(random_vectors(1, 4, seed=1)))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.upsert("c", make_records(random_vectors(1, 4, seed=1)))
+    assert store.count("c") == 1
+
+
+def test_process_durability_is_a_choice(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path, durability="process")
+    store.ensure_collection(CollectionSpec("c", 4, "dot"))
+    store.upsert("c", make_records(random_vectors(2, 4, seed=1)))
+    assert MemoryStore(tmp_path).count("c") == 2
+    with pytest.raises(ConfigError, match="durability"):
+        MemoryStore(tmp_path, durability="never")  # type: ignore[arg-type]
+
+
+# --- blobs kept with a collection ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persisted", [True, False])
+def test_blobs_live_and_die_with_their_collection(tmp_path: Path, persisted: bool) -> None:
+    store = MemoryStore(tmp_path if persisted else None)
+    store.ensure_collection(CollectionSpec("c", 4, "dot"))
+    assert store.get_blob("c", "profile") is None
+    store.put_blob("c", "profile", b"v1")
+    if persisted:
+        other = MemoryStore(tmp_path)
+        assert other.get_blob("c", "profile") == b"v1"
+        store.put_blob("c", "profile", b"v2")
+        assert other.get_blob("c", "profile") == b"v2"  # seen on the next call
+    assert store.delete_blob("c", "profile") and not store.delete_blob("c", "profile")
+    store.put_blob("c", "profile", b"v3")
+    store.drop_collection("c")
+    store.ensure_collection(CollectionSpec("c", 4, "dot"))
+    assert store.get_blob("c", "profile") is None
+    with pytest.raises(CollectionNotFoundError):
+        store.get_blob("absent", "profile")
+
+
+# --- killed writers ----------------------------------------------------------------------------------------
 
 
 CHILD = r"""
@@ -245,7 +310,7 @@ from vectorseam.stores import memory
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.types import CollectionSpec, Record
 
-memory.COMPACT_MAX_ENTRIES = 3  # a compaction (a rewrite of every file) every third write
+memory.SNAPSHOT_MIN_CHANGES = 2000  # a snapshot (a rewrite of every record) every other write
 path, n, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = MemoryStore(path)
 store.ensure_collection(CollectionSpec("big", dim, "euclidean"))
@@ -256,6 +321,7 @@ while True:
     print(f"saving {gen}", flush=True)
     store.upsert("big", [Record(f"r{i}", base[i] + gen, f"gen {gen}", {"gen": gen}) for i in range(n)])
     print(f"saved {gen}", flush=True)
+    store.close()  # writes a snapshot: kills land in snapshot writes too
     gen += 1
 """
 
@@ -279,8 +345,8 @@ def _check_generation(path: Path, n: int, dim: int) -> int:
 
 
 def test_sigkill_during_save_never_corrupts(tmp_path: Path) -> None:
-    """Kill a writer at random moments of its writes (appends and compactions); each reopen sees the
-    last committed generation (or the one being written, if its entry was complete), never a mix."""
+    """Kill a writer at random moments of its writes (commits and snapshot writes); each reopen sees the
+    last committed generation (or the one being written, if its commit was complete), never a mix."""
     n, dim = 3000, 64
     script = tmp_path / "writer.py"
     script.write_text(CHILD)
@@ -297,7 +363,7 @@ def test_sigkill_during_save_never_corrupts(tmp_path: Path) -> None:
             assert proc.stdout is not None
             lines = [proc.stdout.readline()]
             assert lines[0].startswith("saving "), f"writer failed: {lines} {proc.communicate()[1]}"
-            if cycle_seconds is None:  # time three writes (one compaction among them) to aim the kills
+            if cycle_seconds is None:  # time three writes (with their snapshots) to aim the kills
                 start = time.monotonic()
                 for _ in range(6):
                     lines.append(proc.stdout.readline())
@@ -318,145 +384,3 @@ def test_sigkill_during_save_never_corrupts(tmp_path: Path) -> None:
     assert interrupted >= 1, "no kill landed inside a write; the test did not exercise a crash mid-write"
 
 
-# --- damaged files -----------------------------------------------------------------------------------
-
-
-def _make_collection(path: Path) -> Path:
-    """Three records in a base (vectors-*.npy, records-*.jsonl) and two more writes in the log."""
-    with MemoryStore(path) as store:
-        store.ensure_collection(CollectionSpec("c", 4, "dot"))
-        store.upsert("c", [Record(f"r{i}", np.full(4, i, dtype=np.float32), "t", {"i": i}) for i in range(3)])
-        store.compact("c")
-        store.upsert("c", [Record("r3", np.full(4, 3, dtype=np.float32), "t", {"i": 3})])
-        store.upsert("c", [Record("r4", np.full(4, 4, dtype=np.float32), "t", {"i": 4})])
-    return path / "c"
-
-
-def _manifest_edit(**changes: Any) -> Callable[[Path], None]:
-    def edit(directory: Path) -> None:
-        manifest = json.loads((directory / "manifest.json").read_text())
-        for key, value in changes.items():
-            if value is ...:
-                del manifest[key]
-            else:
-                manifest[key] = value
-        (directory / "manifest.json").write_text(json.dumps(manifest))
-
-    return edit
-
-
-def _write(pattern: str, data: bytes) -> Callable[[Path], None]:
-    def edit(directory: Path) -> None:
-        (target,) = directory.glob(pattern)
-        target.write_bytes(data)
-
-    return edit
-
-
-def _truncate(pattern: str, keep: int) -> Callable[[Path], None]:
-    def edit(directory: Path) -> None:
-        (target,) = directory.glob(pattern)
-        target.write_bytes(target.read_bytes()[:keep])
-
-    return edit
-
-
-def _replace_with_directory(pattern: str) -> Callable[[Path], None]:
-    def edit(directory: Path) -> None:
-        (target,) = directory.glob(pattern)
-        target.unlink()
-        target.mkdir()
-
-    return edit
-
-
-DAMAGE: dict[str, Callable[[Path], None]] = {
-    "manifest-truncated": _truncate("manifest.json", 20),
-    "manifest-empty": _write("manifest.json", b""),
-    "manifest-null": _write("manifest.json", b"null"),
-    "manifest-list": _write("manifest.json", b"[1, 2]"),
-    "manifest-binary": _write("manifest.json", b"\xff\xfe\x00"),
-    "format-version": _manifest_edit(format=99),
-    "count-missing": _manifest_edit(count=...),
-    "name-missing": _manifest_edit(name=...),
-    "vectors-missing-key": _manifest_edit(vectors=...),
-    "dimension-null": _manifest_edit(dimension=None),
-    "dimension-text": _manifest_edit(dimension="four"),
-    "metric-unknown": _manifest_edit(metric="manhattan"),
-    "metadata-not-object": _manifest_edit(metadata=[1]),
-    "count-mismatch": _manifest_edit(count=5),
-    "dimension-mismatch": _manifest_edit(dimension=5),
-    "vectors-file-missing": _manifest_edit(vectors="vectors-gone.npy"),
-    "vectors-truncated": _truncate("vectors-*.npy", 100),
-    "vectors-empty": _write("vectors-*.npy", b""),
-    "records-bad-json": _write("records-*.jsonl", b"{not json\n"),
-    "records-without-id": _write("records-*.jsonl", b'{"text": "t", "metadata": {}}\n' * 3),
-    "records-not-objects": _write("records-*.jsonl", b"[1]\n[2]\n[3]\n"),
-    "records-too-few": _write("records-*.jsonl", b'{"id": "r0", "text": "t", "metadata": {}}\n'),
-    "records-is-a-directory": _replace_with_directory("records-*.jsonl"),
-    "log-file-missing": lambda d: _current_log(d).unlink(),
-    "log-checksum": lambda d: _flip_byte(_current_log(d), 40),
-    "log-entry-overwritten": lambda d: _flip_byte(_current_log(d), _first_entry_end(d)),
-}
-
-
-def _current_log(directory: Path) -> Path:
-    return directory / json.loads((directory / "manifest.json").read_text())["log"]
-
-
-def _first_entry_end(directory: Path) -> int:
-    data = _current_log(directory).read_bytes()
-    _, head, blob, _ = journal._PREFIX.unpack(data[: journal._PREFIX.size])
-    return int(journal._PREFIX.size + head + blob)
-
-
-def _flip_byte(path: Path, at: int) -> None:
-    data = bytearray(path.read_bytes())
-    data[at] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_damaged_collection_gives_a_clear_error(tmp_path: Path, damage: str) -> None:
-    directory = _make_collection(tmp_path)
-    DAMAGE[damage](directory)
-    with pytest.raises(VectorseamError) as info:
-        MemoryStore(tmp_path)
-    assert type(info.value) is VectorseamError
-    message = str(info.value)
-    assert str(directory) in message, message
-    assert any(hint in message for hint in ("ingest again", "backup")), message
-    assert "remove it" not in message and "delete" not in message, message  # never invite deleting data
-    if damage.startswith("log-") and damage != "log-file-missing":
-        # Says where the good part ends and how to keep it.
-        assert "truncate -s" in message and "intact" in message, message
-
-
-@pytest.mark.parametrize("tail", ["cut-mid-entry", "cut-mid-prefix", "zeros"])
-def test_an_incomplete_last_write_is_not_damage(tmp_path: Path, tail: str) -> None:
-    """A writer killed while appending leaves a partial entry: never acknowledged, so the directory
-    opens at the write before it, and the next write cuts the partial entry off."""
-    directory = _make_collection(tmp_path)
-    log_path = _current_log(directory)
-    data = log_path.read_bytes()
-    if tail == "cut-mid-entry":
-        log_path.write_bytes(data[:-7])
-    elif tail == "cut-mid-prefix":
-        log_path.write_bytes(data[: _first_entry_end(directory) + 9])
-    else:
-        log_path.write_bytes(data + bytes(100))
-    store = MemoryStore(tmp_path)
-    want = 5 if tail == "zeros" else 4
-    assert store.count("c") == want
-    store.upsert("c", [Record("r9", np.full(4, 9, dtype=np.float32), "t", {"i": 9})])
-    assert MemoryStore(tmp_path).count("c") == want + 1
-    assert "r9" in {r.id for r in MemoryStore(tmp_path).fetch("c", ["r9"])}
-
-
-def test_directory_without_manifest_is_ignored(tmp_path: Path) -> None:
-    """A crash during a collection's very first save leaves files but no manifest: not a collection."""
-    directory = _make_collection(tmp_path)
-    (directory / "manifest.json").unlink()
-    (tmp_path / ".c.deleted-1234").mkdir()
-    (tmp_path / "stray-file.txt").write_text("x")
-    assert MemoryStore(tmp_path).collections() == []

@@ -189,16 +189,22 @@ TestMemoryStoreMachine = MemoryStoreMachine.TestCase
 
 class SharedDirectoryMachine(MemoryStoreMachine):
     """Two stores on one directory, as two processes would hold it: one writes, the other reads (and
-    they swap roles at random), with compaction after every few writes so that reads also cross seals
-    of the log, and a third store opened from the files now and then. Every read must equal the model."""
+    they swap roles at random), with a snapshot (and tombstone pruning) after every few changes and on
+    demand, so reads also start from snapshots and fall behind pruned tombstones, and a third store
+    opened from the files now and then. Every read must equal the model."""
 
     def __init__(self) -> None:
         super().__init__()
         self._dir = tempfile.mkdtemp(prefix="vectorseam-shared-")
-        self._saved = memory.COMPACT_MAX_ENTRIES
-        memory.COMPACT_MAX_ENTRIES = 3
+        self._saved = (memory.SNAPSHOT_MIN_CHANGES, memory.SNAPSHOT_MIN_SHARE)
+        memory.SNAPSHOT_MIN_CHANGES, memory.SNAPSHOT_MIN_SHARE = 3, 0.0
         self.store = MemoryStore(self._dir)
         self.reader = MemoryStore(self._dir)
+
+    @rule()
+    def snapshot(self) -> None:
+        if self.store.collections():
+            self.store.compact(COLLECTION)
 
     @rule()
     def swap_roles(self) -> None:
@@ -210,7 +216,7 @@ class SharedDirectoryMachine(MemoryStoreMachine):
         self.reader = MemoryStore(self._dir)
 
     def teardown(self) -> None:
-        memory.COMPACT_MAX_ENTRIES = self._saved
+        memory.SNAPSHOT_MIN_CHANGES, memory.SNAPSHOT_MIN_SHARE = self._saved
         self.store.close()
         self.reader.close()
         shutil.rmtree(self._dir, ignore_errors=True)

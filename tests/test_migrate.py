@@ -29,7 +29,6 @@ def _fill(store: MemoryStore, n: int, name: str = "src") -> list[Record]:
     records = [Record(f"id-{i:04d}", rng.standard_normal(16).astype(np.float32), f"text {i} ü",
                       {"i": i, "tags": ["a", str(i % 3)], "f": i / 3, "none": None}) for i in range(n)]
     store.upsert(name, records)
-    store.flush()
     return records
 
 
@@ -57,7 +56,7 @@ def test_memory_to_memory_is_resumable_and_verified(tmp_path: Path) -> None:
     target = MemoryStore(tmp_path / "b")
     with pytest.raises(StoreUnavailableError, match="running the same command again resumes"):
         migrate_collection(source, DropsAfter(target, 3), "src", state, batch_size=50,  # type: ignore[arg-type]
-                           retry=RetryPolicy(attempts=2, backoff=0.01), checkpoint_seconds=0)
+                           retry=RetryPolicy(attempts=2, backoff=0.01))
     db.close()
     target.close()
     target = MemoryStore(tmp_path / "b")  # a new process: only what was committed survived

@@ -19,8 +19,9 @@ import pytest
 
 from tests.serve_process import free_port
 from vectorseam.config import LLMSettings
-from vectorseam.embedders.fingerprint import collection_spec
+from vectorseam.embedding import collection_spec
 from vectorseam.errors import ValidationError
+from vectorseam.retrieval.engine import QueryRunner
 from vectorseam.retrieval.hybrid import RetrievalSearcher
 from vectorseam.retrieval.llm import ChatLLM, LLMError
 from vectorseam.retrieval.qa import (
@@ -47,12 +48,12 @@ DOCS = {
 
 
 @pytest.fixture(scope="module")
-def kb(tmp_path_factory: pytest.TempPathFactory, local_embedder: Any) -> tuple[MemoryStore, RetrievalSearcher]:
+def kb(tmp_path_factory: pytest.TempPathFactory, local_embedder: Any) -> tuple[MemoryStore, QueryRunner]:
     store = MemoryStore()
     store.ensure_collection(collection_spec("kb", local_embedder))
     vecs = local_embedder.embed_documents(list(DOCS.values()))
     store.upsert("kb", [Record(i, v, t) for (i, t), v in zip(DOCS.items(), vecs, strict=True)])
-    return store, RetrievalSearcher(store, local_embedder, tmp_path_factory.mktemp("bm25"))
+    return store, QueryRunner(RetrievalSearcher(store, local_embedder))
 
 
 # -- pure parts -------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def test_citations_map_numbers_to_record_ids() -> None:
 
 # -- extractive (offline default) -------------------------------------------------------------------
 
-def test_extractive_answer_cites_retrieved_records(kb: tuple[MemoryStore, RetrievalSearcher],
+def test_extractive_answer_cites_retrieved_records(kb: tuple[MemoryStore, QueryRunner],
                                                    local_embedder: Any) -> None:
     _, searcher = kb
     qa = QuestionAnswerer(searcher, local_embedder, llm=None, k=3)
@@ -110,7 +111,7 @@ def test_extractive_answer_cites_retrieved_records(kb: tuple[MemoryStore, Retrie
     assert answer.unknown_citations == []
 
 
-def test_extractive_answer_abstains_without_support(kb: tuple[MemoryStore, RetrievalSearcher],
+def test_extractive_answer_abstains_without_support(kb: tuple[MemoryStore, QueryRunner],
                                                     local_embedder: Any) -> None:
     _, searcher = kb
     answer = QuestionAnswerer(searcher, local_embedder, k=3).ask("kb", "How do I change a bicycle tyre?")
@@ -149,7 +150,7 @@ class ErrorServer:
         self.server.server_close()
 
 
-def test_llm_down_and_llm_error_are_clear(kb: tuple[MemoryStore, RetrievalSearcher], local_embedder: Any) -> None:
+def test_llm_down_and_llm_error_are_clear(kb: tuple[MemoryStore, QueryRunner], local_embedder: Any) -> None:
     _, searcher = kb
     down = ChatLLM(LLMSettings(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", max_retries=0, timeout=5))
     with pytest.raises(LLMError, match=r"is unreachable .*start the server"):
@@ -234,7 +235,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
 
 
-def test_generative_answer_from_a_real_local_model(llama_server: str, kb: tuple[MemoryStore, RetrievalSearcher],
+def test_generative_answer_from_a_real_local_model(llama_server: str, kb: tuple[MemoryStore, QueryRunner],
                                                    local_embedder: Any) -> None:
     _, searcher = kb
     llm = ChatLLM(LLMSettings(base_url=llama_server, model="smollm2", timeout=120, max_retries=0), max_tokens=80)

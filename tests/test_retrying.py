@@ -7,7 +7,7 @@ import random
 import pytest
 
 from vectorseam.errors import StoreUnavailableError
-from vectorseam.retrying import RetryPolicy, call_with_retry, full_jitter, retry_transient
+from vectorseam.retrying import RetryPolicy, call_with_retry, retry_transient
 
 
 class Flaky:
@@ -47,8 +47,9 @@ def test_the_last_failure_and_permanent_ones_propagate_unchanged() -> None:
 
 def test_full_jitter_stays_under_the_exponential_cap() -> None:
     rng = random.Random(3)
+    policy = RetryPolicy(backoff=0.5, max_delay=4.0)  # jitter 1.0: full jitter
     for attempt in range(8):
-        waits = [full_jitter(attempt, 0.5, 4.0, rng) for _ in range(200)]
+        waits = [policy.delay(attempt, rng) for _ in range(200)]
         cap = min(4.0, 0.5 * 2**attempt)
         assert all(0.0 <= w <= cap for w in waits)
         assert max(waits) > 0.8 * cap and min(waits) < 0.2 * cap  # spread over the whole range

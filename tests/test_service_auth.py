@@ -89,8 +89,11 @@ def test_admin_key_writes(svc: Service) -> None:
 
 
 def test_probes_and_page_need_no_key(svc: Service) -> None:
-    for path in ("/healthz", "/readyz", "/metrics", "/", "/openapi.json"):
+    for path in ("/healthz", "/readyz", "/metrics", "/"):
         assert httpx.get(svc.url + path).status_code == 200, path
+    for path in ("/openapi.json", "/docs", "/redoc"):  # with keys configured the docs need one (service.public_docs)
+        assert httpx.get(svc.url + path).status_code == 401, path
+        assert httpx.get(svc.url + path, headers={"Authorization": f"Bearer {READ_KEY}"}).status_code == 200, path
 
 
 def test_keys_are_hashed_and_compared_by_hash() -> None:

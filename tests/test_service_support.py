@@ -120,7 +120,7 @@ def build_service(embedder: Any) -> Service:
     )
     client = VectorSeam(settings=settings)
     client.embedder = embedder  # the session's already-loaded model instead of a second copy
-    from vectorseam.embedders.fingerprint import ensure_collection_for
+    from vectorseam.embedding import ensure_collection_for
 
     ensure_collection_for(client.store, COLLECTION, embedder)
     client.store.upsert(COLLECTION, records(embedder))

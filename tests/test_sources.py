@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from vectorseam.embedders.local import LocalEmbedder
+from vectorseam.embedding import WORDS
 from vectorseam.errors import ValidationError
 from vectorseam.ingest import sources
-from vectorseam.ingest.chunking import ChunkSpec, HFTokenizer, RegexTokenizer, chunk_text, tokenizer_for
+from vectorseam.ingest.chunking import ChunkSpec, chunk_text
 from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
 
 
@@ -108,12 +109,10 @@ def test_directory_of_text_markdown_html_and_pdf(tmp_path: Path) -> None:
 
 
 def test_chunks_respect_the_model_token_limit_and_overlap(local_embedder: LocalEmbedder) -> None:
-    limit, factory = tokenizer_for(local_embedder)
+    limit, spans = local_embedder.max_tokens, local_embedder.token_spans
     assert limit == 254  # the model's 256 word pieces less [CLS] and [SEP]
-    tok = factory()
-    assert isinstance(tok, HFTokenizer)
     text = " ".join(f"Sentence {i} mentions unbelievable tokenization of compound words." for i in range(120))
-    chunks = chunk_text(text, ChunkSpec(limit, 32), factory)
+    chunks = chunk_text(text, ChunkSpec(limit, 32), spans)
     model_tok = local_embedder._load().tokenizer
     assert len(chunks) > 3
     for chunk in chunks:
@@ -122,13 +121,15 @@ def test_chunks_respect_the_model_token_limit_and_overlap(local_embedder: LocalE
     for left, right in itertools.pairwise(chunks):
         tail = left.split()[-5:]
         assert " ".join(tail) in right  # about 32 shared tokens: the last words reappear
-    assert chunk_text("short text", ChunkSpec(limit, 32), factory) == ["short text"]
+    assert chunk_text("short text", ChunkSpec(limit, 32), spans) == ["short text"]
+    model_spans = local_embedder._load().tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert spans(text) == [tuple(s) for s in model_spans["offset_mapping"]]  # the file's tokenizer is the model's
 
 
 def test_regex_tokenizer_fallback_for_remote_embedders() -> None:
-    spans = RegexTokenizer().spans("Hello, world!")
+    spans = WORDS.spans("Hello, world!")
     assert spans == [(0, 5), (5, 6), (7, 12), (12, 13)]
-    chunks = chunk_text(" ".join(["alpha"] * 50), ChunkSpec(20, 4), RegexTokenizer)
+    chunks = chunk_text(" ".join(["alpha"] * 50), ChunkSpec(20, 4), WORDS.spans)
     assert all(len(c.split()) <= 20 for c in chunks) and len(chunks) == 3
 
 
@@ -201,9 +202,10 @@ def test_jsonl_rows_that_used_to_raise_are_rejects(tmp_path: Path) -> None:
         assert expected in reason, (expected, reason)
     assert [i.doc_id for i in items[:-1]] == [None, None, "nul", "sur", "meta", "key", "\ud83d", "obj", None]  # type: ignore[union-attr]
     # A field name with a line break stays on its one line of the rejects file.
-    path.write_text('{"id": "nl", "a\\nb\\u2028c": 1}\n')
-    (reject,) = list(Source(path).documents())
-    assert str(reject) == f"{path}:1: missing text field 'text' (fields: id, a\\nb\\u2028c)"
+    # (The first row has the text field: a file whose first row lacks it is refused before any row is read.)
+    path.write_text('{"id": "fine", "text": "a"}\n{"id": "nl", "a\\nb\\u2028c": 1}\n')
+    _, reject = list(Source(path).documents())
+    assert str(reject) == f"{path}:2: missing text field 'text' (fields: id, a\\nb\\u2028c)"
 
 
 def test_text_templates_are_checked_before_the_first_row(tmp_path: Path) -> None:

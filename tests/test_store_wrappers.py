@@ -14,8 +14,8 @@ import pytest
 from vectorseam.client import VectorSeam
 from vectorseam.config import Settings, StoreSettings
 from vectorseam.errors import CollectionNotFoundError, ValidationError
-from vectorseam.retrieval.hybrid import SyncedStore
-from vectorseam.store import BulkLoading, Flushable, NativeRecommend, VectorStore
+from vectorseam.store import BulkLoading, NativeKeywordSearch, NativeRecommend, VectorStore
+from vectorseam.stores.keyword_fallback import KeywordFallback
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.stores.wrappers import ObservedStore, StoreCall, StoreWrapper
 from vectorseam.types import CollectionSpec, Record
@@ -37,7 +37,7 @@ class Recording(StoreWrapper):
 
 
 def abilities(store: object) -> tuple[bool, bool, bool]:
-    return isinstance(store, Flushable), isinstance(store, BulkLoading), isinstance(store, NativeRecommend)
+    return isinstance(store, BulkLoading), isinstance(store, NativeRecommend), isinstance(store, NativeKeywordSearch)
 
 
 def filled(store: VectorStore, name: str = "items") -> VectorStore:
@@ -47,28 +47,28 @@ def filled(store: VectorStore, name: str = "items") -> VectorStore:
     return store
 
 
-def test_a_wrapper_has_the_memory_stores_flush_and_nothing_else(tmp_path: Path) -> None:
+def test_a_wrapper_has_the_memory_stores_keyword_search_and_nothing_else(tmp_path: Path) -> None:
     inner = MemoryStore(tmp_path / "memory")
-    assert abilities(inner) == (True, False, False)
-    for wrapper in (StoreWrapper(inner), Recording(inner), SyncedStore(inner, tmp_path / "bm25"),
-                    ObservedStore(inner), SyncedStore(ObservedStore(inner), tmp_path / "bm25")):
+    assert abilities(inner) == (False, False, True)
+    for wrapper in (StoreWrapper(inner), Recording(inner), KeywordFallback(inner, tmp_path / "bm25"),
+                    ObservedStore(inner), KeywordFallback(ObservedStore(inner), tmp_path / "bm25")):
         assert isinstance(wrapper, VectorStore) and isinstance(wrapper, StoreWrapper)
-        assert abilities(wrapper) == (True, False, False), type(wrapper).__mro__
+        assert abilities(wrapper) == (False, False, True), type(wrapper).__mro__
         assert not hasattr(wrapper, "recommend") and not hasattr(wrapper, "bulk_load")
-    synced = SyncedStore(inner, tmp_path)
-    assert type(synced).__name__ == "SyncedStore" and repr(synced).startswith("SyncedStore(")
-    assert type(synced) is type(SyncedStore(MemoryStore(), tmp_path))  # one class per ability set
+    keyed = KeywordFallback(inner, tmp_path)
+    assert type(keyed).__name__ == "KeywordFallback" and repr(keyed).startswith("KeywordFallback(")
+    assert type(keyed) is type(KeywordFallback(MemoryStore(), tmp_path))  # one class per ability set
 
 
 def test_ability_calls_go_through_the_wrappers_hook(tmp_path: Path) -> None:
     inner = filled(MemoryStore(tmp_path / "memory"))
     wrapper = Recording(inner)
-    assert isinstance(wrapper, Flushable)
-    wrapper.flush()
+    assert isinstance(wrapper, NativeKeywordSearch)
+    hits = wrapper.keyword_search("items", "text", 2)
     wrapper.collection_info("items")
     wrapper.query("items", np.ones(DIM, dtype=np.float32), k=2)
-    assert wrapper.calls == ["flush", "collection_info", "query"]
-    assert (tmp_path / "memory" / "items").is_dir()  # the flush reached the real store
+    assert wrapper.calls == ["keyword_search", "collection_info", "query"]
+    assert [h.id for h in hits] == ["r0", "r1"]  # the call reached the real store's index (ties by id)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vectorseam_qdrant") is None,
@@ -78,9 +78,9 @@ def test_a_wrapper_over_qdrant_recommends_natively(tmp_path: Path) -> None:
 
     inner = filled(create_store(location=":memory:"))
     try:
-        assert abilities(inner) == (False, False, True)
-        wrapper = Recording(SyncedStore(inner, tmp_path / "bm25"))
-        assert abilities(wrapper) == (False, False, True)
+        assert abilities(inner) == (False, True, True)
+        wrapper = Recording(KeywordFallback(inner, tmp_path / "bm25"))
+        assert abilities(wrapper) == (False, True, True)
         assert isinstance(wrapper, NativeRecommend)
         hits = wrapper.recommend("items", ["r0"], k=2)
         assert [h.id for h in hits] == [h.id for h in inner.recommend("items", ["r0"], k=2)]
@@ -94,9 +94,9 @@ def test_a_wrapper_over_pgvector_bulk_loads(tmp_path: Path, pg_server: Any) -> N
 
     inner = create_store(dsn=pg_server.dsn(), schema=f"w_{uuid.uuid4().hex[:12]}", retries=1)
     try:
-        assert abilities(inner) == (False, True, False)
-        wrapper = Recording(SyncedStore(inner, tmp_path / "bm25"))
-        assert abilities(wrapper) == (False, True, False)
+        assert abilities(inner) == (True, False, True)
+        wrapper = Recording(KeywordFallback(inner, tmp_path / "bm25"))
+        assert abilities(wrapper) == (True, False, True)
         inner.ensure_collection(CollectionSpec("items", DIM, "cosine"))
         with wrapper.bulk_load("items"):
             wrapper.upsert("items", [Record(f"r{i}", np.eye(DIM, dtype=np.float32)[i], "") for i in range(DIM)])
@@ -144,8 +144,8 @@ def test_the_facade_reports_its_store_calls_to_observers(tmp_path: Path) -> None
         result = vs.upsert([Record(f"r{i}", vectors[i], f"apple pie number {i}") for i in range(3)], "docs")
         assert (result.written, result.embedded) == (3, 0)
         assert vs.collection_info("docs").count == 3
-        assert isinstance(vs.store, SyncedStore) and vs.store.sidecar("docs").search("apple", 3)
-        assert {"ensure_collection", "upsert", "flush", "collection_info"} <= set(seen)
+        assert isinstance(vs.store, KeywordFallback) and vs.store.keyword_search("docs", "apple", 3)
+        assert {"ensure_collection", "upsert", "collection_info", "keyword_search"} <= set(seen)
         stop()
         seen.clear()
         assert vs.delete(["r0"], collection="docs") == 1

@@ -97,8 +97,7 @@ def test_profile_file_round_trip_and_refusals(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.adapt(np.array([3.0, 4.0, 0.0])), [0.6, 0.8, 0.0], rtol=1e-6)
     with pytest.raises(ProfileMismatchError, match="tuned for embedder 'local:m:3:normalized'.*--no-profile"):
         loaded.check("openai:text-embedding-3-small:1536")
-    with pytest.raises(ProfileMismatchError, match="another corpus"):
-        loaded.check("local:m:3:normalized", count=3)
+    loaded.check("local:m:3:normalized", count=3)  # documents added since tuning: still applied
     book.path("damaged").write_bytes(b"not a profile")
     with pytest.raises(ConfigError, match="is not a retrieval profile"):
         book.find("damaged")
@@ -141,7 +140,7 @@ class _Fingerprinted:
 def test_tune_beats_untuned_and_is_applied_and_guarded(tmp_path: Path, local_embedder: Any) -> None:
     root = make_set(tmp_path / "portal")
     store = MemoryStore()
-    searcher = RetrievalSearcher(store, local_embedder, tmp_path / "bm25")
+    searcher = RetrievalSearcher(store, local_embedder)
     name, profile, report = tune_beir(searcher, root, "train",
                                       options=TuneOptions(folds=4, mmr=False, check_new_documents=False))
     assert name == "beir-portal" and report.queries == 24 and report.documents == 46
@@ -169,15 +168,18 @@ def test_tune_beats_untuned_and_is_applied_and_guarded(tmp_path: Path, local_emb
     assert "score fusion" in dev.profile or "RRF" in dev.profile
     assert dev.metrics["hybrid"]["ndcg@10"] > dev_untuned.metrics["hybrid"]["ndcg@10"] + 0.15
 
-    # another embedder's profile, or another corpus, is refused with what to do
+    # another embedder's profile is not applied, and the search says why; documents added since tuning
+    # are what a profile is for: it keeps applying
+    book.recheck_seconds = 0.0
     book.save(name, replace(profile, embedder="local:some-other-model:384:normalized"))
-    with pytest.raises(ProfileMismatchError, match="tuned for embedder 'local:some-other-model"):
-        searcher.search(name, query, mode="hybrid")
+    assert searcher.search(name, query, k=1, mode="hybrid")[0].id.startswith("x")
+    note = searcher.profile_note(name)
+    assert note is not None and "tuned for embedder 'local:some-other-model" in note
     book.save(name, profile)
     vector = local_embedder.embed_documents(["Zoe the baker also works in Oslo."])[0]
     store.upsert(name, [Record("d99", vector, "Zoe the baker also works in Oslo.", {})])
-    with pytest.raises(ProfileMismatchError, match="another corpus.*vectorseam tune"):
-        searcher.search(name, query, mode="dense")
+    tuned = [h.id for h in searcher.search(name, query, k=3, mode="hybrid")]
+    assert "d21" in tuned and not tuned[0].startswith("x") and searcher.profile_note(name) is None
     assert searcher.search(name, query, k=1, mode="dense", profile=False)
 
 

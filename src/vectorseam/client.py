@@ -13,102 +13,88 @@ nothing about retrieval. An import-linter contract in pyproject.toml keeps it so
 
 The store is wrapped twice: an :class:`~vectorseam.stores.wrappers.ObservedStore` reports every call
 to the observers added with :meth:`VectorSeam.observe_store` (the service's timing and error
-metrics hook in there), and a :class:`~vectorseam.retrieval.hybrid.SyncedStore` keeps each
-collection's BM25 sidecar in step with every write made through the facade.
+metrics hook in there), and a :class:`~vectorseam.stores.keyword_fallback.KeywordFallback` gives it
+keyword and hybrid search whatever the backend, so every caller sees one kind of store.
+
+Every search (``search``, ``search_vector``, ``recommend``, ``query``, ``ask``; the service's routes, the
+CLI's commands and the framework integrations through them) is one typed :class:`~vectorseam.query.Query`
+run by :class:`~vectorseam.retrieval.engine.QueryRunner`; the collection's tuned profile applies unless
+``profile=False``. Ingest and tuning take typed options (:mod:`vectorseam.ingest_options`,
+:mod:`vectorseam.tune_options`).
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from vectorseam.config import Settings, load_settings
 from vectorseam.datadir import DataDir
-from vectorseam.embedders import Embedder, build_embedder
-from vectorseam.embedders.base import FINGERPRINT_KEY
-from vectorseam.embedders.fingerprint import ensure_collection_for
-from vectorseam.errors import ValidationError
-from vectorseam.filters import FilterLike
-from vectorseam.ingest.job import IngestOptions, IngestReport, JobState, Progress, ingest_source
+from vectorseam.embedders import build_embedder, model_name
+from vectorseam.embedding import FINGERPRINT_KEY, Embedder, ensure_collection_for
+from vectorseam.errors import CollectionNotFoundError, ValidationError
+from vectorseam.extras import require
+from vectorseam.filters import FilterLike, parse_filter
+from vectorseam.ingest.job import IngestReport, JobState, Progress, ingest_source
+from vectorseam.ingest.migrate import MigrationProgress, MigrationReport
+from vectorseam.ingest.reindex import ReindexProgress, ReindexReport
 from vectorseam.ingest.sources import Document, DocumentsSource, RowSpec, Source
-from vectorseam.retrieval.search import Searcher
-from vectorseam.retrying import RetryPolicy, call_with_retry
-from vectorseam.store import Flushable, VectorStore
+from vectorseam.ingest_options import IngestOptions
+from vectorseam.query import (
+    Answer,
+    CollectionDescription,
+    Query,
+    ScrollPage,
+    SearchResult,
+    Upserted,
+    recommendation,
+    text_query,
+    vector_query,
+)
+from vectorseam.retrying import call_with_retry
+from vectorseam.store import VectorStore
+from vectorseam.stores.keyword_fallback import KeywordFallback
 from vectorseam.stores.registry import open_store
 from vectorseam.stores.wrappers import ObservedStore, StoreCall, StoreObserver
-from vectorseam.types import CollectionInfo, Hit, Record
+from vectorseam.tune_options import FinetuneOptions, TrainingOptions, TuneOptions
+from vectorseam.types import CollectionInfo, CollectionSpec, Hit, Metric, Record
 
-if TYPE_CHECKING:  # loaded on first use (see __getattr__ below); re-exported for the CLI and the service
-    from vectorseam.analysis.classify import ClassificationResult
-    from vectorseam.analysis.classify import LabelSpec as LabelSpec
+if TYPE_CHECKING:  # the layers below, loaded where a method needs them (analysis pulls in scikit-learn)
+    from pydantic import SecretStr
+
+    from vectorseam.analysis.classify import ClassificationResult, LabelSpec
     from vectorseam.analysis.clustering import ClusteringResult
-    from vectorseam.analysis.customize import TrainingOptions as TrainingOptions
     from vectorseam.analysis.customize import TrainingReport
     from vectorseam.analysis.dedup import DedupResult, Method
-    from vectorseam.analysis.maps import PROJECTIONS as PROJECTIONS
+    from vectorseam.analysis.fields import FieldSummary
+    from vectorseam.analysis.map_points import ClusterMap
     from vectorseam.analysis.maps import Projection
     from vectorseam.analysis.pairs import Pair
-    from vectorseam.analysis.pairs import read_pairs as read_pairs
     from vectorseam.embedders.custom_matrix import CustomMatrix
     from vectorseam.ingest.aliases import AliasMap
-    from vectorseam.ingest.migrate import MigrationProgress
-    from vectorseam.ingest.migrate import MigrationReport as MigrationReport
-    from vectorseam.ingest.reindex import ReindexProgress
-    from vectorseam.ingest.reindex import ReindexReport as ReindexReport
-    from vectorseam.retrieval.evaluation import EvalReport as EvalReport
-    from vectorseam.retrieval.evaluation import format_table as format_table
-    from vectorseam.retrieval.hybrid import DEFAULT_RRF_K as DEFAULT_RRF_K
-    from vectorseam.retrieval.hybrid import MODES as MODES
+    from vectorseam.retrieval.engine import QueryRunner
+    from vectorseam.retrieval.evaluation import EvalReport
+    from vectorseam.retrieval.finetune import FinetuneReport
     from vectorseam.retrieval.hybrid import RetrievalSearcher
-    from vectorseam.retrieval.qa import Answer as Answer
-    from vectorseam.retrieval.qa import AnswerStream as AnswerStream
-    from vectorseam.retrieval.qa import Passage as Passage
-    from vectorseam.retrieval.qa import QuestionAnswerer
-    from vectorseam.retrieval.recommend import STRATEGIES as STRATEGIES
+    from vectorseam.retrieval.qa import AnswerStream, QuestionAnswerer
     from vectorseam.retrieval.tune import TuneReport
     from vectorseam.retrieval.tune_profile import ProfileBook, RetrievalProfile
     from vectorseam.state import StateDB
+    from vectorseam.stores.memory_doctor import Health, Recovery
 
-# Names the CLI and the service use from the layers below, loaded when first asked for: the
-# analysis layer pulls in scikit-learn and matplotlib, which most commands never need.
-_LAZY_EXPORTS: dict[str, str] = {
-    "Answer": "vectorseam.retrieval.qa",
-    "AnswerStream": "vectorseam.retrieval.qa",
-    "Passage": "vectorseam.retrieval.qa",
-    "DEFAULT_RRF_K": "vectorseam.retrieval.hybrid",
-    "MODES": "vectorseam.retrieval.hybrid",
-    "STRATEGIES": "vectorseam.retrieval.recommend",
-    "EvalReport": "vectorseam.retrieval.evaluation",
-    "format_table": "vectorseam.retrieval.evaluation",
-    "LabelSpec": "vectorseam.analysis.classify",
-    "TrainingOptions": "vectorseam.analysis.customize",
-    "PROJECTIONS": "vectorseam.analysis.maps",
-    "read_pairs": "vectorseam.analysis.pairs",
-    "MigrationReport": "vectorseam.ingest.migrate",
-    "ReindexReport": "vectorseam.ingest.reindex",
-}
-
-
+# What the facade's methods take and return beyond the core's types: part of its API.
 __all__ = [
-    "FINGERPRINT_KEY", "Document", "IngestReport", "PreparedIngest", "Progress", "RetryPolicy", "StoreCall",
-    "StoreObserver", "Upserted", "VectorSeam", "migrate", "store_from_settings", "store_key_of", "store_options",
-    *_LAZY_EXPORTS,
+    "Document", "IngestReport", "MigrationReport", "PreparedIngest", "Progress", "ReindexReport", "StoreCall",
+    "StoreObserver", "VectorSeam", "migrate", "store_from_settings", "store_key_of", "store_options",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
 
 
 def store_options(settings: Settings) -> dict[str, Any]:
@@ -129,11 +115,6 @@ def store_key_of(settings: Settings) -> str:
     from vectorseam.ingest.record_manager import store_identity
 
     return store_identity(settings.store.name, store_options(settings))
-
-
-class Upserted(NamedTuple):
-    written: int
-    embedded: int  # records whose vector was computed here from their text
 
 
 @dataclass(frozen=True)
@@ -171,16 +152,14 @@ class VectorSeam:
         return ObservedStore(store_from_settings(self.settings))
 
     @cached_property
-    def store(self) -> VectorStore:
-        """The configured store, observed, and wrapped so every write also keeps its BM25 sidecar in step."""
-        from vectorseam.retrieval.hybrid import SyncedStore
-
-        return SyncedStore(self._observed, self.sidecar_root)
+    def store(self) -> KeywordFallback:
+        """The configured store, observed, with keyword and hybrid search for every collection (its own
+        index where it has one, else the BM25 sidecar every write through here keeps in step)."""
+        return KeywordFallback(self._observed, self.sidecar_root)
 
     @cached_property
     def sidecar_root(self) -> Path:
-        s = self.settings
-        return self.data_dir.bm25_sidecar(s.store.name, s.store.factory_options())
+        return self.data_dir.bm25_sidecar(self.store_key)
 
     def observe_store(self, observer: StoreObserver) -> Callable[[], None]:
         """Call ``observer`` with a :class:`StoreCall` (store, operation, seconds, error) after every call
@@ -195,40 +174,35 @@ class VectorSeam:
 
     @property
     def model_name(self) -> str:
-        """The embedding model's name (its fingerprint for an embedder without one, e.g. a customized one)."""
-        from vectorseam.embedders.local import LocalEmbedder
-        from vectorseam.embedders.openai_api import OpenAIEmbedder
-
-        embedder = self.embedder
-        if isinstance(embedder, LocalEmbedder):
-            return embedder.model_name
-        if isinstance(embedder, OpenAIEmbedder):
-            return embedder.model
-        return embedder.fingerprint
+        """The embedding model's name (the fingerprint of a customized space, which no model name describes)."""
+        if self.settings.embedder.custom_matrix is not None:
+            return self.embedder.fingerprint
+        return model_name(self.settings.embedder)
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """The embedder's document vectors of ``texts``, one row each."""
         return np.asarray(self.embedder.embed_documents(list(texts)), dtype=np.float32)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
-        """Word pieces by the local model's own tokenizer; whitespace-separated words for other embedders."""
-        from vectorseam.embedders.local import LocalEmbedder
+        """The tokens the embedding model reads of ``texts`` (:meth:`vectorseam.embedding.Embedder.count_tokens`)."""
+        return self.embedder.count_tokens(texts)
 
-        if isinstance(self.embedder, LocalEmbedder):
-            encoded = self.embedder.tokenizer(list(texts), add_special_tokens=True, truncation=True)
-            return sum(len(ids) for ids in encoded["input_ids"])
-        return sum(len(t.split()) for t in texts)
+    def shared_database(self, explicit: SecretStr | None) -> str | None:
+        """The PostgreSQL DSN for state that processes on several machines share (the Ray record manager,
+        the service's job table): ``explicit`` when set, else the database the store lives in ('' when it
+        connects through libpq's PG* variables; see ``Capabilities.database_option``), else None."""
+        if explicit is not None and explicit.get_secret_value():
+            return explicit.get_secret_value()
+        option = self.store.capabilities.database_option
+        if option is None:
+            return None
+        return str(store_options(self.settings).get(option) or "")
 
     @cached_property
     def retrieval(self) -> RetrievalSearcher:
         from vectorseam.retrieval.hybrid import RetrievalSearcher
 
-        return RetrievalSearcher(self.store, self.embedder, self.sidecar_root, profiles=self.profiles)
-
-    @property
-    def searcher(self) -> Searcher:
-        """Dense search (the retrieval searcher's, so the fingerprint checks are shared)."""
-        return self.retrieval.dense
+        return RetrievalSearcher(self.store, self.embedder, profiles=self.profiles)
 
     # -- collections and aliases ---------------------------------------------------------------------
     def resolve(self, collection: str | None) -> str:
@@ -246,38 +220,163 @@ class VectorSeam:
         self.store.collection_info(collection)
         self.aliases.set(alias, collection)
 
-    # -- search ---------------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, filter: FilterLike = None,
-               collection: str | None = None) -> list[Hit]:
-        return self.searcher.search(self.resolve(collection), query, k, filter)
+    def remove_alias(self, alias: str) -> bool:
+        """Forget ``alias`` (the collection it names stays); False when there was no such alias."""
+        return self.aliases.remove(alias)
 
-    def search_many(self, queries: list[str], k: int = 10, filter: FilterLike = None,
-                    collection: str | None = None) -> list[list[Hit]]:
-        return self.searcher.search_many(self.resolve(collection), queries, k, filter)
+    def list_aliases(self) -> dict[str, str]:
+        """Every alias of this store and the collection it names."""
+        return self.aliases.all()
 
-    def retrieve(self, query: str, k: int = 10, filter: FilterLike = None, collection: str | None = None,
-                 mode: str = "dense", mmr: float | None = None, profile: bool = True) -> list[Hit]:
-        """Search in ``mode`` dense, bm25 or hybrid; ``mmr`` (a lambda in [0, 1]) re-ranks for diversity.
-        The collection's tuned profile (:meth:`tune_beir`) applies unless ``profile`` is False."""
-        return self.retrieval.search(self.resolve(collection), query, k, filter, mode, mmr, profile)
+    def create_collection(self, name: str, dimension: int | None = None, metric: Metric = "cosine",
+                          metadata: Mapping[str, str] | None = None) -> CollectionInfo:
+        """Create collection ``name`` (an alias creates its target), or return it when it exists alike.
 
-    def retrieve_many(self, queries: Sequence[str], k: int = 10, filter: FilterLike = None,
-                      collection: str | None = None, mode: str = "dense",
-                      mmr: float | None = None, profile: bool = True) -> list[list[Hit]]:
-        """Like :meth:`retrieve` for several queries (plain dense ones are embedded as one batch)."""
-        return self.retrieval.search_many(self.resolve(collection), queries, k, filter, mode, mmr, profile)
+        Without ``dimension`` it is made for the configured embedder (its dimension and fingerprint), as
+        ingest makes it; with one, for vectors the caller brings, whose space ``metadata`` may name
+        (``{"embedder": "..."}``). An existing collection of another dimension, metric or embedder raises."""
+        from vectorseam.ingest.portable import ensure_spec
+
+        target = self.resolve(name)
+        if dimension is None:
+            from vectorseam.embedding import collection_spec
+
+            spec = collection_spec(target, self.embedder, metric)
+            spec = CollectionSpec(target, spec.dimension, metric, {**dict(metadata or {}), **spec.metadata})
+        else:
+            spec = CollectionSpec(target, dimension, metric, dict(metadata or {}))
+        info = ensure_spec(self.store, spec)
+        return info
+
+    def drop_collection(self, collection: str) -> bool:
+        """Remove a collection, its records and its tuned profile; False if it did not exist. An alias
+        drops the collection it names."""
+        name = self.resolve(collection)
+        self.remove_profile(name)
+        dropped = self.store.drop_collection(name)
+        return dropped
+
+    def describe(self, collection: str | None = None) -> CollectionDescription:
+        """A collection's spec, record count, embedder fingerprint, size, aliases and whether it is tuned."""
+        info = self.collection_info(collection)
+        return CollectionDescription(
+            info, info.metadata.get(FINGERPRINT_KEY), info.count * info.dimension * 4,
+            sorted(a for a, target in self.aliases.all().items() if target == info.name),
+            self.profile(info.name) is not None)
+
+    def count(self, filter: FilterLike = None, collection: str | None = None) -> int:
+        """How many records the collection holds (matching ``filter`` if given)."""
+        return self.store.count(self.resolve(collection), filter)
+
+    def scroll(self, collection: str | None = None, filter: FilterLike = None, limit: int = 1000,
+               cursor: str | None = None, include_vectors: bool = False) -> ScrollPage:
+        """A page of the records ``filter`` admits; pass ``page.next_cursor`` back for the next one. The
+        cursor is a position (a record key), valid while records are written: see :mod:`vectorseam.retrieval.scroll`."""
+        from vectorseam.retrieval.scroll import scroll
+
+        return scroll(self.store, self.resolve(collection), limit, cursor, filter, include_vectors)
+
+    # -- export, import, snapshots (vectorseam.ingest.portable) -------------------------------------------
+    def export(self, collection: str | None = None, filter: FilterLike = None,
+               format: str = "ndjson") -> Iterator[bytes]:
+        """The collection's records (those ``filter`` admits) with its spec, as NDJSON or Parquet chunks.
+        The collection and the filter are checked before this returns; the records are read as it is iterated."""
+        from vectorseam.ingest.portable import check_format, export_collection
+
+        return export_collection(self.store, self.resolve(collection), check_format(format), parse_filter(filter))
+
+    def import_records(self, source: IO[bytes], collection: str | None = None, format: str = "ndjson") -> int:
+        """Import an export (or any NDJSON/Parquet of records) into ``collection`` (default: the name in its
+        header), created from the header's spec if absent; records without a vector are embedded. Returns
+        how many records were written."""
+        from vectorseam.ingest.portable import Header, check_format, import_stream, open_stream
+
+        opened = open_stream(check_format(format), source)
+        name = self.resolve(collection or (opened.header.collection if opened.header else None))
+
+        def ensure(header: Header | None) -> None:
+            if header is not None:
+                self.create_collection(name, header.dimension, header.metric, header.metadata)
+
+        return import_stream(opened, ensure, lambda batch: self.upsert(batch, name).written)
+
+    def snapshot(self, collection: str | None = None) -> Iterator[bytes]:
+        """One portable file (Parquet) holding the collection's spec, every record with its vector, and its
+        tuned profile: :meth:`restore` makes the same collection in any store, under any name. The records
+        are read as it is iterated (pause writes for a point in time)."""
+        from vectorseam.ingest.portable import snapshot_collection
+
+        name = self.resolve(collection)
+        profile = self.profile(name)
+        return snapshot_collection(self.store, name, None if profile is None else profile.to_bytes())
+
+    def save_snapshot(self, path: str | os.PathLike[str], collection: str | None = None) -> Path:
+        """:meth:`snapshot` into the file ``path``, replaced atomically."""
+        from vectorseam.durable import atomic_write
+
+        return atomic_write(path, self.snapshot(collection))
+
+    def restore(self, source: str | os.PathLike[str] | IO[bytes], collection: str | None = None,
+                replace: bool = False) -> CollectionInfo:
+        """Make ``collection`` (default: the snapshot's own name) from a snapshot file or stream: spec,
+        records, vectors and tuned profile. A collection of that name that holds records is refused
+        unless ``replace``, which drops it first."""
+        from vectorseam.ingest.portable import restore_collection
+        from vectorseam.retrieval.tune_profile import RetrievalProfile
+
+        name = None if collection is None else self.resolve(collection)
+        with contextlib.ExitStack() as stack:
+            stream = source if not isinstance(source, str | os.PathLike) else stack.enter_context(open(source, "rb"))
+            info, profile = restore_collection(self.store, stream, name, replace, drop=self.drop_collection)
+        if profile is not None:
+            where = f"the snapshot's profile of {info.name!r}"
+            self.profiles.save(info.name, RetrievalProfile.from_bytes(profile, where))
+        return info
+
+    # -- search: every kind is one typed Query, run by the one path (vectorseam.retrieval.engine) ------
+    def search(self, query: str, k: int = 10, filter: FilterLike = None, collection: str | None = None,
+               mode: str = "dense", mmr: float | None = None, profile: bool = True) -> list[Hit]:
+        """The ``k`` best records for ``query`` in ``mode`` dense, bm25 or hybrid; ``mmr`` (a lambda in
+        [0, 1]) re-ranks for diversity. The collection's tuned profile (:meth:`tune_beir`) applies unless
+        ``profile`` is False. :meth:`query` takes pages, groups, facets and highlights too."""
+        return self.query(text_query(query, k, filter, mode, mmr, profile), collection).hits
+
+    def search_many(self, queries: Sequence[str], k: int = 10, filter: FilterLike = None,
+                    collection: str | None = None, mode: str = "dense", mmr: float | None = None,
+                    profile: bool = True) -> list[list[Hit]]:
+        """Like :meth:`search` for several queries (plain dense ones are embedded as one batch)."""
+        name = self.resolve(collection)
+        return self.runner.hits_many(name, [text_query(q, k, filter, mode, mmr, profile) for q in queries])
+
+    retrieve = search  # the name search had when it alone applied the tuned profile
+    retrieve_many = search_many
 
     def search_vector(self, vector: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
                       collection: str | None = None, mmr: float | None = None) -> list[Hit]:
         """Search by a vector of the collection's dimension; ``mmr`` re-ranks for diversity."""
-        return self.retrieval.search_vector(self.resolve(collection), vector, k, filter, mmr)
+        return self.query(vector_query(vector, k, filter, mmr), collection).hits
 
     def recommend(self, positive: Sequence[str] | str, negative: Sequence[str] | str = (), k: int = 10,
                   filter: FilterLike = None, strategy: str = "average_vector",
                   collection: str | None = None) -> list[Hit]:
-        from vectorseam.retrieval.recommend import recommend
+        """Records like ``positive`` and unlike ``negative``; the id of a chunked document stands for its chunks."""
+        return self.query(recommendation(positive, negative, k, filter, strategy), collection).hits
 
-        return recommend(self.store, self.resolve(collection), positive, negative, k, filter, strategy)
+    # -- one typed query (vectorseam.query): pages, cursors, groups, facets, highlights, thresholds ----
+    @cached_property
+    def runner(self) -> QueryRunner:
+        from vectorseam.retrieval.engine import QueryRunner
+
+        return QueryRunner(self.retrieval)
+
+    def query(self, query: Query, collection: str | None = None) -> SearchResult:
+        """Run one :class:`~vectorseam.query.Query` (text, a vector, or example ids, with its search
+        options): a page of hits, or of groups, with facet counts, highlights and the next page's cursor."""
+        return self.runner.run(self.resolve(collection), query)
+
+    def multi_search(self, searches: Sequence[tuple[str | None, Query]]) -> list[SearchResult]:
+        """Several queries, each over its own collection (None: the configured one), answered in order."""
+        return [self.query(q, collection) for collection, q in searches]
 
     # -- question answering and evaluation -------------------------------------------------------------
     @property
@@ -290,7 +389,7 @@ class VectorSeam:
         from vectorseam.retrieval.qa import QuestionAnswerer
 
         llm = ChatLLM(self.settings.llm) if self.llm_configured else None
-        return QuestionAnswerer(self.retrieval, self.embedder, llm, budget=budget, k=k, mode=mode)
+        return QuestionAnswerer(self.runner, self.embedder, llm, budget=budget, k=k, mode=mode)
 
     def ask(self, question: str, k: int = 5, budget: int = 1500, mode: str = "dense",
             filter: FilterLike = None, collection: str | None = None) -> Answer:
@@ -320,15 +419,23 @@ class VectorSeam:
             if not records[i].text.strip():
                 raise ValidationError(f"records[{i}] (id {records[i].id!r}): no vector and no text to "
                                       "embed; give one of them")
-        ensure_collection_for(self.store, name, self.embedder)
+        if to_embed or not self._exists(name):
+            ensure_collection_for(self.store, name, self.embedder)
+        # else the vectors are the caller's: the store checks their length; their space is the caller's word
         batch = list(records)
         if to_embed:
             vectors = self.embedder.embed_documents([records[i].text for i in to_embed])
             for i, vector in zip(to_embed, vectors, strict=True):
                 batch[i] = Record(batch[i].id, vector, batch[i].text, batch[i].metadata)
         written = self.store.upsert(name, batch)
-        self.flush()
         return Upserted(written, len(to_embed))
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.store.collection_info(name)
+        except CollectionNotFoundError:
+            return False
+        return True
 
     def fetch(self, ids: Sequence[str], collection: str | None = None, include_vectors: bool = False) -> list[Record]:
         return self.store.fetch(self.resolve(collection), ids, include_vectors=include_vectors)
@@ -337,13 +444,7 @@ class VectorSeam:
                collection: str | None = None) -> int:
         """Delete by ids or by filter (exactly one of them); durable on return."""
         deleted = self.store.delete(self.resolve(collection), ids, filter)
-        self.flush()
         return deleted
-
-    def flush(self) -> None:
-        """Make buffered writes durable (the memory store writes its files); other stores persist on their own."""
-        if isinstance(self.store, Flushable):
-            self.store.flush()
 
     # -- ingest ---------------------------------------------------------------------------------------
     def prepare_ingest(
@@ -354,36 +455,22 @@ class VectorSeam:
         text_field: str = "text",
         text_template: str | None = None,
         metadata_fields: Sequence[str] | None = None,
-        batch_size: int = 64,
-        strict: bool = False,
-        **options: Any,
+        options: IngestOptions | None = None,
     ) -> PreparedIngest:
         """Check an ingest before doing it: the source (a file or directory path, or documents in
         memory) is readable and the collection exists for this embedder (created if need be), so an
         embedder mismatch or a bad path fails here. Arguments as for :meth:`ingest_file`."""
         name = self.resolve(collection)
-        engine = options.pop("engine", None) or self.settings.ingest.engine
-        ray_options = {key: options.pop(f"ray_{key}") for key in ("address", "workers") if f"ray_{key}" in options}
+        rows = RowSpec(id_field, text_field, text_template, metadata_fields)
+        opts = options or IngestOptions()
+        engine = opts.engine or self.settings.ingest.engine
         if engine == "ray":
-            return self._prepare_ray_ingest(source, name, RowSpec(id_field, text_field, text_template, metadata_fields),
-                                            batch_size, strict, ray_options, options)
-        if engine != "local":
-            raise ValidationError(f"ingest engine must be 'local' or 'ray', got {engine!r}")
-        if ray_options:
+            return self._prepare_ray_ingest(source, name, rows, opts)
+        if opts.ray_overrides:
             raise ValidationError("ray_address and ray_workers are options of the Ray engine (engine='ray')")
-        src: Source
-        if isinstance(source, str | os.PathLike):
-            src = Source(Path(source), RowSpec(id_field, text_field, text_template, metadata_fields))
-        else:
-            docs = [d for d in source if isinstance(d, Document)]
-            if len(docs) != len(source):
-                raise ValidationError("several paths at once are read by the Ray engine (engine='ray'); the local "
-                                      "engine takes one file or directory")
-            src = DocumentsSource(Path(f"request:{name}"), RowSpec(), tuple(docs))
+        src = self._local_source(source, name, rows)
         src.check()
-        state = JobState.under(self.data_dir, self.store_key, options.pop("use_cache", True),
-                               options.pop("embed_cache", None))
-        opts = IngestOptions(batch_size=batch_size, strict=strict, **options)
+        state = JobState.under(self.data_dir, self.store_key, opts.use_cache, opts.embed_cache)
         call_with_retry("creating the collection", lambda: ensure_collection_for(self.store, name, self.embedder),
                         opts.retry)
 
@@ -392,42 +479,50 @@ class VectorSeam:
 
         return PreparedIngest(name, run)
 
-    def _prepare_ray_ingest(self, source: str | os.PathLike[str] | Sequence[Any], name: str, spec: RowSpec,
-                            batch_size: int, strict: bool, ray_options: dict[str, Any],
-                            options: dict[str, Any]) -> PreparedIngest:
+    @staticmethod
+    def _local_source(source: str | os.PathLike[str] | Sequence[Any], name: str, rows: RowSpec) -> Source:
+        if isinstance(source, str | os.PathLike):
+            return Source(Path(source), rows)
+        docs = [d for d in source if isinstance(d, Document)]
+        if len(docs) != len(source):
+            raise ValidationError("several paths at once are read by the Ray engine (engine='ray'); the local "
+                                  "engine takes one file or directory")
+        return DocumentsSource(Path(f"request:{name}"), RowSpec(), tuple(docs))
+
+    def _prepare_ray_ingest(self, source: str | os.PathLike[str] | Sequence[Any], name: str, rows: RowSpec,
+                            opts: IngestOptions) -> PreparedIngest:
         """The same ingest on a Ray cluster (:mod:`vectorseam.ingest.ray_engine`): files, globs or lists of them."""
         from vectorseam.ingest.ray_engine import (
+            WorkerSetup,
             check_ray_options,
             check_store_for_ray,
             expand_sources,
             ingest_on_ray,
             ray_cluster_from,
         )
-        from vectorseam.retrieval.hybrid import SyncedStore
 
+        require("ray")
         paths = [source] if isinstance(source, str | os.PathLike) else list(source)
         if not all(isinstance(p, str | os.PathLike) for p in paths):
             raise ValidationError("the Ray engine reads files and directories (paths or globs), not documents in "
                                   "memory")
-        sources = expand_sources(paths, spec)
-        cluster = ray_cluster_from(self.settings, ray_options)
-        state = JobState.under(self.data_dir, self.store_key, options.pop("use_cache", True),
-                               options.pop("embed_cache", None))
-        opts = IngestOptions(batch_size=batch_size, strict=strict, **options)
+        sources = expand_sources(paths, rows)
+        cluster = ray_cluster_from(self.settings, self.shared_database(self.settings.ingest.record_manager_dsn),
+                                   opts.ray_overrides)
+        state = JobState.under(self.data_dir, self.store_key, opts.use_cache, opts.embed_cache)
         check_ray_options(opts, cluster)
-        check_store_for_ray(self.settings.store.name, store_options(self.settings))
+        check_store_for_ray(self.store.capabilities)
         call_with_retry("creating the collection", lambda: ensure_collection_for(self.store, name, self.embedder),
                         opts.retry)
+        setup = WorkerSetup(self.settings.store.name, store_options(self.settings), self.store_key,
+                            self.settings.embedder)
 
         def run(progress: Progress | None) -> IngestReport:
             try:
-                return ingest_on_ray(self.store, self.embedder, name, sources, store_name=self.settings.store.name,
-                                     store_options=store_options(self.settings), store_key=self.store_key,
-                                     embedder_settings=self.settings.embedder, cluster=cluster, options=opts,
-                                     embed_cache=state.embed_cache, progress=progress)
-            finally:  # the workers wrote past this facade's BM25 sidecar: rebuilt on its next use
-                if isinstance(self.store, SyncedStore):
-                    self.store.sidecar(name).discard()
+                return ingest_on_ray(self.store, self.embedder, name, sources, setup, cluster, opts,
+                                     state.embed_cache, progress)
+            finally:  # the workers wrote past this facade's store: its BM25 sidecar, if any, is rebuilt
+                self.store.written_elsewhere(name)
 
         return PreparedIngest(name, run)
 
@@ -438,29 +533,25 @@ class VectorSeam:
         id_field: str | None = None,
         text_field: str = "text",
         text_template: str | None = None,
-        metadata_fields: list[str] | None = None,
-        batch_size: int = 64,
-        strict: bool = False,
+        metadata_fields: Sequence[str] | None = None,
+        options: IngestOptions | None = None,
         progress: Progress | None = None,
-        **options: Any,
     ) -> IngestReport:
         """Ingest a .csv/.tsv/.jsonl/.parquet file or a directory of .txt/.md/.html/.pdf files.
 
-        ``options`` are :class:`vectorseam.ingest.job.IngestOptions` fields (cleanup, verify, chunk_tokens,
-        rejects_path, retry, ...), plus ``use_cache=False`` to bypass the embedding cache or
-        ``embed_cache=PATH`` to use another cache file.
-
-        ``engine="ray"`` (default: ``[ingest] engine``) runs it on a Ray cluster (``ray_address``:
-        ``"auto"`` or ``"ray://HOST:PORT"``; ``ray_workers``: embedding actors), where ``path`` may also
+        ``id_field``, ``text_field`` (or ``text_template``) and ``metadata_fields`` say how rows become
+        documents; ``options`` (:class:`~vectorseam.ingest_options.IngestOptions`) how the job runs:
+        batches, cleanup, chunking, duplicates, retries, the embedding cache, and the engine.
+        ``engine="ray"`` (default: ``[ingest] engine``) runs it on a Ray cluster, where ``path`` may also
         be a glob or a list of paths: see :mod:`vectorseam.ingest.ray_engine`.
         """
         return self.prepare_ingest(path, collection, id_field, text_field, text_template, metadata_fields,
-                                   batch_size, strict, **options).run(progress)
+                                   options).run(progress)
 
-    def ingest_documents(self, documents: Sequence[Document], collection: str | None = None, batch_size: int = 64,
-                         progress: Progress | None = None, **options: Any) -> IngestReport:
+    def ingest_documents(self, documents: Sequence[Document], collection: str | None = None,
+                         options: IngestOptions | None = None, progress: Progress | None = None) -> IngestReport:
         """Ingest documents held in memory, incrementally like a file (their source is ``request:<collection>``)."""
-        return self.prepare_ingest(documents, collection, batch_size=batch_size, **options).run(progress)
+        return self.prepare_ingest(documents, collection, options=options).run(progress)
 
     # ---- analysis (vectorseam.analysis): any collection of any store, read through scan
     def cluster(self, collection: str | None = None, k: int | None = None, k_range: tuple[int, int] = (2, 10),
@@ -481,6 +572,26 @@ class VectorSeam:
         return write_map(Path(prefix), data.vectors, data.ids, data.texts, map_categories(result, color_by),
                          projection, f"{result.collection}: coloured by {color_by}", seed)
 
+    def cluster_points(self, collection: str | None = None, k: int | None = None, projection: Projection = "tsne",
+                       seed: int = 0, max_points: int = 2000) -> ClusterMap:
+        """The collection's clusters (as :meth:`cluster` finds them) as 2-D points in [0, 1] with ids, cluster
+        numbers and short texts, for an interactive map; cached per collection state (any write that
+        changes an id, text or vector computes it anew). See :mod:`vectorseam.analysis.map_points`."""
+        from vectorseam.analysis.map_points import MapCache
+        from vectorseam.analysis.vectors import load_collection
+
+        require("analysis", "a collection map", ("sklearn",))
+        cache: MapCache = self.__dict__.setdefault("_map_cache", MapCache())
+        return cache.get(load_collection(self.store, self.resolve(collection)), k, projection, seed, max_points)
+
+    def field_summary(self, collection: str | None = None, filter: FilterLike = None,
+                      top: int = 5) -> tuple[int, list[FieldSummary]]:
+        """How many records ``filter`` admits and each metadata field's kind, value range and commonest
+        values (times recognised as such): see :mod:`vectorseam.analysis.fields`."""
+        from vectorseam.analysis.fields import summarize_fields
+
+        return summarize_fields(self.store, self.resolve(collection), filter, top)
+
     def dedup(self, collection: str | None = None, threshold: float = 0.95,
               method: Method = "auto",
               filter: FilterLike = None) -> DedupResult:
@@ -498,11 +609,32 @@ class VectorSeam:
 
     def train_custom_matrix(self, pairs: Sequence[Pair],
                             options: TrainingOptions | None = None) -> tuple[CustomMatrix, TrainingReport]:
+        """A matrix that maps the base model's vectors (the configured model without any matrix) so that
+        the ``pairs`` labelled similar come closer; see :mod:`vectorseam.analysis.customize`."""
         from vectorseam.analysis.customize import train_matrix
-        from vectorseam.embedders.custom_matrix import CustomizedEmbedder
 
-        base = self.embedder.base if isinstance(self.embedder, CustomizedEmbedder) else self.embedder
+        base = self.embedder
+        if self.settings.embedder.custom_matrix is not None:
+            base = build_embedder(self.settings.embedder.model_copy(update={"custom_matrix": None}))
         return train_matrix(pairs, base.embed_documents, base.fingerprint, options)
+
+    def read_pairs(self, path: str | os.PathLike[str], text1: str = "text_1", text2: str = "text_2",
+                   label: str = "label", positive: str | None = None,
+                   negative: Sequence[str] = ()) -> tuple[list[Pair], int]:
+        """Labelled text pairs for :meth:`train_custom_matrix` from a CSV/TSV/JSONL file, and how many rows
+        with other labels were skipped (see :func:`vectorseam.analysis.pairs.read_pairs`)."""
+        from vectorseam.analysis.pairs import read_pairs
+
+        return read_pairs(Path(path), text1, text2, label, positive, list(negative))
+
+    @staticmethod
+    def check_projection(projection: str) -> Projection:
+        """``projection`` if a cluster map can be drawn with it (checked before any clustering work)."""
+        from vectorseam.analysis.maps import PROJECTIONS
+
+        if projection not in PROJECTIONS:
+            raise ValidationError(f"--projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
+        return projection
 
     def apply_custom_matrix(self, collection: str, matrix: str | os.PathLike[str] | CustomMatrix,
                             into: str) -> tuple[int, CustomMatrix]:
@@ -545,9 +677,49 @@ class VectorSeam:
             overrides["model"] = None
         new = build_embedder(self.settings.embedder.model_copy(update=overrides))
         state = JobState.under(self.data_dir, self.store_key)
+        def carry(done: ReindexReport) -> None:  # the profile moves with the alias (reported, not applied)
+            from vectorseam.retrieval.tune_profile import carry_profile
+
+            done.profile = carry_profile(self.profiles, self.profiles, done.source, done.target, new.fingerprint)
+
         report = reindex_collection(self.store, self.aliases, collection, new, state, into, batch_size,
-                                    progress=progress)
+                                    progress=progress, before_switch=carry)
         return report, new.fingerprint
+
+    # -- the embedded store's health (vectorseam.stores.memory_doctor) -----------------------------------
+    def doctor(self, collection: str | None = None, recover: bool = False,
+               upgrade: bool = False) -> list[tuple[Health, Recovery | None]]:
+        """Check the memory store's collections (one, or all): SQLite's integrity check, every record's
+        checksum, the snapshots. ``recover`` rebuilds a damaged one from its intact records (the damaged
+        file is kept); ``upgrade`` converts directories of releases before the SQLite store."""
+        from vectorseam.errors import UnsupportedOperationError
+        from vectorseam.stores import legacy_format3, memory_doctor
+
+        if self.settings.store.name != "memory":
+            raise UnsupportedOperationError(
+                f"doctor checks the embedded memory store's files; the configured store is "
+                f"{self.settings.store.name!r}, whose own tools check its data (PostgreSQL: amcheck)")
+        root = Path(str(store_options(self.settings)["path"]))
+        if collection is not None:
+            names = [self.resolve(collection)]
+            if not (root / names[0]).is_dir():
+                raise ValidationError(f"no collection {names[0]!r} in {root}")
+        else:
+            names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+                if root.is_dir() else []
+        durability = self.settings.store.factory_options().get("durability", "power")
+        out: list[tuple[Health, Recovery | None]] = []
+        for name in names:
+            directory = root / name
+            if upgrade and legacy_format3.is_legacy(directory):
+                memory_doctor.upgrade(directory, durability)
+            health = memory_doctor.check(directory)
+            recovery = None
+            if recover and not health.ok and not legacy_format3.is_legacy(directory):
+                recovery = memory_doctor.recover(directory, durability)
+                health = memory_doctor.check(directory)
+            out.append((health, recovery))
+        return out
 
     def close(self) -> None:
         if "state" in self.__dict__:
@@ -569,39 +741,39 @@ class VectorSeam:
         """Where this store's collections keep their tuned profiles: ``DATA_DIR/profiles/<store hash>/``."""
         from vectorseam.retrieval.tune_profile import ProfileBook
 
-        return ProfileBook(self.data_dir.profiles(self.store_key), self.embedder)
+        return ProfileBook(self.data_dir.profiles(self.store_key), self.embedder, self.store)
 
     def tune(self, queries: dict[str, str], qrels: dict[str, dict[str, int]], collection: str | None = None,
              dataset: str = "", split: str = "", save: bool = True, say: Callable[[str], None] | None = None,
-             **options: Any) -> tuple[RetrievalProfile, TuneReport]:
+             options: TuneOptions | None = None) -> tuple[RetrievalProfile, TuneReport]:
         """Learn a retrieval profile for ``collection`` from judged queries (``qrels[query id][document id]``
         = grade, > 0 relevant) by cross-validation, and save it with the collection (unless ``save`` is
-        False); search and eval use it from then on unless told not to. ``options`` are
-        :class:`vectorseam.retrieval.tune.TuneOptions` fields (folds, seed, adapter, mmr, ...)."""
-        from vectorseam.retrieval.tune import TuneOptions, tune_collection
+        False); search and eval use it from then on unless told not to. ``options``: the folds, the seed,
+        which steps to try (:class:`~vectorseam.tune_options.TuneOptions`)."""
+        from vectorseam.retrieval.tune import tune_collection
 
         name = self.resolve(collection)
         profile, report = tune_collection(self.retrieval, name, queries, qrels, dataset, split,
-                                          TuneOptions(**options), say)
+                                          options or TuneOptions(), say)
         return (self._save_profile(name, profile, report) if save else profile), report
 
     def tune_beir(self, directory: str | os.PathLike[str], split: str = "train", collection: str | None = None,
                   save: bool = True, say: Callable[[str], None] | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  **options: Any) -> tuple[RetrievalProfile, TuneReport]:
+                  options: TuneOptions | None = None) -> tuple[RetrievalProfile, TuneReport]:
         """Embed a BEIR data set (as ``eval beir`` does, reusing its collection) and tune on one split's
         judgements; arguments as for :meth:`tune`."""
-        from vectorseam.retrieval.tune import TuneOptions, tune_beir
+        from vectorseam.retrieval.tune import tune_beir
 
         name, profile, report = tune_beir(self.retrieval, Path(directory), split, collection,
-                                          TuneOptions(**options), say, progress)
+                                          options or TuneOptions(), say, progress)
         return (self._save_profile(name, profile, report) if save else profile), report
 
     def _save_profile(self, name: str, profile: RetrievalProfile, report: TuneReport) -> RetrievalProfile:
-        report.profile_path = str(self.profiles.path(name))
+        report.profile_path = self.profiles.where
         saved = replace(profile, report=report.to_dict())
-        self.profiles.save(name, saved)
-        return saved
+        report.profile_path = str(self.profiles.save(name, replace(saved, report=report.to_dict())))
+        return replace(saved, report=report.to_dict())
 
     def profile(self, collection: str | None = None) -> RetrievalProfile | None:
         """The collection's saved profile, unchecked (to show it), or None."""
@@ -610,6 +782,39 @@ class VectorSeam:
     def remove_profile(self, collection: str | None = None) -> bool:
         """Forget the collection's tuned profile; search goes back to the untuned defaults."""
         return self.profiles.remove(self.resolve(collection))
+
+    def profile_note(self, collection: str | None = None) -> str | None:
+        """Why the collection's tuned profile was not applied to its last search (None: it was, or it has none)."""
+        return self.retrieval.profile_note(self.resolve(collection))
+
+    def finetune_beir(self, directory: str | os.PathLike[str], split: str = "train", collection: str | None = None,
+                      reindex: bool = True, say: Callable[[str], None] | None = None,
+                      progress: Callable[[int, int], None] | None = None,
+                      options: FinetuneOptions | None = None) -> tuple[FinetuneReport, ReindexReport | None]:
+        """Fine-tune the local model on a BEIR split's judgements (``vectorseam tune --finetune``), write it to
+        ``DATA_DIR/models/<name>`` and, unless ``reindex`` is False, re-embed the collection with it behind
+        its alias (searches keep the base model's collection until the new one is complete; it is kept).
+        ``options``: epochs, batches, learning rate (:class:`~vectorseam.tune_options.FinetuneOptions`)."""
+        from vectorseam.retrieval.evaluation import beir_collection, load_beir, prepare_collection
+        from vectorseam.retrieval.tune import finetune_collection
+
+        if self.settings.embedder.name != "local":
+            raise ValidationError("fine-tuning trains the local model; the configured embedder is "
+                                  f"{self.settings.embedder.name!r}")
+        root = Path(directory)
+        data = load_beir(root, split)
+        name = self.resolve(collection or beir_collection(root))
+        prepare_collection(self.store, self.embedder, name, data, progress)
+        report = finetune_collection(self.retrieval, name, data.queries, data.qrels, self.data_dir.finetuned_model,
+                                     model_name(self.settings.embedder), root.name, split,
+                                     options or FinetuneOptions(), say)
+        if not report.path or not reindex:
+            return report, None
+        if say is not None:
+            say(f"re-embedding {name!r} with {report.path} behind the alias {collection or name!r}")
+        alias = collection or beir_collection(root)
+        done, _ = self.reindex(alias, "local", model=report.path)
+        return report, done
 
 
 def migrate(collection: str, from_config: str | os.PathLike[str], to_config: str | os.PathLike[str],
@@ -631,8 +836,15 @@ def migrate(collection: str, from_config: str | os.PathLike[str], to_config: str
     try:
         target = store_from_settings(dst_settings)
         try:
-            return migrate_collection(source, target, collection, MigrationState(state, key), to_collection,
-                                      batch_size, sample, progress=progress)
+            report = migrate_collection(source, target, collection, MigrationState(state, key), to_collection,
+                                        batch_size, sample, progress=progress)
+            from vectorseam.retrieval.tune_profile import ProfileBook, carry_profile
+
+            report.profile = carry_profile(  # the tuned profile goes with the collection, into the target's home
+                ProfileBook(DataDir.at(src_settings.data_dir).profiles(src_key), None, source),
+                ProfileBook(DataDir.at(dst_settings.data_dir).profiles(dst_key), None, target),
+                collection, target_name)
+            return report
         finally:
             target.close()
     finally:

@@ -100,6 +100,19 @@ class APIKeySettings(BaseModel):
         "(\"tenant-a-*\"); unset: every collection. Others answer 404, as if they did not exist"
     )
 
+    ingest_dirs: list[Path] | None = Field(None, description=(
+        "server directories this key may ingest files from (POST .../ingest with a 'path'); unset: "
+        "service.ingest_dirs for a key without 'collections', none for a scoped key. No two keys with "
+        "different 'collections' may name overlapping directories unless service.shared_ingest_dirs lists them"))
+    rate_limit: float | None = Field(None, gt=0, description=(
+        "requests per second this key may make (token bucket, per server process); unset: "
+        "service.key_rate_limit"))
+    burst: int | None = Field(None, ge=1, description=(
+        "requests this key may make at once above its rate (the bucket's size); unset: service.key_burst, "
+        "else twice the rate (at least 1)"))
+    max_in_flight: int | None = Field(None, ge=1, description=(
+        "requests of this key served at the same time (per server process); unset: service.key_max_in_flight"))
+
     @field_validator("collections")
     @classmethod
     def _patterns(cls, value: list[str] | None) -> list[str] | None:
@@ -125,7 +138,23 @@ class ServiceSettings(BaseModel):
         "'*.example.com' or '*'. Empty: any name when API keys are configured, loopback names only without "
         "keys (a DNS-rebinding page must not reach a keyless service)"))
     cors_origins: list[str] = Field(default_factory=list)
-    ingest_dirs: list[Path] = Field(default_factory=list, description="server directories ingest may read")
+    ingest_dirs: list[Path] = Field(default_factory=list, description=(
+        "server directories keys without 'collections' may ingest files from (a key's own ingest_dirs "
+        "replaces it); never inside the data directory or a store's files, which startup refuses"))
+    shared_ingest_dirs: list[Path] = Field(default_factory=list, description=(
+        "directories several keys with different 'collections' may all ingest from (each still names it "
+        "in its own ingest_dirs); anywhere else two keys' directories must not overlap"))
+    max_input_chars: int = Field(100_000, ge=1, description=(
+        "characters of text one request may have embedded: the inputs of /v1/embeddings together, a "
+        "search query, a question; checked before any work (413)"))
+    key_rate_limit: float | None = Field(None, gt=0, description=(
+        "requests per second of each key without its own rate_limit (per server process); unset: no limit"))
+    key_burst: int | None = Field(None, ge=1, description="bucket size for key_rate_limit; unset: twice the rate")
+    key_max_in_flight: int | None = Field(None, ge=1, description=(
+        "requests of one key served at once, for keys without their own max_in_flight; unset: no limit"))
+    public_docs: bool = Field(False, description=(
+        "serve /docs, /redoc and /openapi.json without a key when API keys are configured (they need a key "
+        "otherwise)"))
     max_k: int = Field(100, ge=1, le=10_000)
     max_text_chars: int = Field(10_000, ge=1)
     max_batch: int = Field(256, ge=1, le=100_000, description="records, ids or inputs per request")
@@ -176,16 +205,6 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
     service: ServiceSettings = Field(default_factory=ServiceSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
-
-    def shared_database(self, explicit: SecretStr | None) -> str | None:
-        """The PostgreSQL DSN for state that processes on several machines share (the Ray record
-        manager, the service's job table): ``explicit`` when set, else the pgvector store's own
-        database ('' when the store connects through libpq's PG* variables), else None."""
-        if explicit is not None and explicit.get_secret_value():
-            return explicit.get_secret_value()
-        if self.store.name == "pgvector":
-            return str(self.store.factory_options().get("dsn") or "")
-        return None
 
     @classmethod
     def settings_customise_sources(

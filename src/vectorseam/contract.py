@@ -17,6 +17,14 @@ def check_k(k: int, limit: int | None = None, backend: str = "") -> None:
         raise ValidationError(f"k is {k}; {backend or 'this backend'} returns at most {limit} results per query")
 
 
+def check_blob_name(name: object) -> str:
+    """A :class:`~vectorseam.store.CollectionBlobs` name: a non-empty string of at most 200 characters
+    without NUL (every backend keys blobs by it)."""
+    if not isinstance(name, str) or not name or "\x00" in name or len(name) > 200:
+        raise ValidationError(f"a blob name is a non-empty string of at most 200 characters without NUL, got {name!r}")
+    return name
+
+
 def check_batch_size(batch_size: int) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")

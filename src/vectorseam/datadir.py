@@ -9,13 +9,14 @@ directory by accident, and nobody could say what a backup must hold. Here is the
       memory/<collection>/           the memory store (see vectorseam.stores.memory_db): records.sqlite3
                                      is the truth, snapshot-*.npy a cache that may be deleted
       state.sqlite3                  small shared state: aliases, migration progress
-      profiles/<store hash>/*.npz    tuned retrieval profiles
+      profiles/<store hash>/*.npz    tuned retrieval profiles (stores without collection blobs)
+      models/<name>/                 local models fine-tuned by `vectorseam tune --finetune`
       ingest/records.sqlite          the record manager (what each load job wrote)
       ingest/embeddings.sqlite       the embedding cache
       ingest/locks/<key>.lock        one load job per collection
       ingest/rejects/<collection>.txt
       service/jobs.sqlite3           the HTTP service's ingest jobs (one machine's workers)
-      bm25/<store>[-<hash>]/         the BM25 sidecar of stores without native keyword search
+      bm25/<kind>-<hash>/            the BM25 sidecar of stores without native keyword search
 
 Everything that is not a SQLite database is written through :func:`vectorseam.durable.atomic_write`
 or guarded by :class:`vectorseam.durable.FileLock`.
@@ -36,8 +37,16 @@ STATE_DB = "state.sqlite3"
 
 
 def options_digest(options: dict[str, Any], length: int = 16) -> str:
-    """A stable short hash of store options: names a store in file names without its secrets."""
+    """A stable short hash of store options: names a store without its secrets (see store identities in
+    :func:`vectorseam.ingest.record_manager.store_identity`)."""
     return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+def store_folder(store_key: str) -> str:
+    """The one folder name of a store's state under the data directory: its kind, then a hash of its
+    identity (``store_key``), so two stores never share state and no secret appears in a path."""
+    kind = store_key.split(":", 1)[0]
+    return f"{kind}-{hashlib.sha256(store_key.encode()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,9 @@ class DataDir:
         """The memory store's default root (its ``path`` option)."""
         return self.root / "memory"
 
-    def bm25_sidecar(self, store_name: str, options: dict[str, Any] | None = None) -> Path:
-        """``bm25/<store>[-<hash of its options>]``: two servers of one kind never share an index."""
-        base = self.root / "bm25"
-        return base / store_name if not options else base / f"{store_name}-{options_digest(options, 10)}"
+    def bm25_sidecar(self, store_key: str) -> Path:
+        """The BM25 sidecar of one store's collections (derived state: rebuilt from the store if lost)."""
+        return self.root / "bm25" / store_folder(store_key)
 
     # -- shared state -----------------------------------------------------------------------------
     @property
@@ -73,8 +81,14 @@ class DataDir:
         return self.root / STATE_DB
 
     def profiles(self, store_key: str) -> Path:
-        """The tuned retrieval profiles of one store's collections (one ``.npz`` each)."""
+        """The tuned retrieval profiles of one store's collections (one ``.npz`` each), for stores that
+        keep no collection blobs (the others keep a profile with its collection)."""
         return self.root / "profiles" / hashlib.sha256(store_key.encode()).hexdigest()[:16]
+
+    def finetuned_model(self, name: str) -> Path:
+        """A model written by ``vectorseam tune --finetune`` (a sentence-transformers folder): the local
+        embedder loads it with ``model = "<this path>"``."""
+        return self.root / "models" / name
 
     # -- load jobs --------------------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,10 +31,15 @@ MAX_PARAMETERS = 999  # SQLite's limit on host parameters in older builds
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a directory (parents too), created 0700 when new; an existing one keeps its mode."""
+    """``path`` as a directory, every level it creates 0700 (``mkdir(parents=True)`` would give the
+    parents the umask's mode, and a listing of ``ingest/rejects/`` names every collection); an
+    existing directory keeps its mode."""
     p = Path(path)
     if not p.is_dir():
-        p.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        missing = [p, *(q for q in p.parents if not q.exists())]
+        for level in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                level.mkdir(mode=DIR_MODE)
     return p
 
 
@@ -108,17 +113,18 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = FILE_MODE) -> Path:
+def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes], mode: int = FILE_MODE) -> Path:
     """Replace ``path`` with ``data`` so that a reader, or the file after a crash, holds the old bytes
     or the new ones, never a mix: temp file, fsync, rename, fsync of the directory. The temp file is
-    removed when anything fails."""
+    removed when anything fails. ``data`` may be chunks (a snapshot streams gigabytes)."""
     target = Path(path)
     private_dir(target.parent)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), mode)
-            fh.write(data)
+            for chunk in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

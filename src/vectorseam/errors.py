@@ -16,6 +16,11 @@ class ConfigError(VectorseamError):
     """The configuration names something that does not exist or cannot work."""
 
 
+class MissingExtraError(ConfigError):
+    """A feature needs an optional part of vectorseam (an extra) that is not installed; the message
+    names the ``pip install`` to run (see :mod:`vectorseam.extras`)."""
+
+
 class ValidationError(VectorseamError, ValueError):
     """Input (a record, a vector, a row, a query) is malformed; nothing was written."""
 
@@ -33,6 +38,11 @@ class CollectionNotFoundError(VectorseamError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else "collection not found"
+
+
+class CollectionDamagedError(VectorseamError):
+    """The collection's files are damaged: it is not served (other collections are) until
+    ``vectorseam doctor`` recovers it. Not transient: retrying cannot help."""
 
 
 class EmbedderMismatchError(VectorseamError):

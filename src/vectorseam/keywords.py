@@ -1,7 +1,7 @@
 """One tokenizer and one BM25 definition for every keyword index: the stores' native ones and the sidecar.
 
 Every backend that searches by keywords (the memory store in its own process, pgvector in SQL, Qdrant
-with sparse vectors, the BM25 sidecar of :mod:`vectorseam.retrieval.bm25` for the rest) tokenizes with
+with sparse vectors, the BM25 sidecar of :mod:`vectorseam.stores.bm25_sidecar` for the rest) tokenizes with
 :func:`tokenize_all` and weights with :func:`idf` and :func:`term_weight`, so their scores agree:
 
 * **Tokens** come from bm25s itself (:func:`bm25s.tokenize`: lower-cased ``\\w\\w+`` words, its English

@@ -25,15 +25,6 @@ T = TypeVar("T")
 TRANSIENT: tuple[type[BaseException], ...] = (StoreUnavailableError, ConnectionError, TimeoutError)
 
 
-def full_jitter(attempt: int, backoff: float, cap: float, rng: random.Random | None = None) -> float:
-    """The wait before retry ``attempt`` (0-based): uniform in [0, min(cap, backoff * 2**attempt)].
-
-    Full jitter spreads the retries of many clients that failed together, so a recovering server is
-    not hit in lock-step (AWS Architecture Blog, "Exponential Backoff And Jitter").
-    """
-    return RetryPolicy(backoff=backoff, max_delay=cap).delay(attempt, rng)
-
-
 def retry_transient(fn: Callable[[], T], *, attempts: int, is_transient: Callable[[Exception], bool],
                     delay: Callable[[int], float], sleep: Callable[[float], None] = time.sleep,
                     on_retry: Callable[[Exception, float], None] | None = None) -> T:

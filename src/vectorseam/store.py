@@ -14,7 +14,7 @@ Contract highlights every implementation keeps:
 * ``fetch`` of missing ids and ``delete`` of missing ids are not errors (missing ids are omitted).
 * an unknown collection raises :class:`~vectorseam.errors.CollectionNotFoundError`.
 
-Abilities some backends have beyond the protocol (flushing buffered writes, a bulk-load mode,
+Abilities some backends have beyond the protocol (a bulk-load mode,
 native recommendations, keyword search inside the store, blobs kept with a collection) are small
 runtime-checkable protocols below. Layers test for them with ``isinstance`` so the type checker sees
 both branches; a wrapper forwards exactly the abilities its inner store has (see :mod:`vectorseam.stores.wrappers`).
@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 import numpy.typing as npt
 
 from vectorseam.filters import FilterLike
-from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record
+from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record, Scalar
 
 
 @runtime_checkable
@@ -98,15 +98,9 @@ class VectorStore(Protocol):
         ...
 
     def close(self) -> None:
-        """Flush and release resources (connections, files)."""
+        """Release resources (connections, files). Every write is durable when its call returns, so
+        there is nothing to flush."""
         ...
-
-
-@runtime_checkable
-class Flushable(Protocol):
-    """A store that buffers writes (the memory store) and can make them durable on demand."""
-
-    def flush(self) -> None: ...
 
 
 @runtime_checkable
@@ -144,7 +138,7 @@ class NativeKeywordSearch(Protocol):
     ``term_weight``); a store whose document weights are fixed at write time documents how close it
     gets. A collection the store cannot index natively (e.g. one created before it could) raises
     :class:`~vectorseam.errors.UnsupportedOperationError`, and
-    :class:`~vectorseam.retrieval.hybrid.RetrievalSearcher` falls back to the BM25 sidecar.
+    :class:`~vectorseam.stores.keyword_fallback.KeywordFallback` answers from its BM25 sidecar.
     """
 
     def keyword_search(self, collection: str, query: str, k: int = 10, filter: FilterLike = None) -> list[Hit]:
@@ -170,6 +164,14 @@ class NativeKeywordSearch(Protocol):
 
 
 @runtime_checkable
+class KeywordStore(VectorStore, NativeKeywordSearch, Protocol):
+    """A store that answers keyword and hybrid queries for every collection: what the retrieval layer is
+    written against. The facade's store is one whatever the backend
+    (:class:`~vectorseam.stores.keyword_fallback.KeywordFallback` gives any store the ability, natively
+    where it has it, from the BM25 sidecar where not), so no caller decides between two keyword paths."""
+
+
+@runtime_checkable
 class CollectionBlobs(Protocol):
     """A store that keeps small named byte strings *with* a collection (a tuned retrieval profile), so
     every process and replica over that store sees them on its next request, a drop removes them with
@@ -186,4 +188,49 @@ class CollectionBlobs(Protocol):
 
     def delete_blob(self, collection: str, name: str) -> bool:
         """Remove the blob ``name``; False when there was none."""
+        ...
+
+
+@runtime_checkable
+class Scrollable(Protocol):
+    """A store that pages through records by a key of its own, so a position is one indexed lookup
+    (pgvector: ``WHERE id > $after ORDER BY id``; Qdrant: ``scroll`` from a point id) and stays valid
+    while records are written. Without it :mod:`vectorseam.retrieval.scroll` emulates the same
+    contract over :meth:`VectorStore.scan`, at the cost of one pass over the collection per page."""
+
+    def scroll(self, collection: str, limit: int, after: str | None = None, filter: FilterLike = None,
+               include_vectors: bool = True) -> tuple[list[Record], str | None]:
+        """Up to ``limit`` records ``filter`` admits whose key comes after the position ``after`` (None:
+        from the first), in the store's fixed key order, and the position to continue from (None when
+        no record can follow). A position is an opaque string of this store; every record that exists
+        for the whole scroll is returned exactly once, whatever is written meanwhile."""
+        ...
+
+
+@runtime_checkable
+class NativeGrouping(Protocol):
+    """A store that groups nearest neighbours by a metadata field itself (Qdrant's point groups,
+    pgvector's window functions). Without it :mod:`vectorseam.retrieval.grouping` deepens an ordinary
+    query until the groups are known, then fills them with one filtered query each."""
+
+    def query_groups(self, collection: str, vector: npt.ArrayLike, k: int, group_by: str, group_size: int,
+                     filter: FilterLike = None) -> list[list[Hit]]:
+        """The ``k`` best groups of the records ``filter`` admits, by their value of the metadata field
+        ``group_by`` (numbers compare numerically, booleans apart, see :mod:`vectorseam.values`): each
+        group its best ``group_size`` hits, best first, ties by id; groups ordered by their best hit. A
+        record without the field (or with null) is a group of its own; a list value raises
+        ValidationError naming the record."""
+        ...
+
+
+@runtime_checkable
+class NativeFacets(Protocol):
+    """A store that counts metadata values itself (SQL ``GROUP BY``, Qdrant's facet API). Without it
+    :mod:`vectorseam.retrieval.facets` counts over a scan of the filtered records."""
+
+    def facet_counts(self, collection: str, fields: Sequence[str], filter: FilterLike = None,
+                     limit: int = 10) -> dict[str, list[tuple[Scalar, int]]]:
+        """For each field, the ``limit`` values held by the most records ``filter`` admits and how many
+        hold each, most first, ties in :func:`vectorseam.values.value_key` order. A list counts each of its
+        distinct values once per record; null and absent fields count nothing."""
         ...

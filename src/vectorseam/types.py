@@ -113,13 +113,22 @@ class CollectionInfo:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a backend is, as data. Abilities that are methods (flush, bulk_load, a native recommend)
-    are protocols in :mod:`vectorseam.store` instead, so the type checker sees them.
+    """What a backend is, as data: the core reads these facts, never a store's name. Abilities that are
+    methods (bulk_load, a native recommend, keyword search) are protocols in :mod:`vectorseam.store`
+    instead, so the type checker sees them.
 
     ``filter_operators`` lists the portable operators the backend can express; a filter that uses any
     other raises :class:`~vectorseam.errors.FilterError` instead of being ignored. ``approximate``
     says the backend may miss true neighbours (the conformance suite then checks recall, not exact
     order); ``notes`` are shown to people (``vectorseam collections``).
+
+    Where the data lives, for work spread over processes and machines (the Ray engine's writers, service
+    replicas): ``one_process`` says why only this process reaches it ("runs in ... local mode"; None:
+    other processes open the same data), ``one_machine`` why only this machine does (None: a server or
+    a database other nodes reach). ``native_keywords``: the store keeps a BM25 index itself (it is a
+    :class:`~vectorseam.store.NativeKeywordSearch`; the conformance suite checks the two agree).
+    ``database_option`` names the option holding the PostgreSQL database (a DSN) the store lives in:
+    state every replica must share (the Ray record manager, the service's job table) defaults to it.
     """
 
     name: str
@@ -129,6 +138,10 @@ class Capabilities:
         {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "and", "or", "not"}
     )
     notes: tuple[str, ...] = ()
+    one_process: str | None = None
+    one_machine: str | None = None
+    native_keywords: bool = False
+    database_option: str | None = None
 
 
 def validate_collection_name(name: str) -> None:

@@ -32,12 +32,12 @@ from vectorseam.testing import (
     ScanTests,
     WriteTests,
 )
-from vectorseam.testing.conformance import DateFilterTests, ExactVectorTests
+from vectorseam.testing.conformance import BlobTests, DateFilterTests, ExactVectorTests
 
 
 class _PgConformance(
     CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, DurabilityTests, BulkLoadTests,
-    DateFilterTests, ExactVectorTests, KeywordTests,
+    DateFilterTests, ExactVectorTests, KeywordTests, BlobTests,
 ):
     store_options: ClassVar[dict[str, Any]] = {}
     _make: Callable[..., PgVectorStore]

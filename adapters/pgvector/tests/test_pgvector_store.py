@@ -170,8 +170,8 @@ def test_tables_indexes_and_catalog(make_store: MakeStore, pg_server: PostgresSe
         'SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY table_name COLLATE "C"',
         [schema],
     )
-    assert [t[0] for t in tables] == ["Mixed-Case_1", CATALOG, "_vectorseam_keywords", "_vectorseam_terms",
-                                      "mixed-case_1"]
+    assert [t[0] for t in tables] == ["Mixed-Case_1", "_vectorseam_blobs", CATALOG, "_vectorseam_keywords",
+                                      "_vectorseam_terms", "mixed-case_1"]
     catalog = raw(
         pg_server,
         sql.SQL("SELECT name, dimension, metric, metadata FROM {} ORDER BY name").format(

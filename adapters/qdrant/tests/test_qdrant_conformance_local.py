@@ -29,12 +29,12 @@ from vectorseam.testing import (
     ScanTests,
     WriteTests,
 )
-from vectorseam.testing.conformance import DateFilterTests, ExactVectorTests
+from vectorseam.testing.conformance import BlobTests, DateFilterTests, ExactVectorTests
 
 
 class TestQdrantMemoryConformance(
     CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DateFilterTests, ExactVectorTests,
-    KeywordTests,
+    KeywordTests, BlobTests,
 ):
     # BM25 document weights keep the avgdl of the collection's first write (vectorseam_qdrant.keywords): after
     # the suite's overwrites, deletes and additions the true mean length has moved; scores differ from the
@@ -56,7 +56,7 @@ class TestQdrantMemoryConformance(
 
 class TestQdrantPathConformance(
     CollectionTests, WriteTests, FilterTests, QueryTests, ScanTests, RecommendTests, DurabilityTests,
-    DateFilterTests, ExactVectorTests, KeywordTests,
+    DateFilterTests, ExactVectorTests, KeywordTests, BlobTests,
 ):
     keyword_drift_rtol = TestQdrantMemoryConformance.keyword_drift_rtol
     large_batch_size = 600  # every point is written through to SQLite; keeps the suite fast

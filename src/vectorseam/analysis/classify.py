@@ -16,8 +16,7 @@ import numpy.typing as npt
 
 from vectorseam.analysis.clustering import write_metadata_field
 from vectorseam.analysis.vectors import load_collection
-from vectorseam.embedders.base import Embedder
-from vectorseam.embedders.fingerprint import check_embedder
+from vectorseam.embedding import Embedder, check_embedder
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
 from vectorseam.similarity import unit_rows_f32

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from vectorseam.analysis.terms import class_tfidf_terms
 from vectorseam.analysis.vectors import CollectionMatrix, load_collection
 from vectorseam.errors import ValidationError
+from vectorseam.extras import require
 from vectorseam.filters import FilterLike
 from vectorseam.store import VectorStore
 from vectorseam.types import Record
@@ -80,6 +81,7 @@ def _check_k(k: int, n: int, collection: str) -> None:
 
 
 def _kmeans(x: npt.NDArray[np.float32], k: int, seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    require("analysis", "clustering", ("sklearn",))
     from sklearn.cluster import KMeans
 
     model = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(x)
@@ -87,6 +89,7 @@ def _kmeans(x: npt.NDArray[np.float32], k: int, seed: int) -> tuple[npt.NDArray[
 
 
 def _silhouette(x: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], seed: int) -> float:
+    require("analysis", "clustering", ("sklearn",))
     from sklearn.metrics import silhouette_score
 
     if len(set(labels.tolist())) < 2:

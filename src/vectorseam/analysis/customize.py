@@ -20,21 +20,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from vectorseam.analysis.pairs import Pair, complete_negatives, stratified_split
-from vectorseam.embedders.base import FINGERPRINT_KEY
 from vectorseam.embedders.custom_matrix import CustomMatrix
+from vectorseam.embedding import FINGERPRINT_KEY
 from vectorseam.errors import (
     DimensionMismatchError,
     EmbedderMismatchError,
     ValidationError,
 )
+from vectorseam.extras import require
 from vectorseam.similarity import unit_rows_f32
 from vectorseam.store import VectorStore
+from vectorseam.tune_options import TrainingOptions
 from vectorseam.types import CollectionSpec, Record
 
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
@@ -98,36 +100,12 @@ class TrainingReport:
 # ---------------------------------------------------------------- training
 
 
-@dataclass(frozen=True)
-class TrainingOptions:
-    seed: int = 123
-    test_fraction: float = 0.5
-    negatives_per_positive: int = 1
-    epochs: int = 30
-    learning_rate: float = 0.01
-    batch_size: int = 100
-    dropout: float = 0.0
-    dimension: int | None = None  # output dimension; default: the input dimension
-    # "identity" starts from the base space (training can only move away from it as far as the data
-    # pulls); "random" is the Cookbook's N(0, 1) start, which needs a large learning rate (~100).
-    init: Literal["identity", "random"] = "identity"
-
-    def check(self) -> None:
-        if self.epochs <= 0 or self.batch_size <= 0 or self.learning_rate <= 0:
-            raise ValidationError("epochs, batch size and learning rate must be positive")
-        if not 0 <= self.dropout < 1:
-            raise ValidationError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.init not in ("identity", "random"):
-            raise ValidationError(f"init must be 'identity' or 'random', got {self.init!r}")
-        if self.dimension is not None and self.dimension <= 0:
-            raise ValidationError(f"output dimension must be positive, got {self.dimension}")
-
-
 def fit_matrix(
     e1: npt.NDArray[np.float32], e2: npt.NDArray[np.float32], labels: npt.NDArray[np.int64],
     options: TrainingOptions,
 ) -> tuple[npt.NDArray[np.float32], list[float]]:
     """Gradient descent on mean((cos(e1 M, e2 M) - label)^2); deterministic for a seed on one machine."""
+    require("local", "training a custom matrix (torch)", ("torch",))
     import torch
 
     d_in = e1.shape[1]

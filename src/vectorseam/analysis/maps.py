@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.errors import ConfigError, ValidationError
+from vectorseam.extras import require
 
 Projection: TypeAlias = Literal["tsne", "pca", "umap"]
 PROJECTIONS: tuple[Projection, ...] = ("tsne", "pca", "umap")
@@ -40,6 +41,8 @@ def project(vectors: npt.NDArray[np.float32], method: Projection = "tsne", seed:
     if n < 3:
         raise ValidationError(f"a map needs at least 3 records, the collection holds {n}")
     x = np.asarray(vectors, dtype=np.float64)
+    if method in ("pca", "tsne"):
+        require("analysis", f"the {method} projection of a map", ("sklearn",))
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -81,6 +84,7 @@ def _natural(value: str) -> tuple[int, float, str]:
 
 
 def write_png(path: Path, coords: npt.NDArray[np.float64], categories: Sequence[str], title: str) -> Path:
+    require("analysis", "a PNG map", ("matplotlib",))
     import matplotlib
 
     matplotlib.use("Agg")

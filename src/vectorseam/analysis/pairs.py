@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vectorseam.errors import ValidationError
+from vectorseam.extras import require
 from vectorseam.ingest.sources import Reject, read_rows
 
 
@@ -127,6 +128,7 @@ def stratified_split(pairs: Sequence[Pair], test_fraction: float, seed: int) -> 
         return list(pairs), []
     if not 0 < test_fraction < 1:
         raise ValidationError(f"test fraction must be in [0, 1), got {test_fraction}")
+    require("analysis", "splitting labelled pairs", ("sklearn",))
     from sklearn.model_selection import train_test_split
 
     labels = [p.label for p in pairs]

@@ -14,6 +14,7 @@ from rich.table import Table
 from vectorseam.cli import app
 from vectorseam.cli.state import open_client, parse_filter_option
 from vectorseam.errors import ValidationError
+from vectorseam.tune_options import TrainingOptions
 
 console = Console()
 customize_app = typer.Typer(no_args_is_help=True, help="Learn and apply a matrix that customizes embeddings.")
@@ -26,6 +27,7 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 @app.command()
+# long: a typer command declares each command-line option as a parameter
 def cluster(
     collection: Annotated[str, typer.Argument(help="collection to cluster")],
     k: Annotated[int | None, typer.Option("-k", help="number of clusters (default: chosen by silhouette)")] = None,
@@ -41,12 +43,9 @@ def cluster(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
 ) -> None:
     """k-means clusters of a collection, described by distinctive terms and central members."""
-    from vectorseam.client import PROJECTIONS
-
-    if projection not in PROJECTIONS:
-        raise ValidationError(f"--projection must be one of {', '.join(PROJECTIONS)}, got {projection!r}")
     f = parse_filter_option(filter)
     with open_client() as vs:
+        projection = vs.check_projection(projection)
         result = vs.cluster(collection, k=k, k_range=(k_min, k_max), filter=f, seed=seed, name=name,
                             assign_field=assign_field)
         paths: tuple[Path, Path] | None = None
@@ -126,12 +125,9 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="print every record's label and scores as JSON")] = False,
 ) -> None:
     """Zero-shot: give each record the label whose description it is closest to."""
-    from vectorseam.client import LabelSpec
-
-    specs = [LabelSpec.parse(raw) for raw in label]
     f = parse_filter_option(filter)
     with open_client() as vs:
-        result = vs.classify(collection, specs, filter=f, write_field=write_field)
+        result = vs.classify(collection, label, filter=f, write_field=write_field)
     if as_json:
         typer.echo(json.dumps({"counts": result.counts(), "records": result.rows()}, ensure_ascii=False))
         return
@@ -147,6 +143,7 @@ def classify(
 
 
 @customize_app.command("train")
+# long: a typer command declares each command-line option as a parameter
 def customize_train(
     pairs_file: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL of text pairs with a +1/-1 label")],
     output: Annotated[Path, typer.Option("--output", "-o", help="where to write the matrix (.npz)")] = Path(
@@ -168,15 +165,13 @@ def customize_train(
     report_file: Annotated[Path | None, typer.Option("--report", help="also write the report as JSON")] = None,
 ) -> None:
     """Learn a matrix from labelled pairs; test accuracy before/after, threshold chosen on train."""
-    from vectorseam.client import TrainingOptions, read_pairs
-
-    pairs, skipped = read_pairs(pairs_file, text1_col, text2_col, label_col, positive, negative or [])
     options = TrainingOptions(seed=seed, test_fraction=test_fraction, epochs=epochs, learning_rate=learning_rate,
                               batch_size=batch_size, dropout=dropout, dimension=dimension,
                               init="random" if init == "random" else "identity")
     if init not in ("identity", "random"):
         raise ValidationError(f"--init must be identity or random, got {init!r}")
     with open_client() as vs:
+        pairs, skipped = vs.read_pairs(pairs_file, text1_col, text2_col, label_col, positive, negative or [])
         custom, report = vs.train_custom_matrix(pairs, options)
     custom.save(output)
     console.print(f"{len(pairs)} labelled pairs read" + (f" ({skipped} rows with other labels skipped)" if skipped else ""))

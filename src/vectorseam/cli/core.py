@@ -11,8 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from vectorseam.cli import app
-from vectorseam.cli.state import hit_dict, open_client, parse_filter_option, print_hits, set_config_file
-from vectorseam.client import FINGERPRINT_KEY
+from vectorseam.cli.state import (
+    CollectionOption,
+    hit_dict,
+    open_client,
+    parse_filter_option,
+    print_hits,
+    set_config_file,
+)
+from vectorseam.embedding import FINGERPRINT_KEY
+from vectorseam.ingest_options import IngestOptions
+from vectorseam.retrying import RetryPolicy
 
 console = Console()
 
@@ -25,6 +34,7 @@ def _global(
 
 
 @app.command()
+# long: a typer command declares each command-line option as a parameter
 def ingest(
     source: Annotated[Path, typer.Argument(
         help="a .csv, .tsv, .jsonl or .parquet file, or a directory of .txt/.md/.html/.pdf files")],
@@ -50,25 +60,26 @@ def ingest(
     duplicate_threshold: Annotated[float, typer.Option(help="cosine similarity from which a record is a duplicate")] = 0.98,
     engine: Annotated[str | None, typer.Option(help="'local' (this process) or 'ray' (a Ray cluster; SOURCE may then be a glob); default: [ingest] engine")] = None,
     ray_address: Annotated[str | None, typer.Option(help="the Ray cluster: 'auto' or 'ray://HOST:PORT' (default: [ingest] ray_address, else a local cluster)")] = None,
+    allow_empty_source: Annotated[bool, typer.Option("--allow-empty-source", help="let --cleanup full delete every record of a source that now yields no documents (refused otherwise: an unmounted volume looks the same)")] = False,
 ) -> None:
     """Embed SOURCE into a collection: incremental (unchanged records are skipped), resumable, safe to kill."""
     from vectorseam.cli.jobs import run_ingest
 
-    run_ingest(
-        source, collection, id_field=id_field, text_field=text_field, text_template=text_template,
-        metadata_fields=metadata_fields, batch_size=batch_size, strict=strict, rejects_file=rejects_file,
-        cleanup=cleanup, verify=verify, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
-        embed_cache=embed_cache, no_cache=no_cache, show_progress=progress,
-        checkpoint_seconds=checkpoint_seconds, retries=retries, retry_backoff=retry_backoff,
-        duplicates=duplicates, duplicate_threshold=duplicate_threshold, engine=engine, ray_address=ray_address,
-    )
+    options = IngestOptions(
+        batch_size=batch_size, strict=strict, cleanup=cleanup, verify=verify,  # type: ignore[arg-type]
+        chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, checkpoint_seconds=checkpoint_seconds,
+        retry=RetryPolicy(attempts=retries, backoff=retry_backoff), rejects_path=rejects_file,
+        duplicates=duplicates, duplicate_threshold=duplicate_threshold,  # type: ignore[arg-type]
+        allow_empty_source=allow_empty_source, use_cache=not no_cache, embed_cache=embed_cache,
+        engine=engine, ray_address=ray_address)  # type: ignore[arg-type]
+    run_ingest(source, collection, (id_field, text_field, text_template, metadata_fields), options, progress)
 
 
 @app.command()
 def search(
     queries: Annotated[list[str], typer.Argument(help="what to search for (several queries: one table each)")],
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="how many hits")] = 5,
-    collection: Annotated[str | None, typer.Option("--collection")] = None,
+    collection: CollectionOption = None,
     filter: Annotated[str | None, typer.Option("--filter", help='metadata filter as JSON, e.g. \'{"Score": {"$gte": 4}}\'')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
     mode: Annotated[str, typer.Option("--mode", help="dense | bm25 | hybrid (dense and BM25 fused by RRF)")] = "dense",
@@ -78,7 +89,7 @@ def search(
     """Semantic search: the k records most similar in meaning to each QUERY."""
     f = parse_filter_option(filter)
     with open_client() as vs:
-        results = vs.retrieve_many(queries, k=k, filter=f, collection=collection, mode=mode, mmr=mmr,
+        results = vs.search_many(queries, k=k, filter=f, collection=collection, mode=mode, mmr=mmr,
                                    profile=not no_profile)
     if as_json:
         payload = [{"query": q, "hits": [hit_dict(h) for h in hits]} for q, hits in zip(queries, results, strict=True)]
@@ -102,9 +113,15 @@ def collections(
              "embedder": i.metadata.get(FINGERPRINT_KEY)} for i in infos
         ]))
         return
+    if not infos:
+        where = f" under {vs.data_dir.root}" if caps.name == "memory" else ""
+        console.print(f"no collections in the {caps.name} store{where} yet; create one with "
+                      "`vectorseam ingest FILE --collection NAME`", highlight=False, markup=False, soft_wrap=True)
+        return
     kept = "persistent" if caps.persistent else "in memory only"
+    keywords = "keyword search in the store" if caps.native_keywords else "keyword search from the BM25 sidecar"
     table = Table(title=f"collections in the {caps.name} store", title_justify="left",
-                  caption="; ".join((kept, *caps.notes)), caption_justify="left")
+                  caption="; ".join((kept, keywords, *caps.notes)), caption_justify="left")
     for col in ("name", "count", "dimension", "metric", "embedder"):
         table.add_column(col)
     for i in infos:

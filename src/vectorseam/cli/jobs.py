@@ -3,8 +3,9 @@ migrate and alias."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,10 +20,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+import vectorseam.client as facade
 from vectorseam.cli import app
 from vectorseam.cli.state import open_client
+from vectorseam.client import IngestReport, MigrationReport, ReindexReport
 from vectorseam.durable import private_dir
 from vectorseam.errors import ValidationError, VectorseamError
+from vectorseam.ingest_options import IngestOptions
 
 console = Console()
 err_console = Console(stderr=True)
@@ -36,57 +40,20 @@ def _bar(disable: bool = False) -> Progress:
     )
 
 
-def run_ingest(
-    source: Path,
-    collection: str | None,
-    *,
-    id_field: str | None,
-    text_field: str,
-    text_template: str | None,
-    metadata_fields: str | None,
-    batch_size: int,
-    strict: bool,
-    rejects_file: Path | None,
-    cleanup: str,
-    verify: bool,
-    chunk_tokens: int | None,
-    chunk_overlap: int,
-    embed_cache: Path | None,
-    no_cache: bool,
-    show_progress: bool,
-    checkpoint_seconds: float | None,
-    retries: int,
-    retry_backoff: float,
-    duplicates: str = "off",
-    duplicate_threshold: float = 0.98,
-    engine: str | None = None,
-    ray_address: str | None = None,
-) -> None:
-    from vectorseam.client import IngestReport, RetryPolicy
-
-    if cleanup not in ("none", "full"):
-        raise ValidationError(f"--cleanup must be 'none' or 'full', got {cleanup!r}")
-    if duplicates not in ("off", "tag", "drop"):
-        raise ValidationError(f"--duplicates must be 'off', 'tag' or 'drop', got {duplicates!r}")
+def run_ingest(source: Path, collection: str | None, rows: tuple[str | None, str, str | None, str | None],
+               options: IngestOptions, show_progress: bool) -> None:
+    """The ``ingest`` command's work: ``rows`` are its id field, text field, text template and comma-separated
+    metadata fields; ``options`` what it was told (the rejects file defaults to the data directory's)."""
+    id_field, text_field, text_template, metadata_fields = rows
     fields = [f.strip() for f in metadata_fields.split(",") if f.strip()] if metadata_fields else None
     with open_client() as vs:
         name = vs.resolve(collection)
-        default_rejects = rejects_file is None
-        if rejects_file is None:
-            rejects_file = vs.data_dir.rejects(name)
-        private_dir(rejects_file.parent)
-        options: dict[str, Any] = dict(
-            cleanup=cleanup, verify=verify, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
-            checkpoint_seconds=checkpoint_seconds, rejects_path=rejects_file,
-            retry=RetryPolicy(attempts=retries, backoff=retry_backoff), use_cache=not no_cache,
-            duplicates=duplicates, duplicate_threshold=duplicate_threshold,
-        )
-        if embed_cache is not None:
-            options["embed_cache"] = embed_cache
-        if engine is not None:
-            options["engine"] = engine
-        if ray_address is not None:
-            options["ray_address"] = ray_address
+        default_rejects = options.rejects_path is None
+        opts = options if not default_rejects else replace(options, rejects_path=vs.data_dir.rejects(name))
+        assert opts.rejects_path is not None
+        private_dir(opts.rejects_path.parent)
+        # the source and the collection are checked before the bar is drawn: a missing file is one line
+        prepared = vs.prepare_ingest(source, name, id_field, text_field, text_template, fields, opts)
         with _bar(disable=not show_progress) as bar:
             task = bar.add_task(escape(f"ingest {source.name} -> {name}"), total=None, rate="")
 
@@ -97,8 +64,21 @@ def run_ingest(
                     rate += f", {report.rejected} rejected"
                 bar.update(task, total=report.expected, completed=report.processed, rate=rate)
 
-            report = vs.ingest_file(source, name, id_field, text_field, text_template, fields, batch_size,
-                                    strict, progress if show_progress else None, **options)
+            report = prepared.run(progress if show_progress else None)
+    _print_ingest(report, name)
+    if report.rejected or (report.duplicates and opts.duplicates == "drop"):
+        console.print(f"rejects{' and dropped duplicates' if opts.duplicates == 'drop' else ''} written to "
+                      f"{opts.rejects_path}", highlight=False, markup=False)
+    elif default_rejects:
+        opts.rejects_path.unlink(missing_ok=True)
+    if report.nothing_accepted:  # a misnamed field or the wrong file: a failure, not an empty success
+        raise ValidationError(f"nothing was written: every one of the {report.rejected} rows of {source} was "
+                              "rejected (the first reasons are above); fix the rows, or --text-field, --id-field "
+                              "or --text-template")
+
+
+def _print_ingest(report: IngestReport, name: str) -> None:
+    """What the run did, the first rejects and duplicates."""
     console.print(f"written {report.written}, rejected {report.rejected} into collection {name!r}: "
                   f"{report.summary()} ({report.chunks_written} records written, {report.chunks_deleted} "
                   f"deleted; {report.embedded} texts embedded, {report.cached} from the cache; "
@@ -111,11 +91,6 @@ def run_ingest(
         console.print(f"  {note}", highlight=False, markup=False)
     if report.duplicates > 10:
         console.print(f"  ... and {report.duplicates - 10} more duplicates")
-    if report.rejected or (report.duplicates and duplicates == "drop"):
-        console.print(f"rejects{' and dropped duplicates' if duplicates == 'drop' else ''} written to "
-                      f"{rejects_file}", highlight=False, markup=False)
-    elif default_rejects:
-        rejects_file.unlink(missing_ok=True)
 
 
 @app.command()
@@ -130,8 +105,6 @@ def reindex(
 ) -> None:
     """Re-embed COLLECTION with another embedder into a new collection; switch the alias COLLECTION to it
     only when it is complete (searches keep using the old one until then)."""
-    from vectorseam.client import ReindexReport
-
     with open_client() as vs, _bar() as bar:
         task = bar.add_task(f"reindex {collection}", total=None, rate="")
 
@@ -158,15 +131,13 @@ def migrate(
     sample: Annotated[int, typer.Option(min=0, help="records compared field by field at the end")] = 200,
 ) -> None:
     """Copy COLLECTION (ids, vectors, text, metadata) between two stores; resumable, verified at the end."""
-    from vectorseam.client import MigrationReport, migrate
-
     with _bar() as bar:
         task = bar.add_task(f"migrate {collection}", total=None, rate="")
 
         def progress(report: MigrationReport) -> None:
             bar.update(task, total=report.source_count, completed=report.copied + report.resumed_from)
 
-        report = migrate(collection, from_config, to_config, to_collection, batch_size, sample, progress)
+        report = facade.migrate(collection, from_config, to_config, to_collection, batch_size, sample, progress)
     resumed = f" (resumed after {report.resumed_from})" if report.resumed_from else ""
     console.print(f"copied {report.copied} records{resumed}: source {report.source_count}, target "
                   f"{report.target_count}; {report.sampled} sampled records compared", highlight=False)

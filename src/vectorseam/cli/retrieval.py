@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 
 from vectorseam.cli import app
-from vectorseam.cli.state import hit_dict, open_client, parse_filter_option, print_hits
-from vectorseam.client import DEFAULT_RRF_K, MODES, STRATEGIES, Answer, format_table
+from vectorseam.cli.state import CollectionOption, hit_dict, open_client, parse_filter_option, print_hits
 from vectorseam.errors import ValidationError
+from vectorseam.keywords import DEFAULT_RRF_K
+from vectorseam.query import MODES, STRATEGIES, Answer
 
 console = Console()
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on benchmark data sets.")
@@ -28,7 +29,7 @@ def recommend(
     negative: Annotated[list[str] | None, typer.Option("--negative", help="id of a record to steer away from (repeatable)")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="how many recommendations")] = 5,
     strategy: Annotated[str, typer.Option(help=f"{' | '.join(STRATEGIES)}")] = "average_vector",
-    collection: Annotated[str | None, typer.Option("--collection")] = None,
+    collection: CollectionOption = None,
     filter: Annotated[str | None, typer.Option("--filter", help="metadata filter as JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
 ) -> None:
@@ -61,7 +62,7 @@ def ask(
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="passages to retrieve")] = 5,
     budget: Annotated[int, typer.Option(min=200, max=200_000, help="token budget for question + passages")] = 1500,
     mode: ModeOption = "dense",
-    collection: Annotated[str | None, typer.Option("--collection")] = None,
+    collection: CollectionOption = None,
     filter: Annotated[str | None, typer.Option("--filter", help="metadata filter as JSON")] = None,
     stream: Annotated[bool, typer.Option(help="print the answer as the model writes it")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines (no streaming)")] = False,
@@ -115,5 +116,5 @@ def beir(
         report = vs.evaluate_beir(directory, split, modes, collection, rrf_k, profile=not no_profile)
     target = output or Path(f"{directory.name}-{split}-eval.json")
     target.write_text(report.to_json() + "\n", encoding="utf-8")
-    console.print(format_table(report), highlight=False, markup=False)
+    console.print(report.to_markdown(), highlight=False, markup=False)
     console.print(f"results written to {target}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,16 +32,26 @@ def parse_filter_option(raw: str | None) -> dict[str, Any] | None:
     """--filter takes the JSON dict form; a JSON error names the position so it can be fixed."""
     if raw is None or not raw.strip():
         return None
+    shown = raw if len(raw) <= 200 else raw[:200] + "..."
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise FilterError(f"--filter is not valid JSON: {exc.msg} at column {exc.colno}: {raw!r}") from None
+        raise FilterError(f"--filter is not valid JSON: {exc.msg} at column {exc.colno}: {shown!r}") from None
+    except ValueError:  # json's only other ValueError: Python's limit on an integer's digits
+        raise FilterError("--filter holds a number with more digits than Python reads as an integer "
+                          f"({sys.get_int_max_str_digits()}); no metadata value is that long") from None
+    except RecursionError:
+        raise FilterError("--filter is nested too deeply to read; a filter nests $and/$or/$not at most "
+                          "64 levels") from None
     if not isinstance(value, dict):
-        raise FilterError(f"--filter must be a JSON object such as '{{\"Score\": {{\"$gte\": 4}}}}', got {raw!r}")
+        raise FilterError(f"--filter must be a JSON object such as '{{\"Score\": {{\"$gte\": 4}}}}', got {shown!r}")
     return value
 
 
 ConfigOption = typer.Option(None, "--config", "-c", help="path to a vectorseam.toml", exists=False)
+# Every command that reads one collection takes it the same way, with the same help.
+CollectionOption = Annotated[str | None, typer.Option(
+    "--collection", help="the collection (or an alias of it); default: the configured one (setting 'collection')")]
 
 
 def hit_dict(hit: Hit) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vectorseam.embedders.base import Embedder
+from vectorseam.embedding import Embedder
 from vectorseam.errors import ConfigError, DimensionMismatchError, EmbedderMismatchError
 from vectorseam.similarity import unit_rows_f32
 
@@ -113,6 +113,16 @@ class CustomizedEmbedder:
     @property
     def fingerprint(self) -> str:
         return self.custom.fingerprint
+
+    @property
+    def max_tokens(self) -> int:
+        return self.base.max_tokens
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.base.token_spans(text)
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        return self.base.count_tokens(texts)
 
     def embed_documents(self, texts: Sequence[str], batch_size: int | None = None) -> npt.NDArray[np.float32]:
         base = self.base.embed_documents(texts, batch_size)

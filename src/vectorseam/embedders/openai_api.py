@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.embedders.texts import TooLongPolicy, check_texts
+from vectorseam.embedding import WordTokens
 from vectorseam.errors import ConfigError, EmbeddingError, ValidationError
 
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
@@ -25,7 +26,7 @@ KNOWN_DIMENSIONS = {
 MAX_INPUTS_PER_REQUEST = 2048  # the API's limit on inputs per request
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(WordTokens):
     """Batches texts into requests; normalises the returned vectors (OpenAI's already are)."""
 
     def __init__(
@@ -66,6 +67,7 @@ class OpenAIEmbedder:
     @property
     def fingerprint(self) -> str:
         return f"openai:{self.model}:{self.dimension}"
+
 
     def _fit(self, texts: list[str], offset: int) -> list[str]:
         out = []

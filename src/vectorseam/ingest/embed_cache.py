@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.durable import connect, insert_rows, transaction
-from vectorseam.embedders.base import Embedder
+from vectorseam.embedding import Embedder
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (

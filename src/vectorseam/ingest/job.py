@@ -8,8 +8,8 @@ Three stages run at once, joined by bounded queues (so memory stays flat whateve
   a store restored from an old backup, records deleted by hand); missing ones are restored.
 * **embed**: chunk texts through the on-disk embedding cache, so no text is embedded twice.
 * **write**: the duplicate screen (``duplicates="tag"|"drop"``), the record manager's pending mark,
-  the store upsert and the delete of chunks a changed document no longer produces, then at
-  checkpoints the store's flush and the record manager's done mark (see
+  the store upsert and the delete of chunks a changed document no longer produces (durable when the
+  store's call returns), then at checkpoints the record manager's done mark (see
   :mod:`vectorseam.ingest.record_manager` for why this order makes a kill harmless).
 
 Duplicate screening runs in the write stage because only there are the vectors known *and* every
@@ -28,41 +28,40 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import queue
+import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, TypeVar
 
 from vectorseam.datadir import DataDir
-from vectorseam.durable import FileLock
-from vectorseam.embedders.base import Embedder
-from vectorseam.embedders.fingerprint import ensure_collection_for
+from vectorseam.durable import FILE_MODE, FileLock
+from vectorseam.embedding import Embedder, ensure_collection_for
 from vectorseam.errors import ValidationError
-from vectorseam.ingest.chunking import ChunkSpec, Tokenizer, chunk_text, tokenizer_for
+from vectorseam.ingest.chunking import ChunkSpec, chunk_text
 from vectorseam.ingest.dedup_screen import DUPLICATE_FIELD, SCORE_FIELD, DuplicateNote, DuplicateScreen
 from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
 from vectorseam.ingest.record_manager import Entry, Mark, RecordManager, job_lock
 from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
-from vectorseam.retrying import RetryPolicy, call_with_retry
-from vectorseam.similarity import check_threshold
-from vectorseam.store import BulkLoading, Flushable, VectorStore
+from vectorseam.ingest_options import IngestOptions
+from vectorseam.retrying import call_with_retry
+from vectorseam.store import BulkLoading, VectorStore
 from vectorseam.types import MAX_ID_LENGTH, Metadata, Record
 
 T = TypeVar("T")
-Cleanup = Literal["none", "full"]
-Duplicates = Literal["off", "tag", "drop"]
 SCREEN_KEYS = (DUPLICATE_FIELD, SCORE_FIELD)
 CHUNK_KEYS = ("source_id", "chunk", "chunks")
 MAX_REJECTS_KEPT = 1000  # in the report; the rejects file holds every one
-# A store that flushes (the memory store rewrites its files) is flushed at most once per this many
-# flush durations: flushing then costs the job about 3%. A kill redoes at most that much writing,
-# and no embedding, since vectors are in the cache by then.
-FLUSH_COST_RATIO = 30
+# The done mark of a checkpoint (the record manager's transaction) is made at most once per this many
+# of its own durations, so checkpoints cost the job about 3% whatever the record manager's database
+# costs per commit. A kill redoes at most the writes since the last one, and no embedding: their
+# vectors are in the cache by then.
+CHECKPOINT_COST_RATIO = 30
 
 
 @dataclass
@@ -97,6 +96,12 @@ class IngestReport:
     def written(self) -> int:
         return self.added + self.updated + self.restored
 
+    @property
+    def nothing_accepted(self) -> bool:
+        """Rows were rejected and not one became a document: a misnamed field, a wrong file. Callers
+        report this as a failure (the CLI exits non-zero, a service job fails), not as a success."""
+        return self.rejected > 0 and self.processed == self.rejected
+
     def summary(self) -> str:
         parts = [f"added {self.added}", f"updated {self.updated}", f"unchanged {self.unchanged}",
                  f"deleted {self.deleted}", f"rejected {self.rejected}"]
@@ -113,34 +118,6 @@ class IngestReport:
 
 
 Progress = Callable[[IngestReport], None]
-
-
-@dataclass(frozen=True, slots=True)
-class IngestOptions:
-    batch_size: int = 64
-    strict: bool = False
-    cleanup: Cleanup = "none"
-    verify: bool = False
-    chunk_tokens: int | None = None  # None: the embedder's limit
-    chunk_overlap: int = 32
-    checkpoint_seconds: float | None = None  # None: every batch, or adaptive for stores that flush
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    rejects_path: Path | None = None
-    queue_depth: int = 2
-    duplicates: Duplicates = "off"  # tag or drop near-duplicates of the collection and of earlier rows
-    duplicate_threshold: float = 0.98  # cosine similarity from which a record counts as a duplicate
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValidationError(f"batch size must be at least 1, got {self.batch_size}")
-        if self.cleanup not in ("none", "full"):
-            raise ValidationError(f"cleanup must be 'none' or 'full', got {self.cleanup!r}")
-        if self.duplicates not in ("off", "tag", "drop"):
-            raise ValidationError(f"duplicates must be 'off', 'tag' or 'drop', got {self.duplicates!r}")
-        try:
-            check_threshold(self.duplicate_threshold)
-        except ValidationError as exc:
-            raise ValidationError(f"duplicate threshold: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +254,7 @@ class IngestJob:
         self.options = options or IngestOptions()
         self.progress = progress
         self.report = IngestReport(collection=collection)
-        limit, factory = tokenizer_for(embedder)
+        limit = embedder.max_tokens
         if self.options.chunk_tokens == 0:
             self.chunking: ChunkSpec | None = None
         else:
@@ -285,13 +262,11 @@ class IngestJob:
             if size > limit:
                 raise ValidationError(f"chunk size {size} is over the embedder's limit of {limit} tokens")
             self.chunking = ChunkSpec(size, min(self.options.chunk_overlap, size // 2 - 1))
-        self._tokenizer: Callable[[], Tokenizer] = cache(factory)
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._pending_done: list[Mark] = []
         self._last_checkpoint = time.monotonic()
-        self._flush_cost = 0.0
-        self._flush: Callable[[], None] | None = store.flush if isinstance(store, Flushable) else None
+        self._mark_cost = 0.0  # seconds the record manager's last done mark took
         self._source_key = ""
         self._unread = _Unread()
         self._strict_error: ValidationError | None = None
@@ -304,7 +279,7 @@ class IngestJob:
         return call_with_retry(f"{what} (collection {self.collection!r})", fn, self.options.retry)
 
     def _chunks(self, doc: Document) -> tuple[list[str], list[str], list[Metadata]] | Reject:
-        texts = [doc.text] if self.chunking is None else chunk_text(doc.text, self.chunking, self._tokenizer)
+        texts = [doc.text] if self.chunking is None else chunk_text(doc.text, self.chunking, self.embedder.token_spans)
         if len(texts) == 1:
             return [doc.id], texts, [doc.metadata]
         clash = [k for k in CHUNK_KEYS if k in doc.metadata]
@@ -328,6 +303,23 @@ class IngestJob:
         self._source_key = source_key
         self._write(batch, rm)
         self._checkpoint(rm, force=True)
+
+    def check_empty_source(self, rm: SourceEntries, source_key: str, documents: int) -> None:
+        """Refuse ``--cleanup full`` of a source that yielded no document while records of it are stored.
+
+        An unmounted volume (an empty directory) or a truncated file looks exactly like a source whose
+        documents were all removed, and the cleanup would delete them all. Nothing is deleted unless
+        ``allow_empty_source`` says the source really is empty now.
+        """
+        if documents or self.options.allow_empty_source:
+            return
+        tracked = sum(1 for _ in rm.entries(source_key))
+        if tracked:
+            raise ValidationError(
+                f"{source_key}: the source yielded no documents, but {tracked} of its documents are stored in "
+                f"collection {self.collection!r}, and --cleanup full would delete them all; nothing was deleted. "
+                "Check that the source is there (a mounted volume, a whole file); if it is empty on purpose, run "
+                "again with --allow-empty-source")
 
     def cleanup(self, rm: SourceEntries, source_key: str, seen: set[str], unread: Unread) -> None:
         """``--cleanup full`` of one source: what it no longer holds (not in ``seen``, not ``unread``)."""
@@ -526,19 +518,17 @@ class IngestJob:
             self.progress(self.report)
 
     def _checkpoint(self, rm: MarkWriter, force: bool = False) -> None:
-        """Make the store durable, then tell the record manager (never the other way round)."""
+        """Tell the record manager what the store holds durably (its calls returned)."""
         if not self._pending_done and not force:
             return
         interval = self.options.checkpoint_seconds
         if interval is None:
-            interval = 0.0 if self._flush is None else max(2.0, FLUSH_COST_RATIO * self._flush_cost)
+            interval = CHECKPOINT_COST_RATIO * self._mark_cost
         if not force and time.monotonic() - self._last_checkpoint < interval:
             return
-        if self._flush is not None:
-            started = time.monotonic()
-            self._retry("flushing the store", self._flush)
-            self._flush_cost = time.monotonic() - started
+        started = time.monotonic()
         rm.mark_done(self._pending_done)
+        self._mark_cost = time.monotonic() - started
         self._pending_done = []
         self._last_checkpoint = time.monotonic()
 
@@ -560,8 +550,6 @@ class IngestJob:
             if ids:
                 self._retry("deleting records whose source vanished",
                             lambda ids=ids: self.store.delete(self.collection, ids=ids))  # type: ignore[misc]
-            if self._flush is not None:
-                self._retry("flushing the store", self._flush)
             rm.forget([e.doc_id for e in part])
             self.report.deleted += len(part)
             self.report.chunks_deleted += len(ids)
@@ -570,9 +558,10 @@ class IngestJob:
         """Reconcile the store with the record manager over the whole collection.
 
         Documents of this source were already checked chunk by chunk while reading. Here: store
-        records no entry accounts for are counted (and deleted with ``--cleanup full``), and entries
-        of other sources whose chunks are gone are forgotten, so the next ingest of that source
-        writes them again instead of trusting them.
+        records no entry accounts for are counted and left alone, with or without ``--cleanup full``
+        (the API, another tool or another store's migration wrote them, and a cleanup deletes only
+        what a load job wrote), and entries of other sources whose chunks are gone are forgotten, so
+        the next ingest of that source writes them again instead of trusting them.
         """
         tracked: dict[str, str] = {}
         for entry in rm.entries():
@@ -587,14 +576,6 @@ class IngestJob:
                 if rec.id not in tracked:
                     untracked.append(rec.id)
         self.report.untracked = len(untracked)
-        if untracked and self.options.cleanup == "full":
-            for start in range(0, len(untracked), 500):
-                part = untracked[start : start + 500]
-                self._retry("deleting untracked records", lambda part=part: self.store.delete(  # type: ignore[misc]
-                    self.collection, ids=part))
-            if self._flush is not None:
-                self._retry("flushing the store", self._flush)
-            self.report.chunks_deleted += len(untracked)
         lost = sorted({doc for cid, doc in tracked.items() if cid not in present})
         if lost:
             rm.forget(lost)
@@ -611,45 +592,11 @@ class IngestJob:
                         lambda: ensure_collection_for(self.store, self.collection, self.embedder))
             rm = self.state.record_manager(self.collection)
             cache_db = EmbeddingCache(self.state.embed_cache) if self.state.embed_cache else None
-            embedder = CachingEmbedder(self.embedder, cache_db)
-            to_embed: queue.Queue[_Batch | None] = queue.Queue(opts.queue_depth)
-            to_write: queue.Queue[_Batch | None] = queue.Queue(opts.queue_depth)
             seen: set[str] = set()
-            rejects_cm = (open(opts.rejects_path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
-                          if opts.rejects_path is not None else contextlib.nullcontext())
-            # A store that builds its index faster over all rows at once (pgvector's HNSW) defers it
-            # while the job fills an empty collection.
-            bulk_cm: contextlib.AbstractContextManager[None] = (
-                self.store.bulk_load(self.collection) if isinstance(self.store, BulkLoading)
-                else contextlib.nullcontext())
             try:
-                with rejects_cm as rejects_file, bulk_cm:
-                    self._rejects_file = rejects_file
-                    if opts.duplicates != "off":
-                        self._screen = DuplicateScreen(self.store, self.collection, opts.duplicate_threshold,
-                                                       opts.duplicates)
-                    threads = [
-                        threading.Thread(target=self._guard, args=(self._embed_stage, embedder, to_embed, to_write),
-                                         name="ingest-embed", daemon=True),
-                        threading.Thread(target=self._guard, args=(self._write_stage, rm, to_write),
-                                         name="ingest-write", daemon=True),
-                    ]
-                    for t in threads:
-                        t.start()
-                    try:
-                        self._read(source.documents(), rm, to_embed, seen)
-                        self._put(to_embed, None)
-                    except _Stop:
-                        pass
-                    except BaseException as exc:
-                        self._fail(exc)
-                    for t in threads:
-                        t.join()
-                    if self._error is not None:
-                        raise self._error
-                    if self._strict_error is not None:
-                        raise self._strict_error
+                self._pipeline(source, rm, CachingEmbedder(self.embedder, cache_db), seen)
                 if opts.cleanup == "full":
+                    self.check_empty_source(rm, self._source_key, len(seen))
                     self._cleanup(rm, seen)
                 if opts.verify:
                     self._verify(rm)
@@ -661,6 +608,45 @@ class IngestJob:
         if self.progress is not None:
             self.progress(self.report)
         return self.report
+
+    def _pipeline(self, source: Source, rm: RecordManager, embedder: CachingEmbedder, seen: set[str]) -> None:
+        """The three stages over the whole source: read here, embed and write on threads of their own."""
+        opts = self.options
+        to_embed: queue.Queue[_Batch | None] = queue.Queue(opts.queue_depth)
+        to_write: queue.Queue[_Batch | None] = queue.Queue(opts.queue_depth)
+        rejects_cm = (open(opts.rejects_path, "w", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115
+                           opener=private_file) if opts.rejects_path is not None else contextlib.nullcontext())
+        # A store that builds its index faster over all rows at once (pgvector's HNSW) defers it
+        # while the job fills an empty collection.
+        bulk_cm: contextlib.AbstractContextManager[None] = (
+            self.store.bulk_load(self.collection) if isinstance(self.store, BulkLoading)
+            else contextlib.nullcontext())
+        with rejects_cm as rejects_file, bulk_cm:
+            self._rejects_file = rejects_file
+            if opts.duplicates != "off":
+                self._screen = DuplicateScreen(self.store, self.collection, opts.duplicate_threshold,
+                                               opts.duplicates)
+            threads = [
+                threading.Thread(target=self._guard, args=(self._embed_stage, embedder, to_embed, to_write),
+                                 name="ingest-embed", daemon=True),
+                threading.Thread(target=self._guard, args=(self._write_stage, rm, to_write),
+                                 name="ingest-write", daemon=True),
+            ]
+            for t in threads:
+                t.start()
+            try:
+                self._read(source.documents(), rm, to_embed, seen)
+                self._put(to_embed, None)
+            except _Stop:
+                pass
+            except BaseException as exc:
+                self._fail(exc)
+            for t in threads:
+                t.join()
+            if self._error is not None:
+                raise self._error
+            if self._strict_error is not None:
+                raise self._strict_error
 
     def _fail(self, exc: BaseException) -> None:
         if self._error is None:
@@ -674,6 +660,16 @@ class IngestJob:
             pass
         except BaseException as exc:
             self._fail(exc)
+
+
+def private_file(path: str, flags: int) -> int:
+    """``open``'s opener for the rejects file: created 0600, since it quotes rows of a tenant's data; an
+    older file is made 0600 too (a regular file only: ``--rejects-file /dev/stderr`` stays as it is)."""
+    fd = os.open(path, flags, FILE_MODE)
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        with contextlib.suppress(PermissionError):  # another user's file: left as its owner made it
+            os.fchmod(fd, FILE_MODE)
+    return fd
 
 
 def ingest_source(
@@ -721,6 +717,5 @@ def iter_batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 __all__: Sequence[str] = [
-    "IngestJob", "IngestOptions", "IngestReport", "JobState", "Progress", "content_hash", "ingest_file",
-    "ingest_source",
+    "IngestJob", "IngestReport", "JobState", "Progress", "content_hash", "ingest_file", "ingest_source",
 ]

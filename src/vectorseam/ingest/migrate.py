@@ -1,32 +1,30 @@
 """Copying a collection between any two stores: ids, vectors, text and metadata, batched and resumable.
 
 The copy reads the source with ``scan`` (stable order) and writes pages with ``upsert`` (idempotent),
-so an interrupted migration run again just redoes at most one page. Progress is a count of records
-copied in scan order, kept in the target data directory's state database, updated only after the target has made the
-page durable (the memory store flushes). At the end the two collections are compared: record counts,
-then a random sample of records field by field (vectors to 1e-5; for cosine collections by direction,
-since some backends store cosine vectors normalised).
+so an interrupted migration run again just redoes at most one page (:mod:`vectorseam.ingest.copying`,
+the loop reindex shares). Progress is a count of records copied in scan order, kept in the target data
+directory's state database, saved after each page the target wrote (every store's write is durable when
+its call returns). At the end the two collections are compared: record counts, then a random sample of
+records field by field (vectors to 1e-5; for cosine collections by direction, since some backends store
+cosine vectors normalised).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from vectorseam.embedders.base import FINGERPRINT_KEY
-from vectorseam.errors import EmbedderMismatchError, VectorseamError
+from vectorseam.embedding import FINGERPRINT_KEY
+from vectorseam.errors import EmbedderMismatchError
+from vectorseam.ingest.copying import copy_pages
 from vectorseam.retrying import RetryPolicy, call_with_retry
-from vectorseam.store import Flushable, VectorStore
-from vectorseam.types import CollectionSpec, Metric, Record
-
-
-class MigrationError(VectorseamError):
-    """The copy finished but the target does not match the source."""
+from vectorseam.store import VectorStore
+from vectorseam.types import CollectionInfo, CollectionSpec, Metric, Record
 
 
 @dataclass
@@ -40,6 +38,7 @@ class MigrationReport:
     sampled: int = 0
     mismatches: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    profile: str = ""  # what became of the collection's tuned retrieval profile ('' when it had none)
 
     @property
     def verified(self) -> bool:
@@ -89,22 +88,46 @@ def migrate_collection(
     retry: RetryPolicy | None = None,
     progress: MigrationProgress | None = None,
     seed: int | None = None,
-    checkpoint_seconds: float = 2.0,
 ) -> MigrationReport:
     """Copy ``collection`` from ``source`` to ``target`` and verify the copy.
 
     ``state`` holds this migration's progress (keyed by source, target and collection, so progress of
-    another migration is never mistaken for this one's).
+    another migration is never mistaken for this one's); it is saved after every page the target wrote.
     """
     policy = retry or RetryPolicy()
     started = time.monotonic()
     into = target_collection or collection
     report = MigrationReport(collection, into)
-
-    def again(what: str, fn: Callable[[], object]) -> object:
-        return call_with_retry(what, fn, policy)
-
     info = source.collection_info(collection)
+    _ensure_target(target, into, info, policy)
+    report.source_count = info.count
+    report.resumed_from = done = state.load()
+    sampler = _Reservoir(sample, random.Random(seed))
+
+    def write(records: list[Record]) -> None:
+        call_with_retry(f"writing to {into!r}", lambda: target.upsert(into, records), policy)
+        report.copied += len(records)
+
+    def after(position: int, page: list[Record]) -> None:
+        sampler.add(r.id for r in page)  # every id, copied now or before
+        if position > done:
+            state.save(position)
+        if progress is not None:
+            progress(report)
+
+    state.save(copy_pages(source.scan(collection, batch_size=batch_size, include_vectors=True), write,
+                          start=done, after=after))
+    _verify(source, target, collection, into, info.metric, sampler.ids, report, policy)
+    report.seconds = time.monotonic() - started
+    if report.verified:
+        state.clear()
+    if progress is not None:
+        progress(report)
+    return report
+
+
+def _ensure_target(target: VectorStore, into: str, info: CollectionInfo, policy: RetryPolicy) -> None:
+    """The target collection, created like the source's; one filled by another embedder is refused."""
     spec = CollectionSpec(into, info.dimension, info.metric, dict(info.metadata))
     target_info = call_with_retry("creating the target collection", lambda: target.ensure_collection(spec), policy)
     theirs, ours = target_info.metadata.get(FINGERPRINT_KEY), info.metadata.get(FINGERPRINT_KEY)
@@ -113,53 +136,37 @@ def migrate_collection(
             f"the target collection {into!r} exists with embedder {theirs!r}, the source's is {ours!r}; "
             "migrate into another collection name (--to-collection)"
         )
-    report.source_count = info.count
-    done = state.load()
-    report.resumed_from = done
-    flush = target.flush if isinstance(target, Flushable) else None
-    rng = random.Random(seed)
-    reservoir: list[str] = []
-    seen = 0
-    position = 0
-    last_save = time.monotonic()
-    for page in source.scan(collection, batch_size=batch_size, include_vectors=True):
-        for rec in page:  # reservoir sample of every id, copied now or before
-            seen += 1
-            if len(reservoir) < sample:
-                reservoir.append(rec.id)
+
+
+class _Reservoir:
+    """A uniform sample of ``size`` ids out of every id seen (Algorithm R)."""
+
+    def __init__(self, size: int, rng: random.Random) -> None:
+        self.size, self.rng = size, rng
+        self.ids: list[str] = []
+        self.seen = 0
+
+    def add(self, ids: Iterable[str]) -> None:
+        for rid in ids:
+            self.seen += 1
+            if len(self.ids) < self.size:
+                self.ids.append(rid)
             else:
-                j = rng.randrange(seen)
-                if j < sample:
-                    reservoir[j] = rec.id
-        end = position + len(page)
-        if end > done:
-            todo = page[max(done - position, 0):]
-            again(f"writing to {into!r}", lambda todo=todo: target.upsert(into, todo))  # type: ignore[misc]
-            report.copied += len(todo)
-            if flush is None or time.monotonic() - last_save >= checkpoint_seconds:
-                if flush is not None:
-                    again("flushing the target", flush)
-                state.save(end)
-                last_save = time.monotonic()
-        position = end
-        if progress is not None:
-            progress(report)
-    if flush is not None:
-        again("flushing the target", flush)
-    state.save(position)
-    report.target_count = int(again("counting the target", lambda: target.count(into)))  # type: ignore[call-overload]
+                j = self.rng.randrange(self.seen)
+                if j < self.size:
+                    self.ids[j] = rid
+
+
+def _verify(source: VectorStore, target: VectorStore, collection: str, into: str, metric: Metric,
+            sample: list[str], report: MigrationReport, policy: RetryPolicy) -> None:
+    """Compare the copy with the source: the record counts, then ``sample`` field by field."""
+    report.target_count = call_with_retry("counting the target", lambda: target.count(into), policy)
     if report.target_count != report.source_count:
         report.mismatches.append(f"count: source has {report.source_count}, target has {report.target_count}")
-    theirs_by_id = {r.id: r for r in target.fetch(into, reservoir, include_vectors=True)}
-    for rec in source.fetch(collection, reservoir, include_vectors=True):
+    theirs_by_id = {r.id: r for r in target.fetch(into, sample, include_vectors=True)}
+    for rec in source.fetch(collection, sample, include_vectors=True):
         other = theirs_by_id.get(rec.id)
-        why = "missing in the target" if other is None else records_equal(rec, other, info.metric)
+        why = "missing in the target" if other is None else records_equal(rec, other, metric)
         if why is not None:
             report.mismatches.append(f"record {rec.id!r}: {why}")
-    report.sampled = len(reservoir)
-    report.seconds = time.monotonic() - started
-    if report.verified:
-        state.clear()
-    if progress is not None:
-        progress(report)
-    return report
+    report.sampled = len(sample)

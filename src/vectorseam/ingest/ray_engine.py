@@ -49,7 +49,7 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -58,23 +58,25 @@ import numpy as np
 
 from vectorseam.config import EmbedderSettings, Settings
 from vectorseam.datadir import DataDir
-from vectorseam.embedders.base import Embedder
+from vectorseam.embedding import Embedder
 from vectorseam.errors import ConfigError, ValidationError, VectorseamError
 from vectorseam.ingest.job import (
     MAX_REJECTS_KEPT,
     IngestJob,
-    IngestOptions,
     IngestReport,
     JobState,
     PlannedBatch,
     PlannedDocument,
     Progress,
     Unread,
+    private_file,
 )
 from vectorseam.ingest.ray_record_manager import DEFAULT_SCHEMA, PgRecordManager, UnseenEntries
 from vectorseam.ingest.record_manager import Entry
 from vectorseam.ingest.sources import Document, Reject, RowSpec, Source
+from vectorseam.ingest_options import IngestOptions
 from vectorseam.store import BulkLoading, VectorStore
+from vectorseam.types import Capabilities
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -311,8 +313,7 @@ class _Embedder:
         from vectorseam.embedders import build_embedder
         from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
 
-        embedder = build_embedder(ctx.embedder)
-        _place(embedder, threads)
+        embedder = build_embedder(ctx.embedder, device=_place(threads))
         cache = EmbeddingCache(ctx.embed_cache) if ctx.embed_cache else None
         self.embedder = CachingEmbedder(embedder, cache)
 
@@ -334,23 +335,18 @@ class _Embedder:
         return _table(rows)
 
 
-def _place(embedder: Embedder, threads: int) -> None:
-    """Run a local model on the GPU Ray assigned to this actor (CUDA_VISIBLE_DEVICES names it), if any,
-    else on ``threads`` CPU threads."""
+def _place(threads: int) -> str:
+    """Where this actor's model computes: the GPU Ray assigned to it (CUDA_VISIBLE_DEVICES names it), if
+    any, else the CPU with ``threads`` threads (an HTTP embedder computes nothing here either way)."""
     import ray
 
-    from vectorseam.embedders.local import LocalEmbedder
-
-    base = getattr(embedder, "base", embedder)  # a customized embedder wraps the model
-    if not isinstance(base, LocalEmbedder):
-        return
     if ray.get_gpu_ids():
-        base.device = "cuda"
-        return
+        return "cuda"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     else:  # read when torch is imported: only if a text misses the cache (the import alone takes seconds)
         os.environ["OMP_NUM_THREADS"] = str(threads)
+    return "cpu"
 
 
 # -- stage 4: write ---------------------------------------------------------------------------------
@@ -481,25 +477,37 @@ def check_ray_options(options: IngestOptions, cluster: RayCluster) -> None:
                               "engine (--engine local)")
 
 
-def check_store_for_ray(store_name: str, store_options: dict[str, Any]) -> None:
+def check_store_for_ray(capabilities: Capabilities) -> None:
     """Stores that live inside one process cannot take writes from Ray's worker processes: each
     writer actor would open its own copy, and the driver would never see the records."""
-    if store_name == "qdrant" and not store_options.get("url"):
-        raise ConfigError("the qdrant store here runs in qdrant-client's local mode (no 'url'), inside one process; "
-                          "the Ray engine writes from other processes, which would each hold their own copy. Use a "
-                          "Qdrant server (store.options.url) or the local engine (--engine local)")
+    if capabilities.one_process is not None:
+        raise ConfigError(f"the {capabilities.name} store here {capabilities.one_process}; the Ray engine writes "
+                          "from other processes, which would each hold their own copy. Use a store they reach, or "
+                          "the local engine (--engine local)")
 
 
-def check_single_node_for(store_name: str) -> None:
-    """The memory store is a directory on one machine (its lock and log need one kernel): writer actors
-    on other nodes would each write to their own disk."""
+def check_single_node_for(capabilities: Capabilities) -> None:
+    """A store on one machine's disk (the memory store's directory: its lock and log need one kernel):
+    writer actors on other nodes would each write to their own disk."""
     import ray
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
-    if store_name == "memory" and len(nodes) > 1:
-        raise ConfigError(f"the memory store keeps its data in data_dir on one machine, and this Ray cluster has "
-                          f"{len(nodes)} nodes: writers elsewhere would write their own copies. Use a server store "
-                          "(pgvector, qdrant with a url) for a multi-node cluster, or a single-node one")
+    if capabilities.one_machine is not None and len(nodes) > 1:
+        raise ConfigError(f"the {capabilities.name} store {capabilities.one_machine}, and this Ray cluster has "
+                          f"{len(nodes)} nodes: writers elsewhere would write their own copies. Use a store every "
+                          "node reaches (a server or a database: pgvector, qdrant with a url) for a multi-node "
+                          "cluster, or a single-node one")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSetup:
+    """What every worker opens its own store and embedder from (the driver's own do not travel): the
+    configured store's plugin name and options, its identity in job state, the embedder's settings."""
+
+    store_name: str
+    store_options: dict[str, Any]
+    store_key: str
+    embedder: EmbedderSettings
 
 
 def ingest_on_ray(
@@ -507,11 +515,7 @@ def ingest_on_ray(
     embedder: Embedder,
     collection: str,
     sources: Sequence[RaySource],
-    *,
-    store_name: str,
-    store_options: dict[str, Any],
-    store_key: str,
-    embedder_settings: EmbedderSettings,
+    setup: WorkerSetup,
     cluster: RayCluster,
     options: IngestOptions | None = None,
     embed_cache: Path | None = None,
@@ -520,53 +524,60 @@ def ingest_on_ray(
     """Run the load job on Ray over ``sources`` into ``collection`` (which must exist for ``embedder``).
 
     ``store`` and ``embedder`` serve the driver (cleanup, the bulk-load mode); the workers open their
-    own from ``store_name``/``store_options`` and ``embedder_settings``.
+    own as ``setup`` says.
     """
     opts = options or IngestOptions()
     check_ray_options(opts, cluster)
-    check_store_for_ray(store_name, store_options)
+    check_store_for_ray(store.capabilities)
     if not sources:
         raise ValidationError("no source given")
     started = time.monotonic()
     report = IngestReport(collection=collection)
     estimates = [Source(s.path, s.spec).estimate() for s in sources]
     report.expected = None if None in estimates else sum(e or 0 for e in estimates)
-    run = uuid.uuid4().hex
-    ctx = _Context(store_name, store_options, embedder_settings, collection, store_key, cluster.record_manager_dsn,
-                   cluster.record_manager_schema, run, opts, str(embed_cache) if embed_cache else None)
-    rm = PgRecordManager(cluster.record_manager_dsn, store_key, collection, cluster.record_manager_schema)
+    ctx = _Context(setup.store_name, setup.store_options, setup.embedder, collection, setup.store_key,
+                   cluster.record_manager_dsn, cluster.record_manager_schema, uuid.uuid4().hex, opts,
+                   str(embed_cache) if embed_cache else None)
+    rm = PgRecordManager(cluster.record_manager_dsn, setup.store_key, collection, cluster.record_manager_schema)
     try:
         rm.create_schema()
         if not rm.try_job_lock():
             raise VectorseamError(f"another job is writing to collection {collection!r} of this store; wait for it "
                                   "to finish (or stop it) and run again")
-        rm.begin_run(run)
-        joined = _connect(cluster.address)
-        bulk: contextlib.AbstractContextManager[None] = (
-            store.bulk_load(collection) if isinstance(store, BulkLoading) else contextlib.nullcontext())
-        unread: dict[str, Unread] = {s.key: Unread() for s in sources}
-        rejects_cm = (open(opts.rejects_path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
-                      if opts.rejects_path is not None else contextlib.nullcontext())
-        try:
-            check_single_node_for(store_name)
-            with rejects_cm as rejects_file, bulk, warnings.catch_warnings():
-                warnings.filterwarnings("ignore", module=r"ray\.")  # advice on pool sizes for small inputs
-                _drive(_pipeline(ctx, sources, cluster), report, unread, rejects_file, opts, progress)
-            if opts.cleanup == "full":
-                _cleanup(store, embedder, collection, ctx, rm, sources, unread, report)
-        except BaseException as exc:
-            raise _unwrap(exc) from None
-        finally:
-            if joined:
-                import ray
-
-                ray.shutdown()
+        rm.begin_run(ctx.run)
+        _run(store, embedder, ctx, rm, sources, cluster, report, progress)
     finally:
         rm.close()  # also ends the job lock
     report.seconds = time.monotonic() - started
     if progress is not None:
         progress(report)
     return report
+
+
+def _run(store: VectorStore, embedder: Embedder, ctx: _Context, rm: PgRecordManager, sources: Sequence[RaySource],
+         cluster: RayCluster, report: IngestReport, progress: Progress | None) -> None:
+    """The pipeline on the cluster (joined, or started and stopped here), then ``--cleanup full``."""
+    opts = ctx.options
+    joined = _connect(cluster.address)
+    bulk: contextlib.AbstractContextManager[None] = (
+        store.bulk_load(ctx.collection) if isinstance(store, BulkLoading) else contextlib.nullcontext())
+    unread: dict[str, Unread] = {s.key: Unread() for s in sources}
+    rejects_cm = (open(opts.rejects_path, "w", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115
+                       opener=private_file) if opts.rejects_path is not None else contextlib.nullcontext())
+    try:
+        check_single_node_for(store.capabilities)
+        with rejects_cm as rejects_file, bulk, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"ray\.")  # advice on pool sizes for small inputs
+            _drive(_pipeline(ctx, sources, cluster), report, unread, rejects_file, opts, progress)
+        if opts.cleanup == "full":
+            _cleanup(store, embedder, ctx.collection, ctx, rm, sources, unread, report)
+    except BaseException as exc:
+        raise _unwrap(exc) from None
+    finally:
+        if joined:
+            import ray
+
+            ray.shutdown()
 
 
 def _drive(ds: Any, report: IngestReport, unread: dict[str, Unread], rejects_file: IO[str] | None,
@@ -611,20 +622,24 @@ def _cleanup(store: VectorStore, embedder: Embedder, collection: str, ctx: _Cont
     entries = UnseenEntries(rm, ctx.run)
     for scope in dict.fromkeys(s.cleanup_scope for s in sources):
         for key in rm.unseen_sources(scope, ctx.run):
+            job.check_empty_source(entries, key, report.processed - report.rejected)
             job.cleanup(entries, key, set(), unread.get(key, Unread()))
     report.deleted += job.report.deleted
     report.kept += job.report.kept
     report.chunks_deleted += job.report.chunks_deleted
 
 
-def ray_cluster_from(settings: Settings, overrides: dict[str, Any] | None = None) -> RayCluster:
-    """The cluster settings of a :class:`vectorseam.config.Settings`; the record manager defaults to the
-    pgvector store's database."""
+def ray_cluster_from(settings: Settings, record_manager_dsn: str | None,
+                     overrides: Mapping[str, object] | None = None) -> RayCluster:
+    """The cluster settings of a :class:`vectorseam.config.Settings` (``overrides``: address, workers);
+    the record manager lives in the PostgreSQL database ``record_manager_dsn`` (the facade's
+    :meth:`~vectorseam.client.VectorSeam.shared_database`)."""
     ing = settings.ingest
-    dsn = settings.shared_database(ing.record_manager_dsn) or ""
+    dsn = record_manager_dsn or ""
     cluster = RayCluster(ing.ray_address, ing.ray_workers, ing.ray_writers, record_manager_dsn=dsn,
                          record_manager_schema=ing.record_manager_schema)
-    return replace(cluster, **(overrides or {}))
+    return replace(cluster, **dict(overrides or {}))  # type: ignore[arg-type]
 
 
-__all__ = ["RayCluster", "RaySource", "check_ray_options", "expand_sources", "ingest_on_ray", "ray_cluster_from"]
+__all__ = ["RayCluster", "RaySource", "WorkerSetup", "check_ray_options", "expand_sources", "ingest_on_ray",
+           "ray_cluster_from"]

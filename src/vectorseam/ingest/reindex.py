@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vectorseam.embedders.base import Embedder
-from vectorseam.embedders.fingerprint import collection_spec, ensure_collection_for
+from vectorseam.embedding import Embedder, collection_spec, ensure_collection_for
 from vectorseam.errors import ValidationError, VectorseamError
 from vectorseam.ingest.aliases import AliasMap
+from vectorseam.ingest.copying import copy_pages
 from vectorseam.ingest.embed_cache import CachingEmbedder, EmbeddingCache
 from vectorseam.ingest.job import JobState
 from vectorseam.retrying import RetryPolicy, call_with_retry
-from vectorseam.store import Flushable, VectorStore
+from vectorseam.store import VectorStore
 from vectorseam.types import Record
 
 
@@ -38,6 +38,7 @@ class ReindexReport:
     cached: int = 0
     switched: bool = False
     seconds: float = 0.0
+    profile: str = ""  # what became of the collection's tuned retrieval profile ('' when it had none)
 
 
 ReindexProgress = Callable[[ReindexReport], None]
@@ -59,8 +60,11 @@ def reindex_collection(
     batch_size: int = 64,
     retry: RetryPolicy | None = None,
     progress: ReindexProgress | None = None,
+    before_switch: Callable[[ReindexReport], None] | None = None,
 ) -> ReindexReport:
-    """Re-embed the collection ``name`` (or the one the alias ``name`` points at) and point ``name`` at it."""
+    """Re-embed the collection ``name`` (or the one the alias ``name`` points at) and point ``name`` at it.
+    ``before_switch`` runs once the new collection is complete, before the alias moves (the facade
+    carries the tuned profile there, so searches find it with the collection)."""
     policy = retry or RetryPolicy()
     started = time.monotonic()
     source = aliases.resolve(name)
@@ -71,49 +75,68 @@ def reindex_collection(
     report = ReindexReport(source, into, name, total=info.count)
     with state.lock(into):
         call_with_retry("creating the new collection", lambda: ensure_collection_for(store, into, embedder), policy)
-        cache = EmbeddingCache(state.embed_cache) if state.embed_cache else None
-        caching = CachingEmbedder(embedder, cache)
-        flush = store.flush if isinstance(store, Flushable) else None
-        try:
-            for page in store.scan(source, batch_size=batch_size, include_vectors=False):
-                empty = [r.id for r in page if not r.text.strip()]
-                if empty:
-                    raise VectorseamError(
-                        f"records {', '.join(map(repr, empty[:5]))} of {source!r} have no text, so they cannot be "
-                        "re-embedded; ingest them again from their source instead"
-                    )
-                present = {r.id: r for r in store.fetch(into, [r.id for r in page], include_vectors=False)}
-                todo = [r for r in page if not (r.id in present and present[r.id].text == r.text
-                                                and present[r.id].metadata == r.metadata)]
-                report.skipped += len(page) - len(todo)
-                if todo:
-                    vectors = caching.embed([r.text for r in todo])
-                    records = [Record(r.id, v, r.text, r.metadata) for r, v in zip(todo, vectors, strict=True)]
-                    call_with_retry(f"writing to {into!r}", lambda records=records: store.upsert(  # type: ignore[misc]
-                        into, records), policy)
-                    report.written += len(todo)
-                report.embedded, report.cached = caching.embedded, caching.cached
-                if progress is not None:
-                    progress(report)
-            if flush is not None:
-                call_with_retry("flushing the store", flush, policy)
-        finally:
-            if cache is not None:
-                cache.close()
-        source_count = store.count(source)
-        target_count = store.count(into)
-        if target_count != source_count:
-            raise VectorseamError(
-                f"reindex of {source!r} into {into!r} is incomplete ({target_count} of {source_count} records; "
-                "the source changed meanwhile?); the alias was not switched. Run the same command again"
-            )
+        _copy_embedded(store, source, into, embedder, state, batch_size, policy, report, progress)
+        _check_complete(store, source, into)
         _carry_record_manager(state, source, into)
+        if before_switch is not None:
+            before_switch(report)
         aliases.set(name, into)
         report.switched = True
     report.seconds = time.monotonic() - started
     if progress is not None:
         progress(report)
     return report
+
+
+def _copy_embedded(store: VectorStore, source: str, into: str, embedder: Embedder, state: JobState,
+                   batch_size: int, policy: RetryPolicy, report: ReindexReport,
+                   progress: ReindexProgress | None) -> None:
+    """Every record of ``source`` into ``into`` with a vector of ``embedder`` (through the embedding cache);
+    records already there with the same text and metadata are skipped (a resumed reindex)."""
+    cache = EmbeddingCache(state.embed_cache) if state.embed_cache else None
+    caching = CachingEmbedder(embedder, cache)
+
+    def embedded(page: list[Record]) -> list[Record]:
+        empty = [r.id for r in page if not r.text.strip()]
+        if empty:
+            raise VectorseamError(
+                f"records {', '.join(map(repr, empty[:5]))} of {source!r} have no text, so they cannot be "
+                "re-embedded; ingest them again from their source instead"
+            )
+        present = {r.id: r for r in store.fetch(into, [r.id for r in page], include_vectors=False)}
+        todo = [r for r in page if not (r.id in present and present[r.id].text == r.text
+                                        and present[r.id].metadata == r.metadata)]
+        report.skipped += len(page) - len(todo)
+        if not todo:
+            return []
+        vectors = caching.embed([r.text for r in todo])
+        return [Record(r.id, v, r.text, r.metadata) for r, v in zip(todo, vectors, strict=True)]
+
+    def write(records: list[Record]) -> None:
+        call_with_retry(f"writing to {into!r}", lambda: store.upsert(into, records), policy)
+        report.written += len(records)
+
+    def after(position: int, page: list[Record]) -> None:
+        report.embedded, report.cached = caching.embedded, caching.cached
+        if progress is not None:
+            progress(report)
+
+    try:
+        copy_pages(store.scan(source, batch_size=batch_size, include_vectors=False), write, convert=embedded,
+                   after=after)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _check_complete(store: VectorStore, source: str, into: str) -> None:
+    source_count = store.count(source)
+    target_count = store.count(into)
+    if target_count != source_count:
+        raise VectorseamError(
+            f"reindex of {source!r} into {into!r} is incomplete ({target_count} of {source_count} records; "
+            "the source changed meanwhile?); the alias was not switched. Run the same command again"
+        )
 
 
 def _carry_record_manager(state: JobState, source: str, into: str) -> None:

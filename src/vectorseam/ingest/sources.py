@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from vectorseam.errors import ValidationError
+from vectorseam.extras import require
 from vectorseam.types import Metadata, check_storable_text, validate_id, validate_metadata
 
 MAX_TEXT_CHARS = 1_000_000
+MAX_REJECT_CHARS = 1000  # one reject's line, in the rejects file, a report or a job; the rest is cut
 # One row (the bytes of a JSONL line, the characters of a CSV record) is never held past this: a
 # longer one is rejected unread. It also bounds how far an unclosed CSV quote is followed.
 MAX_ROW_SIZE = 16 * MAX_TEXT_CHARS
@@ -66,8 +68,13 @@ class Reject:
 
     def __str__(self) -> str:
         """One line of the rejects file, whatever a file name or field name holds: line breaks are
-        escaped, and so are surrogates (a path with undecodable bytes), so it can always be printed."""
-        line = f"{self.origin}: {self.reason}".translate(_LINE_BREAKS)
+        escaped, and so are surrogates (a path with undecodable bytes), so it can always be printed; and
+        it is cut at MAX_REJECT_CHARS (a reason quoting a 500 KB field name was kept whole everywhere)."""
+        line = f"{self.origin}: {self.reason}"
+        cut = len(line) - MAX_REJECT_CHARS
+        if cut > 0:
+            line = f"{line[:MAX_REJECT_CHARS]}... (truncated: {cut} more characters)"
+        line = line.translate(_LINE_BREAKS)
         return line if line.isascii() else line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -219,6 +226,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
+    require("parquet", f"{path}: reading Parquet files")
     import pyarrow.parquet as pq
 
     try:
@@ -261,6 +269,21 @@ def _skip_line(fh: IO[bytes], line: bytes) -> int:
     return size
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names one key twice; ``json`` would keep the last value without a word."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
     limit = MAX_ROW_SIZE
     with open(path, "rb") as fh:
@@ -281,7 +304,13 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
                 yield line_no, Reject(origin, f"undecodable bytes (not UTF-8) at byte {exc.start}")
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line, object_pairs_hook=_unique_keys)
+            except _DuplicateKey as exc:
+                key = str(exc.args[0])
+                shown = key if len(key) <= 100 else key[:100] + "..."
+                yield line_no, Reject(origin, f"the key {shown!r} appears more than once in this JSON object, so "
+                                              "which value is meant is unclear; keep one")
+                continue
             except json.JSONDecodeError as exc:
                 yield line_no, Reject(origin, f"broken JSON: {exc.msg} at column {exc.colno}")
                 continue
@@ -468,59 +497,81 @@ def _names(row: Mapping[str, Any]) -> str:
     return ", ".join(map(str, list(row)[:20])) + (", ..." if len(row) > 20 else "")
 
 
+def _first_fields(path: Path) -> tuple[list[str], str] | None:
+    """The field names of a row file (the CSV header, the Parquet schema, the first JSON object) and
+    where they were found; None when there is none to read (the rows' own rejects say why)."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+            reader = csv.reader(_Lines(fh, MAX_ROW_SIZE), delimiter="\t" if suffix == ".tsv" else ",", strict=True)
+            try:
+                header = next((row for row in reader if row), None)
+            except (csv.Error, _RowTooLong):
+                return None
+        return (header, "header") if header else None
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names), "schema"
+        except Exception:  # a damaged file: reading it reports that
+            return None
+    rows = read_rows(path)
+    try:
+        for n, (_, row) in enumerate(rows):
+            if isinstance(row, dict):
+                return list(row), "first row"
+            if n >= 100:
+                break
+    finally:
+        rows.close()  # type: ignore[attr-defined]
+    return None
+
+
+def check_fields(path: Path, spec: RowSpec) -> None:
+    """The fields ``spec`` names (text field or template fields, id field, metadata fields) against
+    the file's header, schema or first JSON row, before any row is read: a misspelt --text-field once
+    rejected every row, one by one, and the job ended "successfully" with nothing written."""
+    found = _first_fields(path)
+    if found is None:
+        return
+    names, where = found
+    template = spec.template()
+    wanted = ([(f, "text template field") for f in template.fields] if template is not None
+              else [(spec.text_field, "text field")])
+    wanted += [(spec.id_field, "id field")] if spec.id_field else []
+    wanted += [(f, "metadata field") for f in spec.metadata_fields or ()]
+    have = set(names)
+    missing = [f"{what} {name[:100]!r}" for name, what in dict.fromkeys(wanted) if name not in have]
+    if missing:
+        shown = ", ".join(repr(n[:100]) for n in names[:50]) + (", ..." if len(names) > 50 else "")
+        raise ValidationError(
+            f"{path}: the {where} has no {' and no '.join(missing)}; its fields are {shown or 'none'}. Name one of "
+            "them (--text-field, --id-field, --metadata-fields, or {Field} in --text-template); nothing was read")
+
+
 def to_documents(path: Path, spec: RowSpec) -> Iterator[Document | Reject]:
     """Rows of ``path`` as documents; rows that can't be one come out as Rejects, in file order."""
     template = spec.template()
-    template_fields = template.fields if template is not None else []
-    used = {spec.id_field or "id", spec.text_field, *template_fields}
+    used = {spec.id_field or "id", spec.text_field, *(template.fields if template is not None else [])}
     seen: dict[str, int] = {}
-    ordinal = -1
-    for line_no, row in read_rows(path):
-        ordinal += 1
+    for ordinal, (line_no, row) in enumerate(read_rows(path)):
         origin = f"{path}:{line_no}"
         if isinstance(row, Reject):
             yield row
             continue
-        # id
-        raw_id = row.get(spec.id_field or "id")
-        if raw_id is None or raw_id == "":
-            if spec.id_field:
-                yield Reject(origin, f"missing id field {spec.id_field!r}")
-                continue
-            doc_id = str(ordinal)  # the row's position: stable for an append-only file
-        elif isinstance(raw_id, str | int | float):
-            doc_id = str(raw_id)
-        else:
-            yield Reject(origin, f"id field {spec.id_field or 'id'!r} holds a {type(raw_id).__name__}; expected a "
-                                 "string or a number")
+        doc_id = _row_id(row, spec, ordinal, origin)
+        if isinstance(doc_id, Reject):
+            yield doc_id
             continue
         if doc_id in seen:
             yield Reject(origin, f"duplicate id {doc_id!r} (first seen at line {seen[doc_id]}); kept the first",
                          doc_id)
             continue
-        # text
-        if template is not None:
-            missing = [f for f in template_fields if row.get(f) is None]
-            if missing:
-                yield Reject(origin, f"missing field(s) {', '.join(map(repr, missing))} used by the text template",
-                             doc_id)
-                continue
-            try:
-                text = template.render(row)
-            except ValidationError as exc:
-                yield Reject(origin, str(exc), doc_id)
-                continue
-        else:
-            value = row.get(spec.text_field)
-            if value is None:
-                yield Reject(origin, f"missing text field {spec.text_field!r} (fields: {_names(row)})", doc_id)
-                continue
-            if not isinstance(value, str | int | float):
-                yield Reject(origin, f"text field {spec.text_field!r} holds a {type(value).__name__}; expected a "
-                                     "string (or use --text-template)", doc_id)
-                continue
-            text = value if isinstance(value, str) else str(value)
-        # metadata
+        text = _row_text(row, spec, template, origin, doc_id)
+        if isinstance(text, Reject):
+            yield text
+            continue
         names = (spec.metadata_fields if spec.metadata_fields is not None
                  else [k for k in row if k not in used])
         absent = [n for n in names if n not in row]
@@ -531,6 +582,41 @@ def to_documents(path: Path, spec: RowSpec) -> Iterator[Document | Reject]:
         if isinstance(doc, Document):
             seen[doc_id] = line_no
         yield doc
+
+
+def _row_id(row: dict[str, Any], spec: RowSpec, ordinal: int, origin: str) -> str | Reject:
+    """The row's id: its id field, else (no id field named, none in the row) its position, which is stable
+    for an append-only file."""
+    raw_id = row.get(spec.id_field or "id")
+    if raw_id is None or raw_id == "":
+        if spec.id_field:
+            return Reject(origin, f"missing id field {spec.id_field!r}")
+        return str(ordinal)
+    if isinstance(raw_id, str | int | float):
+        return str(raw_id)
+    return Reject(origin, f"id field {spec.id_field or 'id'!r} holds a {type(raw_id).__name__}; expected a "
+                          "string or a number")
+
+
+def _row_text(row: dict[str, Any], spec: RowSpec, template: TextTemplate | None, origin: str,
+              doc_id: str) -> str | Reject:
+    """The row's text: the template rendered over its fields, or its text field."""
+    if template is not None:
+        missing = [f for f in template.fields if row.get(f) is None]
+        if missing:
+            return Reject(origin, f"missing field(s) {', '.join(map(repr, missing))} used by the text template",
+                          doc_id)
+        try:
+            return template.render(row)
+        except ValidationError as exc:
+            return Reject(origin, str(exc), doc_id)
+    value = row.get(spec.text_field)
+    if value is None:
+        return Reject(origin, f"missing text field {spec.text_field!r} (fields: {_names(row)})", doc_id)
+    if not isinstance(value, str | int | float):
+        return Reject(origin, f"text field {spec.text_field!r} holds a {type(value).__name__}; expected a "
+                              "string (or use --text-template)", doc_id)
+    return value if isinstance(value, str) else str(value)
 
 
 # -- directories of documents ---------------------------------------------------------------------
@@ -695,6 +781,9 @@ class Source:
                 f"{self.path}: unsupported file type {self.path.suffix!r}; use .csv, .tsv, .jsonl, .parquet "
                 "or a directory of .txt/.md/.html/.pdf files"
             )
+        if self.path.suffix.lower() == ".parquet":
+            require("parquet", f"{self.path}: reading Parquet files")
+        check_fields(self.path, self.spec)
 
     def documents(self) -> Iterator[Document | Reject]:
         self.check()

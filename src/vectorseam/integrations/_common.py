@@ -5,7 +5,7 @@ The frameworks disagree on who embeds. A LangChain vector store is handed an ``E
 none, and then vectorseam's configured embedder does it); LlamaIndex nodes and Haystack documents
 arrive with vectors the framework already computed. :class:`BoundCollection` serves both cases with
 the rule the rest of vectorseam keeps: a collection records the fingerprint of the space its vectors
-live in (:mod:`vectorseam.embedders.fingerprint`), and text is only ever embedded by the embedder whose
+live in (:mod:`vectorseam.embedding`), and text is only ever embedded by the embedder whose
 fingerprint that is. Everything goes through the facade's store, so the BM25 sidecar stays in step with
 every write and hybrid search works on whichever backend the configuration selects.
 """
@@ -14,32 +14,37 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from vectorseam.api import VectorSeamAPI
 from vectorseam.client import VectorSeam
 from vectorseam.config import Settings
-from vectorseam.embedders.base import FINGERPRINT_KEY, Embedder
-from vectorseam.embedders.fingerprint import check_embedder, collection_spec
+from vectorseam.embedding import FINGERPRINT_KEY, Embedder, WordTokens, check_embedder
 from vectorseam.errors import CollectionNotFoundError, ValidationError
-from vectorseam.filters import FilterLike, parse_filter
-from vectorseam.retrieval.hybrid import RetrievalSearcher
-from vectorseam.retrieval.mmr import check_lambda, mmr_order
+from vectorseam.filters import FilterLike
+from vectorseam.query import Query, query_of, vector_query
 from vectorseam.types import CollectionInfo, CollectionSpec, Hit, Metric, Record
+
+if TYPE_CHECKING:  # both sides of the API satisfy the protocol the integrations are written against
+    from vectorseam.remote import RemoteVectorSeam
+
+    _local: type[VectorSeamAPI] = VectorSeam
+    _remote: type[VectorSeamAPI] = RemoteVectorSeam
 
 T = TypeVar("T")
 
 
 def open_vectorseam(
-    vectorseam: VectorSeam | None = None,
+    vectorseam: VectorSeamAPI | None = None,
     config_file: str | os.PathLike[str] | None = None,
     settings: Settings | None = None,
-) -> VectorSeam:
-    """The facade an integration runs over: the one given, or one built from settings or a config file
-    (``vectorseam.toml`` / ``VECTORSEAM_*`` when neither is given)."""
+) -> VectorSeamAPI:
+    """The facade an integration runs over: the one given (a :class:`VectorSeam`, or a
+    :class:`~vectorseam.remote.RemoteVectorSeam` for a remote service), or one built from settings or a
+    config file (``vectorseam.toml`` / ``VECTORSEAM_*`` when neither is given)."""
     if sum(x is not None for x in (vectorseam, config_file, settings)) > 1:
         raise ValidationError("give one of a VectorSeam, settings or a config file, not several")
     if vectorseam is not None:
@@ -47,8 +52,8 @@ def open_vectorseam(
     return VectorSeam(settings=settings, config_file=config_file)
 
 
-class FunctionEmbedder:
-    """A framework's embedding model seen as a vectorseam :class:`~vectorseam.embedders.base.Embedder`.
+class FunctionEmbedder(WordTokens):
+    """A framework's embedding model seen as a vectorseam :class:`~vectorseam.embedding.Embedder`.
 
     ``name`` identifies the model (``langchain:<class>[:<model>]``); the fingerprint adds the dimension,
     which is learnt from the first vectors the model returns (a probe query when asked before that), so a
@@ -77,6 +82,7 @@ class FunctionEmbedder:
     def fingerprint(self) -> str:
         return f"{self.name}:{self.dimension}"
 
+
     def _checked(self, matrix: npt.NDArray[np.float32], rows: int) -> npt.NDArray[np.float32]:
         if matrix.ndim != 2 or matrix.shape[0] != rows:
             raise ValidationError(f"the embedding model {self.name} returned {matrix.shape[0] if matrix.ndim else 0} "
@@ -98,38 +104,6 @@ class FunctionEmbedder:
         return vector
 
 
-class GivenQueryVector:
-    """An Embedder whose query embedding is a vector the framework already computed.
-
-    Hybrid and BM25 search (:class:`~vectorseam.retrieval.hybrid.RetrievalSearcher`) take query text and
-    embed it themselves; LlamaIndex and Haystack hand over the text *and* its vector. This stand-in lets
-    them run unchanged: it answers ``embed_query`` with that vector and carries the collection's own
-    fingerprint, because the caller vouches that the vector is of the collection's space.
-    """
-
-    def __init__(self, vector: npt.ArrayLike | None, dimension: int, fingerprint: str) -> None:
-        self._vector = None if vector is None else np.asarray(vector, dtype=np.float32)
-        self._dimension = dimension
-        self._fingerprint = fingerprint
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    def embed_documents(self, texts: Sequence[str], batch_size: int | None = None) -> npt.NDArray[np.float32]:
-        raise ValidationError("this collection's vectors come from the framework: pass them in, vectorseam "
-                              "does not embed its texts")
-
-    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        if self._vector is None:
-            raise ValidationError("this search needs the query's embedding as well as its text")
-        return self._vector
-
-
 class BoundCollection:
     """One collection of a facade's store and the vector space that fills it.
 
@@ -137,22 +111,27 @@ class BoundCollection:
     are embedded here and the collection is created with that embedder's fingerprint, exactly as
     ``vectorseam ingest`` would (so either can read what the other wrote). With ``source`` instead, the
     vectors come from the framework: the collection is created on the first write, with the dimension
-    of those vectors and the fingerprint ``<source>:<dimension>``, and searches take vectors.
+    of those vectors and the fingerprint ``<source>:<dimension>`` (or ``fingerprint``, when the framework
+    embedded with a model vectorseam knows: then vectorseam's own text search reads the collection too),
+    and searches take vectors.
 
     The name is resolved through the facade's aliases on every call (an alias may be switched by
     ``vectorseam reindex`` while a framework app runs). A collection that does not exist yet reads as
     empty: frameworks query before their first write.
     """
 
-    def __init__(self, vs: VectorSeam, collection: str, embedder: Embedder | None = None,
-                 source: str | None = None, metric: Metric = "cosine") -> None:
+    def __init__(self, vs: VectorSeamAPI, collection: str, embedder: Embedder | None = None,
+                 source: str | None = None, metric: Metric = "cosine", fingerprint: str | None = None) -> None:
         if (embedder is not None) and (source is not None):
             raise ValidationError("a collection is filled by an embedder or with the framework's vectors, not both")
+        if fingerprint is not None and source is None:
+            raise ValidationError("a fingerprint names the space of the framework's vectors: give it with source=")
         CollectionSpec(collection, 1, metric)  # validates the name and the metric up front
         self.vs = vs
         self.collection = collection
         self.metric: Metric = metric
         self.source = source
+        self.fingerprint = fingerprint
         self._embedder = embedder
 
     # -- the collection -----------------------------------------------------------------------------
@@ -169,28 +148,32 @@ class BoundCollection:
 
     def info(self) -> CollectionInfo | None:
         try:
-            return self.vs.store.collection_info(self.name)
+            return self.vs.collection_info(self.collection)
         except CollectionNotFoundError:
             return None
 
     def ensure(self, dimension: int | None = None) -> CollectionInfo:
         """The collection, created if need be (``dimension``: that of the framework's vectors)."""
-        name = self.name
         if self.source is None:
-            info = self.vs.store.ensure_collection(collection_spec(name, self.embedder, self.metric))
-            check_embedder(info, self.embedder)
+            embedder = self.embedder
+            info = self.vs.create_collection(self.collection, embedder.dimension, self.metric,
+                                             {FINGERPRINT_KEY: embedder.fingerprint})
+            check_embedder(info, embedder)
             return info
         existing = self.info()
         if existing is not None:
             return existing  # the store checks each vector's dimension against it
         if dimension is None:
-            raise ValidationError(f"collection {name!r} does not exist yet and no vector says its dimension")
-        spec = CollectionSpec(name, dimension, self.metric, {FINGERPRINT_KEY: f"{self.source}:{dimension}"})
-        return self.vs.store.ensure_collection(spec)
+            raise ValidationError(f"collection {self.collection!r} does not exist yet and no vector says its "
+                                  "dimension")
+        return self.vs.create_collection(self.collection, dimension, self.metric,
+                                         {FINGERPRINT_KEY: self.fingerprint or f"{self.source}:{dimension}"})
 
     def _or_empty(self, fn: Callable[[str], T], empty: T) -> T:
+        """``fn`` of the collection's name (which the facade or the server resolves: it may be an alias);
+        ``empty`` for a collection that does not exist yet."""
         try:
-            return fn(self.name)
+            return fn(self.collection)
         except CollectionNotFoundError:
             return empty
 
@@ -202,82 +185,73 @@ class BoundCollection:
         """Write records (with vectors) into the collection, which must exist (see :meth:`ensure`)."""
         if not records:
             return 0
-        written = self.vs.store.upsert(self.name, records)
-        self.vs.flush()
-        return written
+        return self.vs.upsert(records, self.collection).written  # durable on return
 
     def fetch(self, ids: Sequence[str], include_vectors: bool = False) -> list[Record]:
         if not ids:
             return []
-        return self._or_empty(lambda n: self.vs.store.fetch(n, list(ids), include_vectors=include_vectors), [])
+        return self._or_empty(lambda n: self.vs.fetch(list(ids), n, include_vectors=include_vectors), [])
 
     def delete(self, ids: Sequence[str] | None = None, filter: FilterLike = None) -> int:
-        removed = self._or_empty(lambda n: self.vs.store.delete(n, None if ids is None else list(ids), filter), 0)
-        if removed:
-            self.vs.flush()
-        return removed
+        return self._or_empty(lambda n: self.vs.delete(None if ids is None else list(ids), filter, n), 0)
 
     def count(self, filter: FilterLike = None) -> int:
-        return self._or_empty(lambda n: self.vs.store.count(n, filter), 0)
+        return self._or_empty(lambda n: self.vs.count(filter, n), 0)
 
     def scan(self, filter: FilterLike = None, include_vectors: bool = False) -> Iterator[Record]:
-        try:  # a store's scan may be lazy: the error for a missing collection can come with the first page
-            for page in self.vs.store.scan(self.name, filter=filter, include_vectors=include_vectors):
-                yield from page
-        except CollectionNotFoundError:
-            return
+        """Every record ``filter`` admits, page by page (a cursor: valid while records are written)."""
+        cursor: str | None = None
+        while True:
+            try:
+                page = self.vs.scroll(self.collection, filter, 1000, cursor, include_vectors)
+            except CollectionNotFoundError:
+                return
+            yield from page.records
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     def drop(self) -> bool:
-        dropped = self.vs.store.drop_collection(self.name)
-        self.vs.flush()
-        return dropped
+        return self._or_empty(self.vs.drop_collection, False)
 
     # -- search ---------------------------------------------------------------------------------------
-    @cached_property
-    def _retrieval(self) -> RetrievalSearcher:
-        if self._embedder is None:
-            return self.vs.retrieval
-        return RetrievalSearcher(self.vs.store, self._embedder, self.vs.sidecar_root)
+    def _query(self, query: Query) -> list[Hit]:
+        return self._or_empty(lambda n: self.vs.query(query, n).hits, [])
 
     def search_text(self, query: str, k: int, filter: FilterLike = None, mode: str = "dense",
                     mmr: float | None = None) -> list[Hit]:
-        """Dense, BM25 or hybrid search for text, embedded by the collection's embedder."""
-        return self._or_empty(lambda n: self._retrieval.search(n, query, k, filter, mode, mmr), [])
+        """Dense, BM25 or hybrid search for text, embedded by the collection's embedder: the facade's (or the
+        server's), or the framework's, whose vector then goes along with the text."""
+        if self._embedder is None or (mode == "bm25" and mmr is None):
+            return self._query(query_of(text=query, k=k, filter=filter, mode=mode, mmr=mmr))
+        info = self.info()
+        if info is None:
+            return []
+        check_embedder(info, self._embedder)  # a collection filled by another model is refused, as the facade does
+        return self.search_given(query, self._embedder.embed_query(query), k, filter, mode, mmr, None)
 
     def search_vector(self, vector: npt.ArrayLike, k: int, filter: FilterLike = None,
                       include_vectors: bool = False) -> list[Hit]:
-        return self._or_empty(
-            lambda n: self.vs.store.query(n, vector, k=k, filter=parse_filter(filter),
-                                          include_vectors=include_vectors)[0], [])
+        return self._query(vector_query(vector, k, filter, include_vectors=include_vectors))
 
     def mmr_vector(self, vector: npt.ArrayLike, k: int, fetch_k: int, lambda_: float,
                    filter: FilterLike = None) -> list[Hit]:
         """The top ``fetch_k`` neighbours of ``vector``, re-ranked by MMR down to ``k`` (``lambda_`` = 1 is
-        plain relevance, 0 pure diversity)."""
-        lam = check_lambda(lambda_)
-        info = self.info()
-        if info is None:
-            return []
-        pool = self.search_vector(vector, max(k, fetch_k), filter, include_vectors=True)
-        if not pool:
-            return []
-        matrix = np.stack([np.asarray(h.vector) for h in pool])
-        order = mmr_order(np.asarray(vector, dtype=np.float32), matrix, k, lam, info.metric)
-        return [Hit(pool[i].id, pool[i].score, pool[i].text, pool[i].metadata) for i in order]
+        plain relevance, 0 pure diversity): the search's own MMR, over the facade or the server."""
+        return self._query(vector_query(vector, k, filter, mmr=lambda_, candidates=max(k, fetch_k)))
 
     def search_given(self, query: str, vector: npt.ArrayLike | None, k: int, filter: FilterLike = None,
                      mode: str = "hybrid", mmr: float | None = None,
-                     weights: tuple[float, float] = (1.0, 1.0)) -> list[Hit]:
-        """Hybrid or BM25 search (optionally MMR) where the framework supplies the query's vector.
-
-        ``weights`` are the RRF weights of the dense and the BM25 ranking."""
-        info = self.info()
-        if info is None:
-            return []
-        fingerprint = str(info.metadata.get(FINGERPRINT_KEY, ""))
-        searcher = RetrievalSearcher(self.vs.store, GivenQueryVector(vector, info.dimension, fingerprint),
-                                     self.vs.sidecar_root, weights=weights)
-        return searcher.search(info.name, query, k, filter, mode, mmr)
+                     weights: tuple[float, float] | None = (1.0, 1.0)) -> list[Hit]:
+        """Dense, hybrid or BM25 search (optionally MMR) where the framework supplies the query's vector (the
+        dense side; the text is the keyword side). ``weights`` are the RRF weights of the dense and the BM25
+        ranking. The collection's tuned profile applies as for vectorseam's own search: the framework's
+        vector is in the collection's space (its fingerprint was checked), the space the profile was tuned in."""
+        given = None if vector is None else tuple(np.asarray(vector, dtype=np.float32).ravel().tolist())
+        if given is None and (mode != "bm25" or mmr is not None):
+            raise ValidationError("this search needs the query's embedding as well as its text")
+        return self._query(query_of(text=query, vector=given, k=k, filter=filter, mode=mode, mmr=mmr,
+                                    weights=weights))
 
     def close(self) -> None:
         self.vs.close()

@@ -1,20 +1,31 @@
-"""Haystack: a ``DocumentStore`` and retriever components over vectorseam (``pip install 'vectorseam[haystack]'``).
+"""Haystack: a ``DocumentStore``, retriever and embedder components over vectorseam
+(``pip install 'vectorseam[haystack]'``).
 
-    from vectorseam.integrations.haystack import VectorSeamDocumentStore, VectorSeamHybridRetriever
-    store = VectorSeamDocumentStore(config_file="vectorseam.toml", collection="docs", embedding_dim=384)
-    store.write_documents(embedded_documents, policy=DuplicatePolicy.OVERWRITE)
+    from vectorseam.integrations.haystack import (VectorSeamDocumentEmbedder, VectorSeamDocumentStore,
+                                                  VectorSeamHybridRetriever, VectorSeamTextEmbedder)
+    embedder = VectorSeamDocumentEmbedder(config_file="vectorseam.toml")      # the configured model
+    store = VectorSeamDocumentStore(config_file="vectorseam.toml", collection="docs",
+                                    fingerprint=embedder.fingerprint)
+    store.write_documents(embedder.run(documents)["documents"], policy=DuplicatePolicy.OVERWRITE)
     retriever = VectorSeamHybridRetriever(store, top_k=5)
-    retriever.run(query="pasta", query_embedding=text_embedder.run("pasta")["embedding"])
+    retriever.run(query="pasta", query_embedding=VectorSeamTextEmbedder(config_file="vectorseam.toml")
+                  .run("pasta")["embedding"])
+
+The two embedder components run vectorseam's configured embedder (the local all-MiniLM-L6-v2 by
+default, or an OpenAI-compatible endpoint) inside a pipeline, so Haystack embeds with the same model as
+``vectorseam ingest`` and ``vectorseam search`` without an embedder package of its own.
 
 Documents arrive embedded by a Haystack embedder (or without an embedding); the collection is created by
 the first write with the dimension of those vectors (``embedding_dim`` when the first documents have
-none) and the fingerprint ``haystack:<dimension>``. A document becomes one vectorseam record: its id, its
-embedding, its content (indexed by the BM25 sidecar, for the BM25 and hybrid retrievers), and its meta as
-filterable metadata. What vectorseam's flat metadata cannot hold (nested meta values, a blob, a sparse
-embedding, ``content=None``) travels as JSON under ``_haystack``, so documents round-trip whole. A
-document without an embedding is stored under a placeholder unit vector, marked ``_haystack_no_embedding``
-so that embedding and hybrid retrieval skip it, and comes back with ``embedding=None``. Vectors are kept
-as float32, like every vectorseam backend keeps them.
+none) and the fingerprint ``haystack:<dimension>``, or the ``fingerprint`` given to the store (that of
+vectorseam's embedder, when the documents came through :class:`VectorSeamDocumentEmbedder`: then
+vectorseam's own text search, CLI and HTTP included, reads the collection). A document becomes one
+vectorseam record: its id, its embedding, its content (indexed by the BM25 sidecar, for the BM25 and
+hybrid retrievers), and its meta as filterable metadata. What vectorseam's flat metadata cannot hold
+(nested meta values, a blob, a sparse embedding, ``content=None``) travels as JSON under ``_haystack``,
+so documents round-trip whole. A document without an embedding is stored under a placeholder unit vector,
+marked ``_haystack_no_embedding`` so that embedding and hybrid retrieval skip it, and comes back with
+``embedding=None``. Vectors are kept as float32, like every vectorseam backend keeps them.
 
 Filters in Haystack's syntax (``{"operator": "AND", "conditions": [{"field": "meta.year", "operator": ">=",
 "value": 2020}]}``) are translated to vectorseam's portable filters and evaluated with vectorseam's
@@ -27,11 +38,16 @@ missing (or null, or empty-list) field and a present one. Only ``meta.*`` fields
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from vectorseam.extras import require
+
+require("haystack")  # one line naming the pip install, not a ModuleNotFoundError from deep inside
 
 import numpy as np
 from haystack import component, default_from_dict, default_to_dict
@@ -43,19 +59,23 @@ from haystack.document_stores.types.filter_policy import FilterPolicy, apply_fil
 from haystack.errors import FilterError
 from pydantic import SecretStr
 
+from vectorseam.api import VectorSeamAPI
 from vectorseam.client import VectorSeam
 from vectorseam.config import Settings
+from vectorseam.embedding import FINGERPRINT_KEY
+from vectorseam.errors import EmbedderMismatchError, ValidationError
 from vectorseam.errors import FilterError as VectorseamFilterError
-from vectorseam.errors import ValidationError
 from vectorseam.filters import Filter, parse_filter, to_dict
 from vectorseam.integrations._common import BoundCollection, open_vectorseam
 from vectorseam.types import Hit, Metadata, Metric, Record, Vector, validate_metadata
 
 __all__ = [
     "VectorSeamBM25Retriever",
+    "VectorSeamDocumentEmbedder",
     "VectorSeamDocumentStore",
     "VectorSeamEmbeddingRetriever",
     "VectorSeamHybridRetriever",
+    "VectorSeamTextEmbedder",
     "to_vectorseam_filter",
 ]
 
@@ -215,6 +235,17 @@ def _settings_dict(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(mode="json")
 
 
+def _facade_parameters(given: bool, settings: Settings | None, config_file: str | None,
+                       vs: VectorSeamAPI) -> dict[str, Any]:
+    """How a component's ``to_dict`` names its vectorseam: the config file, or the settings (a facade handed
+    in is written as its settings), refused when they hold secrets. A remote client has no settings to write."""
+    if given and not isinstance(vs, VectorSeam):
+        raise ValidationError(f"a component over {vs!r} cannot be serialized: a pipeline file names a local "
+                              "vectorseam by its settings or config file; build the remote client in code")
+    chosen = vs.settings if isinstance(vs, VectorSeam) and given else settings
+    return {"settings": None if chosen is None else _settings_dict(chosen), "config_file": config_file}
+
+
 # -- the document store -------------------------------------------------------------------------------
 
 class VectorSeamDocumentStore:
@@ -224,17 +255,25 @@ class VectorSeamDocumentStore:
     build one (neither means ``vectorseam.toml`` and ``VECTORSEAM_*``), and a collection name (an alias
     works too). ``embedding_dim`` is the dimension of the collection when the first documents written
     have no embedding; ``metric`` applies when the first write creates the collection.
+
+    ``fingerprint`` names the vector space of the documents' embeddings: pass
+    :attr:`VectorSeamDocumentEmbedder.fingerprint` when that component embedded them, and the collection
+    is recorded as vectorseam's own (searchable by text through the CLI, the HTTP API and
+    :meth:`~vectorseam.client.VectorSeam.search`); a write into an existing collection of another space
+    is refused. Unset, the vectors come from a model vectorseam does not know (``haystack:<dimension>``)
+    and are searched by vector only.
     """
 
     def __init__(
         self,
-        vectorseam: VectorSeam | None = None,
+        vectorseam: VectorSeamAPI | None = None,
         collection: str = "haystack",
         *,
         embedding_dim: int | None = None,
         settings: Settings | dict[str, Any] | None = None,
         config_file: str | os.PathLike[str] | None = None,
         metric: Metric = "cosine",
+        fingerprint: str | None = None,
     ) -> None:
         if isinstance(settings, dict):
             settings = Settings(**settings)
@@ -243,22 +282,23 @@ class VectorSeamDocumentStore:
         self.config_file = None if config_file is None else os.fspath(config_file)
         self.embedding_dim = embedding_dim
         self.metric: Metric = metric
+        self.fingerprint = fingerprint
         self.bound = BoundCollection(open_vectorseam(vectorseam, config_file, settings), collection,
-                                     source="haystack", metric=metric)
+                                     source="haystack", metric=metric, fingerprint=fingerprint)
 
     @property
     def collection(self) -> str:
         return self.bound.collection
 
     @property
-    def vectorseam(self) -> VectorSeam:
+    def vectorseam(self) -> VectorSeamAPI:
         return self.bound.vs
 
     def to_dict(self) -> dict[str, Any]:
-        settings = self.settings if not self._given_vectorseam else self.vectorseam.settings
         return default_to_dict(self, collection=self.collection, embedding_dim=self.embedding_dim,
-                               settings=None if settings is None else _settings_dict(settings),
-                               config_file=self.config_file, metric=self.metric)
+                               **_facade_parameters(self._given_vectorseam, self.settings, self.config_file,
+                                                    self.vectorseam),
+                               metric=self.metric, fingerprint=self.fingerprint)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VectorSeamDocumentStore:
@@ -297,6 +337,11 @@ class VectorSeamDocumentStore:
         if not batch:
             return 0
         info = self.bound.ensure(self._dimension(list(batch.values())))
+        recorded = info.metadata.get(FINGERPRINT_KEY)
+        if self.fingerprint is not None and recorded != self.fingerprint:
+            raise EmbedderMismatchError(
+                f"collection {info.name!r} holds vectors of {recorded!r}, these documents were embedded by "
+                f"{self.fingerprint!r}: write them to a new collection, or embed with the collection's model")
         placeholder = np.zeros(info.dimension, dtype=np.float32)
         placeholder[0] = 1.0  # any finite non-zero vector: cosine needs a direction; never searched
         self.bound.upsert([_record(d, placeholder) for d in batch.values()])
@@ -447,3 +492,130 @@ class VectorSeamBM25Retriever(_Retriever):
             top_k: int | None = None) -> dict[str, list[Document]]:
         docs = self.document_store._text_retrieval(query, None, self._filters(filters), top_k or self.top_k, "bm25")
         return {"documents": docs}
+
+
+# -- embedder components ------------------------------------------------------------------------------
+
+class _Embedder:
+    """What both embedder components share: the facade whose configured embedder they run, its
+    serialization, and the texts' prefix and suffix (some models want "query: " / "passage: ")."""
+
+    def __init__(self, vectorseam: VectorSeamAPI | None, settings: Settings | dict[str, Any] | None,
+                 config_file: str | os.PathLike[str] | None, prefix: str, suffix: str) -> None:
+        if isinstance(settings, dict):
+            settings = Settings(**settings)
+        self._given_vectorseam = vectorseam is not None
+        self.settings = settings
+        self.config_file = None if config_file is None else os.fspath(config_file)
+        self.prefix = prefix
+        self.suffix = suffix
+        self.vectorseam = open_vectorseam(vectorseam, config_file, settings)
+
+    @property
+    def fingerprint(self) -> str:
+        """The vector space of the embeddings (``local:<model>:<dimension>:normalized``, ...); give it to
+        :class:`VectorSeamDocumentStore` so the collection is recorded as this embedder's."""
+        return self.vectorseam.embedder.fingerprint
+
+    def warm_up(self) -> None:
+        """Build the configured embedder, so a wrong configuration fails when the pipeline starts (the
+        local model itself loads on the first texts, as it does everywhere in vectorseam)."""
+        _ = self.vectorseam.embedder
+
+    def _init_parameters(self) -> dict[str, Any]:
+        return {**_facade_parameters(self._given_vectorseam, self.settings, self.config_file, self.vectorseam),
+                "prefix": self.prefix, "suffix": self.suffix}
+
+    def _meta(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint}
+
+    def close(self) -> None:
+        if not self._given_vectorseam:
+            self.vectorseam.close()
+
+
+@component
+class VectorSeamTextEmbedder(_Embedder):
+    """Embeds one text (a query) with vectorseam's configured embedder, for an embedding retriever.
+
+    Construct it with a :class:`~vectorseam.client.VectorSeam` (sharing its loaded model), or ``settings`` /
+    ``config_file`` (neither: ``vectorseam.toml`` and ``VECTORSEAM_*``). ``meta`` carries the embedder's
+    fingerprint.
+    """
+
+    def __init__(self, vectorseam: VectorSeamAPI | None = None, *, settings: Settings | dict[str, Any] | None = None,
+                 config_file: str | os.PathLike[str] | None = None, prefix: str = "", suffix: str = "") -> None:
+        _Embedder.__init__(self, vectorseam, settings, config_file, prefix, suffix)  # @component rebuilds the class
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, **self._init_parameters())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VectorSeamTextEmbedder:
+        embedder: VectorSeamTextEmbedder = default_from_dict(cls, data)
+        return embedder
+
+    @component.output_types(embedding=list[float], meta=dict[str, Any])
+    def run(self, text: str) -> dict[str, Any]:
+        if not isinstance(text, str):
+            raise TypeError("VectorSeamTextEmbedder takes one string; to embed documents use "
+                            "VectorSeamDocumentEmbedder")
+        vector = self.vectorseam.embedder.embed_query(self.prefix + text + self.suffix)
+        return {"embedding": [float(x) for x in vector], "meta": self._meta()}
+
+
+@component
+class VectorSeamDocumentEmbedder(_Embedder):
+    """Embeds documents with vectorseam's configured embedder and returns them with ``embedding`` set.
+
+    The text embedded is Haystack's usual one: ``prefix`` + the values of ``meta_fields_to_embed`` and the
+    content, joined by ``embedding_separator``, + ``suffix`` (the same text
+    ``SentenceTransformersDocumentEmbedder`` embeds). The input documents are left as they are: new ones
+    come back. A document with nothing to embed (no content and none of those meta fields) is refused,
+    naming it, rather than embedded as an empty string, whose vector would match queries at random.
+    ``batch_size`` overrides ``embedder.batch_size`` of the configuration.
+    """
+
+    def __init__(self, vectorseam: VectorSeamAPI | None = None, *, settings: Settings | dict[str, Any] | None = None,
+                 config_file: str | os.PathLike[str] | None = None, prefix: str = "", suffix: str = "",
+                 meta_fields_to_embed: list[str] | None = None, embedding_separator: str = "\n",
+                 batch_size: int | None = None) -> None:
+        _Embedder.__init__(self, vectorseam, settings, config_file, prefix, suffix)  # @component rebuilds the class
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size <= 0):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.meta_fields_to_embed = list(meta_fields_to_embed or [])
+        self.embedding_separator = embedding_separator
+        self.batch_size = batch_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, **self._init_parameters(), meta_fields_to_embed=self.meta_fields_to_embed,
+                               embedding_separator=self.embedding_separator, batch_size=self.batch_size)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VectorSeamDocumentEmbedder:
+        embedder: VectorSeamDocumentEmbedder = default_from_dict(cls, data)
+        return embedder
+
+    def _text(self, doc: Document) -> str:
+        parts = [str(doc.meta[key]) for key in self.meta_fields_to_embed
+                 if key in doc.meta and doc.meta[key] is not None]
+        body = self.embedding_separator.join([*parts, doc.content or ""])
+        if not body.strip():
+            raise ValueError(f"document {doc.id!r} has nothing to embed: its content is empty and it has none of "
+                             f"the meta fields {self.meta_fields_to_embed}; drop it before the embedder or give it "
+                             "content")
+        return self.prefix + body + self.suffix
+
+    @component.output_types(documents=list[Document], meta=dict[str, Any])
+    def run(self, documents: list[Document]) -> dict[str, Any]:
+        if not isinstance(documents, list) or any(not isinstance(d, Document) for d in documents):
+            raise TypeError("VectorSeamDocumentEmbedder takes a list of Documents; to embed one string use "
+                            "VectorSeamTextEmbedder")
+        if not documents:
+            return {"documents": [], "meta": self._meta()}
+        texts = [self._text(doc) for doc in documents]
+        vectors = self.vectorseam.embedder.embed_documents(texts, batch_size=self.batch_size)
+        embedded = [dataclasses.replace(doc, embedding=[float(x) for x in row])
+                    for doc, row in zip(documents, vectors, strict=True)]
+        return {"documents": embedded, "meta": self._meta()}

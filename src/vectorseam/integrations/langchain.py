@@ -13,6 +13,9 @@ embeds, and the collection records its fingerprint (``langchain:<class>[:<model>
 is never searched with another. Filters use vectorseam's portable syntax (``{"stars": {"$gte": 4}}``),
 which every backend evaluates identically. Metadata must be flat (str, int, float, bool, null or lists of
 those), as everywhere in vectorseam; anything else is refused with the field named.
+
+Relevance scores (``similarity_search_with_relevance_scores``, ``score_threshold``) are ``(1 + cosine) / 2``,
+in [0, 1] as LangChain expects: a threshold of 0.6 means cosine 0.2 (see :class:`VectorSeamVectorStore`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from vectorseam.extras import require
+
+require("langchain")  # one line naming the pip install, not a ModuleNotFoundError from deep inside
+
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -29,7 +36,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict
 
-from vectorseam.client import VectorSeam
+from vectorseam.api import VectorSeamAPI
 from vectorseam.config import Settings
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
@@ -42,7 +49,7 @@ __all__ = ["VectorSeamEmbeddings", "VectorSeamHybridRetriever", "VectorSeamVecto
 class VectorSeamEmbeddings(Embeddings):
     """vectorseam's configured embedder as LangChain ``Embeddings`` (for chains that embed themselves)."""
 
-    def __init__(self, vectorseam: VectorSeam) -> None:
+    def __init__(self, vectorseam: VectorSeamAPI) -> None:
         self.vectorseam = vectorseam
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -62,11 +69,18 @@ class VectorSeamVectorStore(VectorStore):
     Construct it with a :class:`~vectorseam.client.VectorSeam` (or ``settings`` / ``config_file`` to
     build one; neither means ``vectorseam.toml`` and ``VECTORSEAM_*``) and a collection name, which may
     be an alias. ``metric`` applies when the collection is created by the first write.
+
+    **Relevance scores are not cosine similarities.** ``similarity_search_with_relevance_scores`` and the
+    ``similarity_score_threshold`` retriever map scores to [0, 1] as LangChain expects: a cosine similarity
+    (or an inner product of unit vectors) ``s`` becomes ``(1 + s) / 2``, so a ``score_threshold`` of 0.6
+    keeps hits with cosine >= 0.2, and a cosine of 0.5 is a relevance of 0.75; for a threshold on cosine
+    ``c`` pass ``(1 + c) / 2``. A negated Euclidean distance ``-d`` becomes LangChain's ``1 - d / sqrt(2)``.
+    ``similarity_search_with_score`` returns the raw score (cosine for a cosine collection).
     """
 
     def __init__(
         self,
-        vectorseam: VectorSeam | None = None,
+        vectorseam: VectorSeamAPI | None = None,
         collection: str = "langchain",
         embedding: Embeddings | None = None,
         *,

@@ -26,6 +26,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from vectorseam.extras import require
+
+require("llamaindex")  # one line naming the pip install, not a ModuleNotFoundError from deep inside
+
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -42,6 +46,7 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
+from vectorseam.api import VectorSeamAPI
 from vectorseam.client import VectorSeam
 from vectorseam.config import Settings
 from vectorseam.errors import FilterError, ValidationError
@@ -135,7 +140,7 @@ class VectorSeamVectorStore(BasePydanticVectorStore):
 
     _bound: BoundCollection = PrivateAttr()
 
-    def __init__(self, vectorseam: VectorSeam | None = None, collection: str = "llamaindex", *,
+    def __init__(self, vectorseam: VectorSeamAPI | None = None, collection: str = "llamaindex", *,
                  settings: Settings | None = None, config_file: str | os.PathLike[str] | None = None,
                  metric: Metric = "cosine", **kwargs: Any) -> None:
         super().__init__(collection=collection, metric=metric, **kwargs)  # type: ignore[call-arg]  # pydantic fields
@@ -147,7 +152,7 @@ class VectorSeamVectorStore(BasePydanticVectorStore):
         return "VectorSeamVectorStore"
 
     @property
-    def client(self) -> VectorSeam:
+    def client(self) -> VectorSeamAPI:
         return self._bound.vs
 
     # -- writing --------------------------------------------------------------------------------------
@@ -255,11 +260,12 @@ class VectorSeamEmbedding(BaseEmbedding):
     """vectorseam's configured embedder as a LlamaIndex embedding model, so an index embeds nodes and
     queries with the same model ``vectorseam ingest`` and ``vectorseam search`` use."""
 
-    _vs: VectorSeam = PrivateAttr()
+    _vs: VectorSeamAPI = PrivateAttr()
 
-    def __init__(self, vectorseam: VectorSeam, **kwargs: Any) -> None:
-        super().__init__(model_name=vectorseam.settings.embedder.model or vectorseam.settings.embedder.name,
-                         **kwargs)
+    def __init__(self, vectorseam: VectorSeamAPI, **kwargs: Any) -> None:
+        name = (vectorseam.settings.embedder.model or vectorseam.settings.embedder.name
+                if isinstance(vectorseam, VectorSeam) else vectorseam.model_name)  # a remote client: the server's
+        super().__init__(model_name=name, **kwargs)
         self._vs = vectorseam
 
     @classmethod

@@ -19,17 +19,21 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vectorseam.embedders.base import Embedder
-from vectorseam.embedders.fingerprint import check_embedder, ensure_collection_for
+from vectorseam.embedding import Embedder, check_embedder, ensure_collection_for
 from vectorseam.errors import CollectionNotFoundError, ValidationError
-from vectorseam.retrieval.hybrid import MODES, RetrievalSearcher, check_mode, rrf_fuse
-from vectorseam.retrieval.tune_profile import mmr_rerank
+from vectorseam.keywords import rrf_fuse
+from vectorseam.query import MODES
+from vectorseam.retrieval.hybrid import RetrievalSearcher, check_mode
+from vectorseam.retrieval.mmr import mmr_head
 from vectorseam.store import VectorStore
 from vectorseam.types import Record
+
+if TYPE_CHECKING:
+    from vectorseam.retrieval.tune_profile import RetrievalProfile
 
 DEPTH = 100
 
@@ -142,6 +146,10 @@ class EvalReport:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
+    def to_markdown(self) -> str:
+        """A Markdown table of the report, for the README and the terminal (:func:`format_table`)."""
+        return format_table(self)
+
 
 def prepare_collection(
     store: VectorStore, embedder: Embedder, collection: str, data: BeirData,
@@ -200,49 +208,81 @@ def run_beir(
     if profile is not None:
         profile.check_unseen(root.name, split, data.qrels)
         report.profile = profile.describe()
-    depth = max(DEPTH, searcher.candidates, profile.fusion.depth if profile is not None else 0)
     qids = [q for q in data.qrels if data.queries.get(q, "").strip()]
-    dense_hits: dict[str, list[tuple[str, float]]] = {}
-    bm25_hits: dict[str, list[tuple[str, float]]] = {}
+    lists = _Lists(searcher, name, [data.queries[q] for q in qids], profile, report)
     if "dense" in chosen or "hybrid" in chosen:
-        t = time.perf_counter()
-        vectors = np.stack([embedder.embed_query(data.queries[q]) for q in qids])
-        if profile is not None:
-            vectors = profile.adapt(vectors)
-        results = store.query(name, vectors, k=depth)
-        dense_hits = {q: [(h.id, h.score) for h in hits] for q, hits in zip(qids, results, strict=True)}
-        report.seconds["dense"] = time.perf_counter() - t
+        lists.search_dense()
     if "bm25" in chosen or "hybrid" in chosen:
-        t = time.perf_counter()
-        if qids:  # the first keyword search builds an index not built yet (a sidecar, a legacy collection's)
-            searcher.keyword_ranking(name, data.queries[qids[0]], 1)
-        report.seconds["bm25_index"] = time.perf_counter() - t
-        t = time.perf_counter()
-        bm25_hits = {q: searcher.keyword_ranking(name, data.queries[q], depth) for q in qids}
-        report.seconds["bm25"] = time.perf_counter() - t
+        lists.search_bm25()
     for mode in chosen:
-        if mode == "dense":
-            run = {q: [d for d, _ in hits[:DEPTH]] for q, hits in dense_hits.items()}
-        elif mode == "bm25":
-            run = {q: [d for d, _ in hits[:DEPTH]] for q, hits in bm25_hits.items()}
-        elif profile is None:
-            t = time.perf_counter()
-            run = {q: [d for d, _ in rrf_fuse([[d for d, _ in dense_hits[q][: searcher.candidates]],
-                                               [d for d, _ in bm25_hits[q][: searcher.candidates]]],
-                                              searcher.rrf_k, searcher.weights)][:DEPTH] for q in qids}
-            report.seconds["hybrid_fusion"] = time.perf_counter() - t
-        else:
-            t = time.perf_counter()
-            run = {}
-            for i, q in enumerate(qids):
-                fused = profile.fusion.fuse(dense_hits[q], bm25_hits[q])
-                if profile.mmr is not None:
-                    fused = mmr_rerank(store, name, vectors[i], fused, searcher.candidate_pool(10), 10, profile.mmr)
-                run[q] = [d for d, _ in fused[:DEPTH]]
-            report.seconds["hybrid_fusion"] = time.perf_counter() - t
-        report.metrics[mode] = score_run(run, data.qrels)
+        ranked = lists.dense if mode == "dense" else lists.bm25 if mode == "bm25" else lists.hybrid()
+        report.metrics[mode] = score_run({q: ids[:DEPTH] for q, ids in zip(qids, ranked, strict=True)}, data.qrels)
     report.seconds["total"] = time.perf_counter() - started
     return report
+
+
+class _Lists:
+    """Each query's ranked ids by dense, BM25 and hybrid search, deep enough for every metric and for the
+    fusion (with the profile where there is one), timed into the report."""
+
+    def __init__(self, searcher: RetrievalSearcher, collection: str, queries: list[str],
+                 profile: RetrievalProfile | None, report: EvalReport) -> None:
+        self.searcher, self.collection, self.queries, self.profile, self.report = (
+            searcher, collection, queries, profile, report)
+        self.depth = max(DEPTH, searcher.candidates, profile.fusion.depth if profile is not None else 0)
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
+        self.dense_scored: list[list[tuple[str, float]]] = []
+        self.bm25_scored: list[list[tuple[str, float]]] = []
+
+    @property
+    def dense(self) -> list[list[str]]:
+        return [[d for d, _ in hits] for hits in self.dense_scored]
+
+    @property
+    def bm25(self) -> list[list[str]]:
+        return [[d for d, _ in hits] for hits in self.bm25_scored]
+
+    def search_dense(self) -> None:
+        t = time.perf_counter()
+        vectors = np.stack([self.searcher.embedder.embed_query(q) for q in self.queries])
+        self.vectors = self.profile.adapt(vectors) if self.profile is not None else vectors
+        results = self.searcher.store.query(self.collection, self.vectors, k=self.depth)
+        self.dense_scored = [[(h.id, h.score) for h in hits] for hits in results]
+        self.report.seconds["dense"] = time.perf_counter() - t
+
+    def search_bm25(self) -> None:
+        store = self.searcher.store
+        t = time.perf_counter()
+        if self.queries:  # the first keyword search builds an index not built yet (a sidecar, a legacy collection's)
+            store.keyword_search(self.collection, self.queries[0], 1)
+        self.report.seconds["bm25_index"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.bm25_scored = [[(h.id, h.score) for h in store.keyword_search(self.collection, q, self.depth)]
+                            for q in self.queries]
+        self.report.seconds["bm25"] = time.perf_counter() - t
+
+    def hybrid(self) -> list[list[str]]:
+        searcher, profile, t = self.searcher, self.profile, time.perf_counter()
+        if profile is None:
+            n = searcher.candidates
+            out = [[d for d, _ in rrf_fuse([dense[:n], bm25[:n]], searcher.rrf_k, searcher.weights)]
+                   for dense, bm25 in zip(self.dense, self.bm25, strict=True)]
+            self.report.seconds["hybrid_fusion"] = time.perf_counter() - t
+        elif profile.ranker is not None or profile.feedback is not None:
+            # feedback and the ranker need each query's own second search and features: exactly search's path
+            out = [[h.id for h in searcher.search(self.collection, q, DEPTH, mode="hybrid")] for q in self.queries]
+            self.report.seconds["hybrid_tuned_search"] = time.perf_counter() - t
+        else:
+            metric = searcher.store.collection_info(self.collection).metric
+            out = []
+            for i, (dense, bm25) in enumerate(zip(self.dense_scored, self.bm25_scored, strict=True)):
+                fused = profile.fusion.fuse(dense, bm25)
+                if profile.mmr is not None:
+                    fused = mmr_head(searcher.store, self.collection, self.vectors[i], fused,
+                                     searcher.candidate_pool(10), 10, profile.mmr, metric)
+                out.append([d for d, _ in fused])
+            self.report.seconds["hybrid_fusion"] = time.perf_counter() - t
+        return out
 
 
 def _slug(name: str) -> str:

@@ -8,24 +8,27 @@
 * Without one (the offline default), the answer is *extractive*: the retrieved sentences closest to
   the question by embedding similarity, each with its citation, labelled as extracted. When no
   sentence is close enough it abstains with the same sentence as the prompt asks of a model.
-* Token counts are estimated without a tokenizer (pieces of at most four letters, each punctuation
-  mark one), which over-counts English a little against BPE tokenizers: a budget is never exceeded.
+* Token counts are estimated without the model's tokenizer (:data:`vectorseam.embedding.ESTIMATE`: pieces
+  of at most four letters, each punctuation mark one), which over-counts English a little against BPE
+  tokenizers: a budget is never exceeded.
+* Passages come from the one query path (:class:`~vectorseam.retrieval.engine.QueryRunner`), so the
+  collection's tuned profile applies to them as to a search.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from vectorseam.embedders.base import Embedder
+from vectorseam.embedding import ESTIMATE, Embedder
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike
-from vectorseam.retrieval.hybrid import RetrievalSearcher
+from vectorseam.query import Answer, Passage, query_of
+from vectorseam.retrieval.engine import QueryRunner
 from vectorseam.retrieval.llm import ChatLLM, ChatMessage
-from vectorseam.types import Hit, Metadata
+from vectorseam.types import Hit
 
 ABSTAIN = "I could not find an answer."
 EXTRACTED_LABEL = "Extracted from the retrieved passages (no language model configured):"
@@ -34,40 +37,13 @@ SYSTEM_PROMPT = (
     "the passage it comes from by its number in square brackets, for example [1] or [2]. "
     f'If the answer cannot be found in the passages, write "{ABSTAIN}"'
 )
-_PIECE = re.compile(r"\w{1,4}|[^\w\s]")
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 PROMPT_OVERHEAD = 120  # the system prompt, the framing lines and the chat template, estimated
 
 
 def estimate_tokens(text: str) -> int:
-    return len(_PIECE.findall(text))
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved hit as the answer cites it; ``metadata`` is the hit's, so callers need no second fetch."""
-
-    number: int
-    id: str
-    text: str
-    score: float
-    metadata: Metadata = field(default_factory=dict)
-
-
-@dataclass
-class Answer:
-    question: str
-    text: str
-    passages: list[Passage]
-    citations: list[Passage] = field(default_factory=list)
-    unknown_citations: list[int] = field(default_factory=list)
-    extractive: bool = False
-    abstained: bool = False
-
-    @property
-    def cited_ids(self) -> list[str]:
-        return [p.id for p in self.citations]
+    return ESTIMATE.count(text)
 
 
 def check_question(question: object, budget: int) -> str:
@@ -176,7 +152,7 @@ class AnswerStream:
 class QuestionAnswerer:
     def __init__(
         self,
-        searcher: RetrievalSearcher,
+        runner: QueryRunner,
         embedder: Embedder,
         llm: ChatLLM | None = None,
         budget: int = 1500,
@@ -187,7 +163,7 @@ class QuestionAnswerer:
     ) -> None:
         if budget <= PROMPT_OVERHEAD:
             raise ValidationError(f"the token budget must be more than {PROMPT_OVERHEAD}, got {budget}")
-        self.searcher = searcher
+        self.runner = runner
         self.embedder = embedder
         self.llm = llm
         self.budget = budget
@@ -198,7 +174,7 @@ class QuestionAnswerer:
 
     def retrieve(self, collection: str, question: str, filter: FilterLike = None) -> list[Passage]:
         q = check_question(question, self.budget)
-        hits = self.searcher.search(collection, q, k=self.k, filter=filter, mode=self.mode)
+        hits = self.runner.run(collection, query_of(text=q, k=self.k, filter=filter, mode=self.mode)).hits
         return pack_passages(q, hits, self.budget)
 
     def ask(self, collection: str, question: str, filter: FilterLike = None) -> Answer:

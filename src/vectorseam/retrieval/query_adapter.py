@@ -19,30 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from vectorseam.errors import ValidationError
-
-
-@dataclass(frozen=True)
-class AdapterOptions:
-    epochs: int = 40  # at most; early stopping usually ends sooner
-    patience: int = 6  # epochs without a better held-out score before stopping
-    learning_rate: float = 1e-3
-    batch_size: int = 64
-    temperature: float = 0.05
-    hard_negatives: int = 30  # per pair, from the top of the current retrieval
-    # Weight of ||W - I||^2. Without it, W learns to send queries to the documents their training
-    # queries were judged on: a large gain for queries about those documents, a loss for queries about
-    # others. On SciFact train (5 folds, hybrid nDCG@10 of 0.7285 before), by-query / document-grouped
-    # folds: 0: 0.826 / 0.718; 0.03: 0.809 / 0.734; 0.1: 0.780 / 0.736; 0.3: 0.750 / 0.734.
-    identity_penalty: float = 0.03
-    seed: int = 0
-
-    def check(self) -> AdapterOptions:
-        if min(self.epochs, self.batch_size, self.hard_negatives) <= 0 or self.patience < 0:
-            raise ValidationError("adapter epochs, batch size and hard negatives must be positive")
-        if self.learning_rate <= 0 or self.temperature <= 0 or self.identity_penalty < 0:
-            raise ValidationError("adapter learning rate and temperature must be positive, the penalty >= 0")
-        return self
+from vectorseam.extras import require
+from vectorseam.tune_options import AdapterOptions
 
 
 @dataclass
@@ -85,6 +63,7 @@ def train_adapter(
     ``relevant[i]``/``retrieved[i]``: document rows judged relevant to / retrieved for query i.
     ``held_out_score(W)`` scores a matrix on queries not trained on (higher is better); the best epoch's
     matrix is returned, the identity if no epoch beats it. Deterministic for a seed on one machine."""
+    require("local", "training a query adapter (torch)", ("torch",))
     import torch
 
     opts = (options or AdapterOptions()).check()

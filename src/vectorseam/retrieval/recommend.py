@@ -24,19 +24,17 @@ outside the candidate set could still enter the top k.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from vectorseam.errors import UnsupportedOperationError, ValidationError
 from vectorseam.filters import Filter, FilterLike, parse_filter
+from vectorseam.query import STRATEGIES
 from vectorseam.similarity import average_vector, similarity_matrix
 from vectorseam.store import NativeRecommend, VectorStore
 from vectorseam.types import CollectionInfo, Hit, Metadata, Metric, Record, ids_list
 
-Strategy: TypeAlias = Literal["average_vector", "best_score"]
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
 MAX_EXAMPLES = 256
 
 

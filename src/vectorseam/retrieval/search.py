@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vectorseam.embedders.base import Embedder
-from vectorseam.embedders.fingerprint import check_embedder
+from vectorseam.embedding import Embedder, check_embedder
 from vectorseam.errors import ValidationError
 from vectorseam.filters import FilterLike, parse_filter
 from vectorseam.store import VectorStore

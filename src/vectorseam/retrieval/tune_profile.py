@@ -2,16 +2,20 @@
 
 A profile holds the fusion of dense and BM25 results (method, weight, RRF constant, candidate depth),
 an optional query-side linear adapter (a d x d matrix the query embedding is multiplied by before the
-store is queried) and an optional MMR lambda. It is only valid for the vector space and the documents
-it was tuned on, so it records both fingerprints: the embedder's, and the corpus's (record count and a
-hash of the sorted ids). Loading it for another embedder or another corpus raises
-:class:`ProfileMismatchError` with what to do, exactly like a collection embedded by another model.
+store is queried), optional pseudo-relevance feedback, an optional learned ranker and an optional MMR
+lambda. It is only valid for the vector space it was tuned in, so it records the embedder's fingerprint:
+:meth:`RetrievalProfile.check` raises :class:`ProfileMismatchError` for another embedder, and search then
+runs without it and says so (:meth:`ProfileBook.note`). It also records the corpus it was tuned on
+(record count and a hash of the sorted ids), for the report only: documents added since are what the
+profile's steps, which are about queries and scores, are meant to serve too.
 
 It also records which judged queries trained it, so an evaluation on those queries (which would
 measure the fit, not the quality) is refused.
 
-Profiles live in ``DATA_DIR/profiles/<hash of the store identity>/<collection>.npz`` (the adapter
-matrix plus a JSON header), so two stores with a collection of the same name never share one.
+A profile is one byte string (an ``.npz``: the adapter matrix plus a JSON header holding the rest,
+pseudo-relevance feedback and the learned ranker included). It is kept with its collection in stores
+that keep collection blobs, else in ``DATA_DIR/profiles/<hash of the store identity>/<collection>.npz``,
+so two stores with a collection of the same name never share one (see :class:`ProfileBook`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,11 +35,12 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.durable import atomic_write
-from vectorseam.embedders.base import Embedder
+from vectorseam.embedding import Embedder
 from vectorseam.errors import ConfigError, EmbedderMismatchError, ValidationError
-from vectorseam.retrieval.mmr import mmr_order
+from vectorseam.retrieval.prf import Feedback
+from vectorseam.retrieval.ranker import Ranker
 from vectorseam.similarity import unit_rows_f32
-from vectorseam.store import VectorStore
+from vectorseam.store import CollectionBlobs, VectorStore
 
 FORMAT = "vectorseam-retrieval-profile/1"
 FusionMethod: TypeAlias = Literal["rrf", "minmax", "zscore"]
@@ -166,6 +174,8 @@ class RetrievalProfile:
     mmr: float | None = None  # MMR lambda applied to hybrid results, when it helped
     trained_on: TrainedOn = TrainedOn("", "", ())
     report: dict[str, Any] = field(default_factory=dict)  # the cross-validation report that chose it
+    feedback: Feedback | None = None  # pseudo-relevance feedback before the dense list is searched again
+    ranker: Ranker | None = None  # re-orders the hybrid candidates (vectorseam.retrieval.ranker)
 
     @property
     def count(self) -> int:
@@ -185,6 +195,10 @@ class RetrievalProfile:
     def describe(self) -> str:
         parts = [self.fusion.describe()]
         parts.append("query adapter" if self.adapter is not None else "no query adapter")
+        if self.feedback is not None:
+            parts.append(self.feedback.describe())
+        if self.ranker is not None:
+            parts.append(self.ranker.describe())
         parts.append(f"MMR lambda {self.mmr:g}" if self.mmr is not None else "no MMR")
         where = f"{self.trained_on.dataset} {self.trained_on.split}".strip()
         return "; ".join(parts) + (f" (tuned on {len(self.trained_on.queries)} judged queries of {where})"
@@ -192,20 +206,15 @@ class RetrievalProfile:
 
     def check(self, embedder_fingerprint: str, corpus: str | None = None, count: int | None = None,
               collection: str = "the collection") -> None:
-        """Refuse a profile made for another vector space or another set of documents."""
+        """Refuse a profile made for another vector space. A profile tuned on other documents is not refused:
+        its steps are about queries and scores, and users add documents every day."""
         if embedder_fingerprint != self.embedder:
             raise ProfileMismatchError(
                 f"the retrieval profile of {collection} was tuned for embedder {self.embedder!r}, but the "
                 f"configured embedder is {embedder_fingerprint!r}; tune again with this embedder "
                 "(`vectorseam tune`), remove the profile (`vectorseam profile remove`), or search with --no-profile"
             )
-        if (corpus is not None and corpus != self.corpus) or (count is not None and count != self.count):
-            now = corpus or f"{count} records"
-            raise ProfileMismatchError(
-                f"the retrieval profile of {collection} was tuned on another corpus ({self.corpus}: records:ids "
-                f"hash), the collection is now {now}; tune again (`vectorseam tune`), remove the profile "
-                "(`vectorseam profile remove`), or search with --no-profile"
-            )
+        del corpus, count  # documents added since tuning are what the profile is for: reported, not refused
 
     def check_unseen(self, dataset: str, split: str, queries: Iterable[str]) -> None:
         """Refuse to evaluate on the split or the queries the profile was tuned on: that measures its fit."""
@@ -222,20 +231,35 @@ class RetrievalProfile:
             )
 
     # -- files ------------------------------------------------------------------------------------
-    def save(self, path: Path) -> Path:
+    def to_bytes(self) -> bytes:
+        """The profile as one byte string (an ``.npz``: the adapter matrix and a JSON header)."""
         meta = {
             "format": FORMAT, "embedder": self.embedder, "corpus": self.corpus, "fusion": asdict(self.fusion),
             "mmr": self.mmr, "trained_on": asdict(self.trained_on), "report": self.report,
+            "feedback": None if self.feedback is None else asdict(self.feedback),
+            "ranker": None if self.ranker is None else self.ranker.to_dict(),
         }
         adapter = np.zeros((0, 0), np.float32) if self.adapter is None else np.ascontiguousarray(self.adapter)
         buf = io.BytesIO()
         np.savez(buf, adapter=adapter.astype(np.float32), meta=np.array(json.dumps(meta)))
-        return atomic_write(path, buf.getvalue())  # a search never reads half a profile
+        return buf.getvalue()
+
+    def save(self, path: Path) -> Path:
+        return atomic_write(path, self.to_bytes())  # a search never reads half a profile
 
     @classmethod
     def load(cls, path: Path) -> RetrievalProfile:
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{path} cannot be read ({exc})") from None
+        return cls.from_bytes(data, str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str = "the stored profile") -> RetrievalProfile:
+        path = where
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 adapter = np.asarray(npz["adapter"], dtype=np.float32)
                 meta = json.loads(str(npz["meta"]))
             if meta.get("format") != FORMAT:
@@ -246,8 +270,10 @@ class RetrievalProfile:
                 adapter=adapter if adapter.size else None, mmr=meta.get("mmr"),
                 trained_on=TrainedOn(str(trained["dataset"]), str(trained["split"]), tuple(trained["queries"])),
                 report=dict(meta.get("report") or {}),
+                feedback=Feedback(**meta["feedback"]).check() if meta.get("feedback") else None,
+                ranker=Ranker.from_dict(meta["ranker"]) if meta.get("ranker") else None,
             )
-        except (OSError, KeyError, TypeError, ValueError) as exc:
+        except (OSError, KeyError, TypeError, ValueError, EOFError) as exc:
             raise ConfigError(f"{path} is not a retrieval profile written by `vectorseam tune` ({exc}); "
                               "remove it with `vectorseam profile remove` and tune again") from None
         if profile.adapter is not None and (profile.adapter.ndim != 2 or not np.isfinite(profile.adapter).all()):
@@ -256,21 +282,6 @@ class RetrievalProfile:
 
     def without_report(self) -> RetrievalProfile:
         return replace(self, report={})
-
-
-def mmr_rerank(store: VectorStore, collection: str, query: npt.ArrayLike, ranked: Sequence[tuple[str, float]],
-               pool: int, k: int, lam: float) -> list[tuple[str, float]]:
-    """``ranked`` with its top ``k`` re-chosen by MMR out of its first ``pool`` entries (the rest kept in
-    order): what hybrid search with a profile's MMR lambda returns first, for evaluation's deeper runs."""
-    candidates = list(ranked[:pool])
-    found = {r.id: r.vector for r in store.fetch(collection, [rid for rid, _ in candidates], include_vectors=True)}
-    usable = [c for c in candidates if found.get(c[0]) is not None]
-    if not usable:
-        return list(ranked)
-    matrix = np.stack([np.asarray(found[rid]) for rid, _ in usable])
-    top = [usable[i] for i in mmr_order(query, matrix, k, lam, store.collection_info(collection).metric)]
-    chosen = {rid for rid, _ in top}
-    return top + [c for c in ranked if c[0] not in chosen]
 
 
 def corpus_fingerprint(ids: Iterable[str]) -> str:
@@ -286,53 +297,178 @@ def collection_fingerprint(store: VectorStore, collection: str) -> str:
                               for r in batch)
 
 
+BLOB = "retrieval-profile"  # the profile's bytes, kept with the collection (CollectionBlobs stores)
+VERSION_BLOB = "retrieval-profile.version"  # a short digest of them: what a process compares before reloading
+RECHECK_SECONDS = 1.0  # a process looks for a newer profile at most this often per collection
+
+_log = logging.getLogger(__name__)
+
+
+def _version(data: bytes) -> bytes:
+    return hashlib.sha256(data).hexdigest()[:24].encode()
+
+
 class ProfileBook:
     """Where the profiles of one store's collections live, and a per-process cache of the checked ones.
 
-    A profile is checked against the embedder when loaded and against the collection's documents once
-    per process (an id scan); every search then only compares the record count, which it reads anyway.
+    **With the collection** when the store keeps collection blobs (:class:`~vectorseam.store.CollectionBlobs`:
+    pgvector in a table of its database, Qdrant in a companion collection, the memory store in its
+    collection database): every process and replica over that store applies a profile on its next
+    request, a dropped collection takes its profile along, and ``vectorseam migrate`` copies it. The
+    profile is written first, then a 24-digit digest of it (``retrieval-profile.version``); a process
+    reads only the digest, at most once a second per collection, and the profile itself when the digest
+    changed, so a search does not pay a blob read. **In the data directory** otherwise (Pinecone,
+    Weaviate: ``DATA_DIR/profiles/<store hash>/``, the file's modification time as the version), which
+    only the processes sharing that directory see; :attr:`where` says which.
+
+    A profile tuned for another embedder is not applied: :meth:`get` returns None, logs why once, and
+    :meth:`note` tells the search's caller. Documents added or removed since tuning do not stop it: the
+    fusion, feedback and ranker are about queries and scores, not about which documents exist (what
+    changed is reported by ``vectorseam profile show``).
     """
 
-    def __init__(self, root: str | Path, embedder: Embedder) -> None:
+    def __init__(self, root: str | Path, embedder: Embedder | None, store: VectorStore | None = None,
+                 recheck_seconds: float = RECHECK_SECONDS) -> None:
         self.root = Path(root)
         self.embedder = embedder  # its fingerprint is read only when a profile exists (it may load the model)
-        self._cache: dict[str, tuple[float, RetrievalProfile]] = {}
+        self.store = store
+        self.recheck_seconds = recheck_seconds
+        self._cache: dict[str, tuple[object, float, RetrievalProfile | None]] = {}  # version, checked at, profile
+        self._notes: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def blobs(self) -> CollectionBlobs | None:
+        return self.store if isinstance(self.store, CollectionBlobs) else None
+
+    @property
+    def where(self) -> str:
+        if self.blobs is not None:
+            return f"with the collection in the {self.store.capabilities.name if self.store else ''} store"
+        return f"in the data directory ({self.root}): this store keeps no collection blobs"
 
     def path(self, collection: str) -> Path:
         slug = "".join(c if c.isalnum() or c in "_-" else "-" for c in collection)[:60]
         return self.root / f"{slug}-{hashlib.sha256(collection.encode()).hexdigest()[:10]}.npz"
 
+    # -- reading ----------------------------------------------------------------------------------
+    def _version_of(self, collection: str) -> object:
+        """The stored profile's version (None: there is none): its digest blob, or the file's mtime."""
+        blobs = self.blobs
+        if blobs is not None:
+            version = blobs.get_blob(collection, VERSION_BLOB)
+            if version is None and self.path(collection).is_file():
+                self._import_file(blobs, collection)  # a profile saved before the store kept blobs
+                version = blobs.get_blob(collection, VERSION_BLOB)
+            return version
+        try:
+            return self.path(collection).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def _read(self, collection: str) -> RetrievalProfile | None:
+        blobs = self.blobs
+        if blobs is None:
+            path = self.path(collection)
+            return RetrievalProfile.load(path) if path.is_file() else None
+        data = blobs.get_blob(collection, BLOB)
+        return None if data is None else RetrievalProfile.from_bytes(data, f"the profile of collection {collection!r}")
+
+    def _import_file(self, blobs: CollectionBlobs, collection: str) -> None:
+        data = self.path(collection).read_bytes()
+        RetrievalProfile.from_bytes(data, str(self.path(collection)))  # refuse to import a damaged file
+        blobs.put_blob(collection, BLOB, data)
+        blobs.put_blob(collection, VERSION_BLOB, _version(data))
+        _log.info("moved the retrieval profile of %r from %s into the store", collection, self.path(collection))
+
     def find(self, collection: str) -> RetrievalProfile | None:
         """The collection's profile without any check (``vectorseam profile show``), or None."""
-        path = self.path(collection)
-        return RetrievalProfile.load(path) if path.is_file() else None
+        self._version_of(collection)  # imports a data-directory profile into a store that keeps blobs
+        return self._read(collection)
 
-    def get(self, store: VectorStore, collection: str, count: int | None = None) -> RetrievalProfile | None:
-        """The collection's checked profile, or None if it has none. ``count``: the record count, if known."""
-        path = self.path(collection)
-        try:
-            mtime = path.stat().st_mtime
-        except FileNotFoundError:
+    def get(self, store: VectorStore | None, collection: str, count: int | None = None) -> RetrievalProfile | None:
+        """The collection's profile if it has one this embedder can use, else None (:meth:`note` says why).
+        ``store`` and ``count`` are accepted for callers of earlier releases; the book's store is used."""
+        del store, count
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(collection)
+        if cached is not None and now - cached[1] < self.recheck_seconds:
+            return cached[2]
+        version = self._version_of(collection)
+        if cached is not None and cached[0] == version:
+            with self._lock:
+                self._cache[collection] = (version, now, cached[2])
+            return cached[2]
+        profile = None if version is None else self._read(collection)
+        usable = None
+        if profile is not None and self.embedder is not None:
+            try:
+                profile.check(self.embedder.fingerprint, collection=f"collection {collection!r}")
+                usable = profile.without_report()
+                self._notes.pop(collection, None)
+            except ProfileMismatchError as exc:
+                self._notes[collection] = f"the collection's tuned profile was not applied: {exc}"
+                _log.warning("search of %r without its tuned profile: %s", collection, exc)
+        else:
+            self._notes.pop(collection, None)
+        with self._lock:
+            self._cache[collection] = (version, now, usable)
+        return usable
+
+    def note(self, collection: str) -> str | None:
+        """Why the collection's profile was not applied on its last look-up (None: applied, or none)."""
+        return self._notes.get(collection)
+
+    # -- writing ----------------------------------------------------------------------------------
+    def save(self, collection: str, profile: RetrievalProfile) -> Path | str:
+        """Store the profile (with the collection where the store keeps blobs); returns where it went."""
+        with self._lock:
             self._cache.pop(collection, None)
-            return None
-        cached = self._cache.get(collection)
-        if cached is None or cached[0] != mtime:
-            profile = RetrievalProfile.load(path)
-            profile.check(self.embedder.fingerprint, collection_fingerprint(store, collection),
-                          collection=f"collection {collection!r}")
-            cached = (mtime, profile.without_report())
-            self._cache[collection] = cached
-        cached[1].check(self.embedder.fingerprint, count=count, collection=f"collection {collection!r}")
-        return cached[1]
+        blobs = self.blobs
+        if blobs is None:
+            return profile.save(self.path(collection))
+        data = profile.to_bytes()
+        blobs.put_blob(collection, BLOB, data)  # the profile first: a reader that sees the new digest finds it
+        blobs.put_blob(collection, VERSION_BLOB, _version(data))
+        return f"{self.store.capabilities.name if self.store else 'store'}:{collection}/{BLOB}"
 
-    def save(self, collection: str, profile: RetrievalProfile) -> Path:
-        self._cache.pop(collection, None)
-        return profile.save(self.path(collection))
+    def put_bytes(self, collection: str, data: bytes) -> None:
+        """Store a profile already serialised (``migrate`` and ``reindex`` carry them this way)."""
+        self.save(collection, RetrievalProfile.from_bytes(data, f"the profile carried to {collection!r}"))
+
+    def get_bytes(self, collection: str) -> bytes | None:
+        profile = self.find(collection)
+        return None if profile is None else profile.to_bytes()
 
     def remove(self, collection: str) -> bool:
-        self._cache.pop(collection, None)
+        with self._lock:
+            self._cache.pop(collection, None)
+        removed = False
+        blobs = self.blobs
+        if blobs is not None:
+            removed = blobs.delete_blob(collection, VERSION_BLOB)
+            removed = blobs.delete_blob(collection, BLOB) or removed
         path = self.path(collection)
         if path.is_file():
             path.unlink()
-            return True
-        return False
+            removed = True
+        return removed
+
+
+def carry_profile(source: ProfileBook, target: ProfileBook, collection: str, into: str,
+                  embedder: str | None = None) -> str:
+    """Copy ``collection``'s profile (if any) to ``into`` of the target book (``migrate``, ``reindex``);
+    returns what happened, for the report ('' when there was none). A profile tuned for another embedder
+    than ``embedder`` (the new collection's) is carried but says it will not be applied."""
+    profile = source.find(collection)
+    if profile is None:
+        return ""
+    target.save(into, profile)
+    if embedder is not None and embedder != profile.embedder:
+        message = (f"the tuned profile of {collection!r} was copied to {into!r}, but it was tuned for embedder "
+                   f"{profile.embedder!r} and {into!r} is embedded by {embedder!r}: searches will not apply it "
+                   f"(and say so) until `vectorseam tune` tunes {into!r} again")
+        _log.warning(message)
+        return message
+    return f"the tuned profile of {collection!r} was copied to {into!r} ({target.where})"

@@ -1,5 +1,5 @@
 """The arithmetic of tuning: candidate lists of whole query sets as matrices, nDCG@10 of thousands of
-fusion settings at once, k-fold assignment and paired confidence intervals.
+fusion settings at once, k-fold assignment and paired bootstrap confidence intervals.
 
 Every judged query gets a row of candidate documents: the union of its dense top ``depth`` and its
 BM25 top ``depth`` (at the largest depth searched), with each list's score and rank and the judged
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse, stats
+from scipy import sparse
 from scipy.sparse import csgraph
 
 from vectorseam.retrieval.mmr import mmr_order
@@ -148,10 +148,11 @@ def grid_scores(candidates: Candidates, grid: Sequence[Fusion]) -> F64:
     return np.stack([candidates.ndcg(candidates.fused(f)) for f in grid])
 
 
-def mmr_ndcg(candidates: Candidates, fusion: Fusion, lam: float, queries: npt.NDArray[np.float32],
+def mmr_ndcg(candidates: Candidates, scores: F64, lam: float, queries: npt.NDArray[np.float32],
              documents: npt.NDArray[np.float32], metric: Metric) -> F64:
-    """Per-query nDCG@10 when the fused top ``MMR_POOL`` are re-ranked by MMR (as hybrid search does)."""
-    fused = candidates.fused(fusion)
+    """Per-query nDCG@10 when the top ``MMR_POOL`` by ``scores`` (the pipeline's, -inf: not retrieved) are
+    re-ranked by MMR (as hybrid search does)."""
+    fused = scores
     key = np.where(candidates.doc >= 0, candidates.doc, np.iinfo(np.int64).max)
     order = np.lexsort((key, -fused), axis=1)[:, :MMR_POOL]
     present = np.isfinite(np.take_along_axis(fused, order, 1))
@@ -194,11 +195,21 @@ def assign_folds(n: int, folds: int, seed: int, groups: I64 | None = None) -> I6
     return np.array([fold_of[int(g)] for g in group], dtype=np.int64)
 
 
-def paired_interval(after: F64, before: F64) -> tuple[float, float, float]:
-    """Mean per-query difference and its 95% t interval (queries paired; n - 1 degrees of freedom)."""
+BOOTSTRAP = 2000  # resamples of the paired bootstrap
+
+
+def paired_interval(after: F64, before: F64, resamples: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
+    """Mean per-query difference and its paired bootstrap 95% interval (queries resampled with their
+    pairs; percentile interval). nDCG differences are bounded and often far from normal (many zeros, a
+    few +-1), where a bootstrap's interval is the honest one."""
     diff = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
     mean = float(diff.mean()) if len(diff) else 0.0
     if len(diff) < 2:
         return mean, -math.inf, math.inf
-    half = float(stats.t.ppf(0.975, len(diff) - 1)) * float(diff.std(ddof=1)) / math.sqrt(len(diff))
-    return mean, mean - half, mean + half
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for start in range(0, resamples, 250):  # bounded memory for large query sets
+        stop = min(start + 250, resamples)
+        means[start:stop] = diff[rng.integers(0, len(diff), size=(stop - start, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return mean, float(low), float(high)

@@ -9,8 +9,8 @@ middleware, :mod:`vectorseam.service.middleware`, where the id is still known).
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,25 +21,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vectorseam import errors
 from vectorseam.client import VectorSeam
 from vectorseam.config import ServiceSettings
-from vectorseam.service.auth import not_visible
+from vectorseam.service.auth import not_visible, scope_warnings
+from vectorseam.service.docs import docs_router
+from vectorseam.service.limits import RequestTooLarge
 from vectorseam.service.logs import get_logger
 from vectorseam.service.middleware import RequestContextMiddleware
+from vectorseam.service.quotas import KeyQuotas, QuotaMiddleware
 from vectorseam.service.responses import error_response
+from vectorseam.service.routes_collections import router as collections_router
 from vectorseam.service.routes_data import router as data_router
 from vectorseam.service.routes_openai import router as openai_router
 from vectorseam.service.routes_ops import router as ops_router
+from vectorseam.service.routes_page import router as page_router
 from vectorseam.service.routes_query import router as query_router
 from vectorseam.service.state import AuthError, ServiceState, caller_of
 
 # Most specific first: the first matching class decides the status.
 STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.CollectionNotFoundError, 404, "not_found"),
+    (errors.MissingExtraError, 501, "not_installed"),  # a feature whose extra this server lacks
     (errors.DimensionMismatchError, 400, "invalid_request_error"),
     (errors.FilterError, 400, "invalid_filter"),
     (errors.ValidationError, 400, "invalid_request_error"),
     (errors.EmbedderMismatchError, 409, "embedder_mismatch"),
     (errors.UnsupportedOperationError, 422, "unsupported_operation"),
     (errors.StoreUnavailableError, 503, "store_unavailable"),
+    (errors.CollectionDamagedError, 503, "collection_damaged"),
     (errors.EmbeddingError, 502, "embedding_error"),
     (errors.ConfigError, 500, "configuration_error"),
     (errors.VectorseamError, 400, "invalid_request_error"),
@@ -64,6 +71,34 @@ def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm
     """The service over ``client``'s store and embedder. ``warm_up`` loads the model in the background."""
     service_settings = settings or client.settings.service
     state = ServiceState(client, service_settings)
+    app = FastAPI(
+        title="vectorseam",
+        version="0.1.0",
+        summary="Semantic search, recommendations, answers and OpenAI-compatible embeddings.",
+        lifespan=_lifespan(state, warm_up),
+        docs_url=None, redoc_url=None, openapi_url=None,  # served by docs_router: behind a key, with a CSP
+    )
+    app.state.service = state
+    _handle_errors(app, state)
+    for router in (query_router, data_router, collections_router, openai_router, ops_router, page_router,
+                   docs_router(app, public=service_settings.public_docs)):
+        app.include_router(router)
+    quotas = KeyQuotas(service_settings, state.metrics.registry)
+    if quotas.active:  # inside CORS, so a browser can read the 429
+        app.add_middleware(QuotaMiddleware, quotas=quotas)
+    if service_settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=service_settings.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID"])
+    app.add_middleware(RequestContextMiddleware, metrics=state.metrics,
+                       max_body_bytes=service_settings.max_body_bytes, hosts=state.hosts)
+    return app
+
+
+def _lifespan(state: ServiceState, warm_up: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up warnings about open access and key scopes, the model's warm-up; at shutdown the job
+    threads stop and the store's observers are removed."""
     log = get_logger()
 
     @asynccontextmanager
@@ -72,36 +107,44 @@ def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm
             log.warning("no API keys configured: every route is open to whoever can reach this address "
                         "(only allowed on a loopback host unless service.allow_unauthenticated is set); "
                         "requests must name a loopback host or one in service.allowed_hosts")
+        for warning in scope_warnings(state.settings.api_keys):
+            log.warning(warning)
         if warm_up:
             threading.Thread(target=_warm, args=(state,), name="vectorseam-warmup", daemon=True).start()
         else:
             state.ready.set()
         yield
         state.jobs.shutdown()
-        _flush_quietly(state)
         state.stop_observing()
 
-    app = FastAPI(
-        title="vectorseam",
-        version="0.1.0",
-        summary="Semantic search, recommendations, answers and OpenAI-compatible embeddings.",
-        lifespan=lifespan,
-    )
-    app.state.service = state
+    return lifespan
+
+
+def _handle_errors(app: FastAPI, state: ServiceState) -> None:
+    """Every error as one JSON shape (:func:`error_response`): library errors by :data:`STATUS`, with the
+    server's paths scrubbed from 5xx messages to scoped keys; oversized bodies, auth, validation, HTTP."""
+    log = get_logger()
 
     @app.exception_handler(errors.VectorseamError)
     async def _library_error(request: Request, exc: errors.VectorseamError) -> JSONResponse:
         caller = caller_of(request)
-        name = request.path_params.get("name")
+        name = request.path_params.get("name", getattr(exc, "collection", None))  # multi-search names it
         if isinstance(exc, errors.CollectionNotFoundError) and caller is not None and caller.scoped:
             # the store's message lists every collection; a scoped key must not learn the others
             return error_response(404, "not_found", not_visible(name if isinstance(name, str) else "?"))
         for cls, status, kind in STATUS:
             if isinstance(exc, cls):
+                message = str(exc)
                 if status >= 500:
-                    log.error("request failed", extra={"error": type(exc).__name__, "detail": str(exc)})
-                return error_response(status, kind, str(exc))
+                    log.error("request failed", extra={"error": type(exc).__name__, "detail": message})
+                    if caller is None or caller.scoped:  # the server's own words may name its files
+                        message = state.scrub(message)
+                return error_response(status, kind, message)
         return error_response(400, "invalid_request_error", str(exc))  # STATUS ends with the base class
+
+    @app.exception_handler(RequestTooLarge)
+    async def _too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
+        return error_response(413, "request_too_large", str(exc))
 
     @app.exception_handler(AuthError)
     async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
@@ -118,19 +161,6 @@ def create_app(client: VectorSeam, settings: ServiceSettings | None = None, warm
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, "http_error", str(exc.detail), dict(exc.headers or {}))
 
-    app.include_router(query_router)
-    app.include_router(data_router)
-    app.include_router(openai_router)
-    app.include_router(ops_router)
-    if service_settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=service_settings.cors_origins,
-                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
-                           expose_headers=["X-Request-ID"])
-    app.add_middleware(RequestContextMiddleware, metrics=state.metrics,
-                       max_body_bytes=service_settings.max_body_bytes, hosts=state.hosts)
-    return app
-
 
 def _warm(state: ServiceState) -> None:
     try:
@@ -141,13 +171,6 @@ def _warm(state: ServiceState) -> None:
     else:
         state.ready.set()
         get_logger().info("embedder ready", extra={"fingerprint": state.client.embedder.fingerprint})
-
-
-def _flush_quietly(state: ServiceState) -> None:
-    try:
-        state.client.flush()
-    except Exception:
-        get_logger().exception("flushing the store at shutdown failed")
 
 
 def app_from_environment() -> FastAPI:

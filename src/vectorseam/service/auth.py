@@ -12,6 +12,10 @@ refuses to start without keys unless ``service.allow_unauthenticated`` says so e
 Why a collection outside a key's ``collections`` answers 404 and not 403: one deployment serves several
 tenants, and a 403 would tell one tenant which names the others use. The 404 reads the same whether the
 collection exists or not, and the not-found message of a scoped key never lists other collections.
+
+Why a warning for ``tenant-a*`` and not for ``tenant-a-*``: a pattern is a plain prefix, so one that
+stops inside a word also matches ``tenant-ab-secret``, another tenant's name. Ending the prefix at a
+separator (``-``, ``_``, ``.``, ``/``, ``:``) makes it match whole name segments only.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from vectorseam.config import APIKeySettings
@@ -53,12 +59,14 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who made a request: the key's name (never the key), its scope and the collections it may use
-    (``None``: all; otherwise names, and prefixes ending in ``*``)."""
+    """Who made a request: the key's name (never the key), its scope, the collections it may use
+    (``None``: all; otherwise names, and prefixes ending in ``*``) and the server directories it may
+    ingest files from (resolved; see :mod:`vectorseam.service.roots`)."""
 
     name: str
     scope: Scope
     collections: tuple[str, ...] | None = None
+    roots: tuple[Path, ...] = ()
 
     def allows(self, needed: Scope) -> bool:
         return needed == "read" or self.scope == "admin"
@@ -82,15 +90,48 @@ def not_visible(collection: str) -> str:
     return f"collection {collection!r} does not exist or is not available to this API key"
 
 
-class KeyRing:
-    """The configured keys; ``open`` when there are none (loopback only, see the module docstring)."""
+def key_roots(key: APIKeySettings, default: Sequence[Path]) -> list[Path]:
+    """The directories ``key`` may ingest from, as configured: its own, else ``service.ingest_dirs``
+    for a key that reaches every collection, else none (a scoped key never inherits the global list)."""
+    if key.ingest_dirs is not None:
+        return list(key.ingest_dirs)
+    return list(default) if key.collections is None else []
 
-    def __init__(self, keys: list[APIKeySettings]) -> None:
+
+def resolved(dirs: Sequence[Path]) -> tuple[Path, ...]:
+    return tuple(Path(d).expanduser().resolve() for d in dirs)
+
+
+SEPARATORS = "-_./:"
+
+
+def scope_warnings(keys: Sequence[APIKeySettings]) -> list[str]:
+    """A line per collection pattern that is not a whole-segment prefix (see the module docstring)."""
+    out = []
+    for key in keys:
+        for pattern in key.collections or ():
+            prefix = pattern[:-1]
+            if pattern.endswith("*") and prefix and prefix[-1] not in SEPARATORS:
+                out.append(f"API key {key.name!r}: collection pattern {pattern!r} also matches names that only "
+                           f"begin like it, such as {prefix + 'b-secret'!r}; end the prefix at a separator "
+                           f"({prefix + '-*'!r}) so it matches whole name segments only")
+    return out
+
+
+class KeyRing:
+    """The configured keys; ``open`` when there are none (loopback only, see the module docstring).
+
+    ``ingest_dirs`` is ``service.ingest_dirs``: the directories of keys that reach every collection and
+    name none of their own, and of the anonymous caller of an open service."""
+
+    def __init__(self, keys: list[APIKeySettings], ingest_dirs: Sequence[Path] = ()) -> None:
         self._keys = [
             (bytes.fromhex(k.hash.removeprefix(HASH_PREFIX)),
-             Caller(k.name, k.scope, None if k.collections is None else tuple(k.collections)))
+             Caller(k.name, k.scope, None if k.collections is None else tuple(k.collections),
+                    resolved(key_roots(k, ingest_dirs))))
             for k in keys
         ]
+        self.anonymous = Caller(ANONYMOUS.name, ANONYMOUS.scope, None, resolved(ingest_dirs))
 
     @property
     def open(self) -> bool:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from vectorseam.client import IngestReport
+from vectorseam.durable import connect
 from vectorseam.errors import StoreUnavailableError, VectorseamError
 from vectorseam.service.logs import get_logger
 from vectorseam.service.metrics import Metrics
@@ -82,6 +83,7 @@ class Job:
 class Outcome:
     written: int
     rejects: list[str]
+    error: str | None = None  # a job that ran to the end but failed its purpose (every row rejected)
 
 
 Progress = Callable[[IngestReport], None]
@@ -158,12 +160,9 @@ class SqliteJobBoard(JobBoard):
     def _connect(self) -> Iterator[sqlite3.Connection]:
         # a connection per call: the request threads, the job thread and other processes all write.
         # The table is made by the first job, so a server that runs none needs no writable data_dir.
-        if not self._created:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30.0, isolation_level=None)) as db:
-            db.execute("PRAGMA busy_timeout=30000")
+        # durable.connect: the file 0600 in a 0700 folder (it names every tenant's jobs), WAL, autocommit
+        with closing(connect(self.path, timeout=30.0)) as db:
             if not self._created:
-                db.execute("PRAGMA journal_mode=WAL")
                 db.execute(f"CREATE TABLE IF NOT EXISTS jobs ({_TABLE_COLUMNS})")
                 db.execute("CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at)")
                 self._created = True
@@ -294,7 +293,7 @@ class JobRunner:
             self._log.exception("ingest job failed", extra={"job": job.id, "request_id": job.request_id})
             job.state, job.error = "failed", f"internal error ({type(exc).__name__}); see the server log"
         else:
-            job.state = "succeeded"
+            job.state, job.error = ("failed" if outcome.error else "succeeded"), outcome.error
             job.written, job.rejected = outcome.written, len(outcome.rejects)
             job.rejects = outcome.rejects[:MAX_REJECTS_SHOWN]
         job.finished_at = time.time()

@@ -44,76 +44,81 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
-        status = 500
-        started = False
         self.metrics.in_flight.inc()
-
-        rejected = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, started
-            if rejected:
-                return  # the 413 has gone out already; drop what the app answers after the cut-off
-            if message["type"] == "http.response.start":
-                started = True
-                status = int(message["status"])
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
+        exchange = _Exchange(self, receive, send, request_id)
         try:
             refused = self.hosts.rejection(scope["path"], headers)
-            if refused is not None:
-                await _send_error(send_wrapper, *refused, request_id)
-                return
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-                await self._reject_body(send_wrapper, request_id)
-                return
-            received = 0
-
-            async def receive_wrapper() -> Message:
-                # A chunked body has no length up front: count it, and past the cap answer 413 and tell
-                # the app the client went away (raising here would be turned into a 400 by the app).
-                nonlocal received, rejected
-                if rejected:
-                    return {"type": "http.disconnect"}
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > self.max_body_bytes:
-                        if not started:
-                            await self._reject_body(send_wrapper, request_id)
-                        rejected = True
-                        return {"type": "http.disconnect"}
-                return message
-
-            await self.app(scope, receive_wrapper, send_wrapper)
+            if refused is not None:
+                await _send_error(exchange.send, *refused, request_id)
+            elif length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                await self._reject_body(exchange.send, request_id)
+            else:
+                await self.app(scope, exchange.receive, exchange.send)
         except Exception as exc:
             self.log.error("unhandled error", exc_info=exc)
-            if started:
+            if exchange.started:
                 raise  # part of the response is out: the server must cut the connection
-            await _send_error(send_wrapper, 500, "server_error",
+            await _send_error(exchange.send, 500, "server_error",
                               "internal error; the server log has the details under this request id", request_id)
         finally:
-            elapsed = time.perf_counter() - start
-            self.metrics.in_flight.dec()
-            route = _route_template(scope)
-            self.metrics.observe(scope["method"], route, status, elapsed)
-            caller = scope.get("state", {}).get("caller")
-            self.log.info(
-                "request", extra={
-                    "request_id": request_id, "method": method_label(scope["method"]), "route": route,
-                    "path": scope["path"][:2048], "status": status,
-                    "duration_ms": round(elapsed * 1000, 2), "caller": caller,
-                    "client": (scope.get("client") or ("?",))[0],
-                },
-            )
+            self._finished(scope, request_id, exchange.status, time.perf_counter() - start)
             request_id_var.reset(token)
+
+    def _finished(self, scope: Scope, request_id: str, status: int, elapsed: float) -> None:
+        """The request's metrics and its access log line."""
+        self.metrics.in_flight.dec()
+        route = _route_template(scope)
+        self.metrics.observe(scope["method"], route, status, elapsed)
+        caller = scope.get("state", {}).get("caller")
+        self.log.info(
+            "request", extra={
+                "request_id": request_id, "method": method_label(scope["method"]), "route": route,
+                "path": scope["path"][:2048], "status": status,
+                "duration_ms": round(elapsed * 1000, 2), "caller": caller,
+                "client": (scope.get("client") or ("?",))[0],
+            },
+        )
 
     async def _reject_body(self, send: Send, request_id: str) -> None:
         await _send_error(send, 413, "request_too_large",
                           f"request body is larger than this server's limit of {self.max_body_bytes} bytes "
                           "(service.max_body_bytes); send fewer records per request", request_id)
+
+
+class _Exchange:
+    """One request's messages between the server and the app: the status the app answered (500 until it
+    does), whether its response started, and the body counted against the cap. A chunked body has no
+    length up front: past the cap the client gets a 413 and the app is told the client went away (raising
+    would be turned into a 400 by the app), and what the app answers after that is dropped."""
+
+    __slots__ = ("_receive", "_send", "middleware", "received", "rejected", "request_id", "started", "status")
+
+    def __init__(self, middleware: RequestContextMiddleware, receive: Receive, send: Send, request_id: str) -> None:
+        self.middleware, self._receive, self._send, self.request_id = middleware, receive, send, request_id
+        self.status, self.started, self.rejected, self.received = 500, False, False, 0
+
+    async def send(self, message: Message) -> None:
+        if self.rejected:
+            return  # the 413 has gone out already
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = int(message["status"])
+            message["headers"] = [*message.get("headers", []), (b"x-request-id", self.request_id.encode())]
+        await self._send(message)
+
+    async def receive(self) -> Message:
+        if self.rejected:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.middleware.max_body_bytes:
+                if not self.started:
+                    await self.middleware._reject_body(self.send, self.request_id)
+                self.rejected = True
+                return {"type": "http.disconnect"}
+        return message
 
 
 async def _send_error(send: Send, status: int, kind: str, message: str, request_id: str) -> None:

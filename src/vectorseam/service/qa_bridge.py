@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from vectorseam.client import Answer, Passage
 from vectorseam.errors import VectorseamError
+from vectorseam.query import Answer, Passage
 from vectorseam.service.logs import get_logger
 from vectorseam.service.models import AskRequest, AskResponse, Citation
 from vectorseam.service.state import ServiceState

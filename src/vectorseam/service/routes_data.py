@@ -8,14 +8,15 @@ decoded: ``GET /v1/collections/c/records/sub/c.txt`` and ``.../records/a%20b%3F`
 from __future__ import annotations
 
 from pathlib import Path as FsPath
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Path, Response
 from fastapi.responses import JSONResponse
 
 from vectorseam.client import Document, PreparedIngest
-from vectorseam.errors import ValidationError
+from vectorseam.errors import VectorseamError
+from vectorseam.ingest_options import IngestOptions
 from vectorseam.service.auth import Caller
 from vectorseam.service.jobs import Job, Outcome, Progress
 from vectorseam.service.logs import request_id_var
@@ -24,7 +25,6 @@ from vectorseam.service.models import (
     CollectionsResponse,
     DeleteRequest,
     DeleteResponse,
-    ErrorResponse,
     FetchRequest,
     FetchResponse,
     IngestRequest,
@@ -34,18 +34,13 @@ from vectorseam.service.models import (
     UpsertResponse,
 )
 from vectorseam.service.responses import error_response
-from vectorseam.service.state import ServiceState, get_state, require
+from vectorseam.service.roots import ingest_file
+from vectorseam.service.route_params import ERRORS, AdminCaller, CollectionName, ReadCaller, StateDep
+from vectorseam.service.state import require
 from vectorseam.types import Record, Vector, validate_collection_name
 
 router = APIRouter(tags=["data"])
-CollectionName = Annotated[str, Path(min_length=1, max_length=63, description="collection name")]
 RecordIdPath = Annotated[str, Path(min_length=1, max_length=512, description="record id ('/' allowed)")]
-StateDep = Annotated[ServiceState, Depends(get_state)]
-ReadCaller = Annotated[Caller, require("read")]
-AdminCaller = Annotated[Caller, require("admin")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
 
 
 @router.get("/v1/collections", response_model=CollectionsResponse, responses=ERRORS,
@@ -119,36 +114,15 @@ def delete_record(name: CollectionName, record_id: RecordIdPath, state: StateDep
 
 
 def job_out(job: Job, caller: Caller) -> JobOut:
-    """A job as ``caller`` may see it: rejects and errors name server files and quote rows, so only
-    admin keys and the key that started the job get them."""
-    full = caller.scope == "admin" or caller.name == job.owner
-    hidden_error = "the job failed; admin keys see why" if job.error is not None else None
+    """A job as ``caller`` may see it: rejects and errors name the files read (relative to the ingest
+    directory of the key that started it) and quote rows, so only that key and admin keys that reach
+    every collection get them; another tenant's key reaching the same collection does not."""
+    full = caller.name == job.owner or (caller.scope == "admin" and not caller.scoped)
+    hidden_error = "the job failed; the key that started it sees why" if job.error is not None else None
     return JobOut(id=job.id, collection=job.collection, state=job.state, written=job.written,
                   rejected=job.rejected, rejects=job.rejects if full else [],
                   error=job.error if full else hidden_error, details_hidden=not full,
                   created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)
-
-
-def _allowed_path(state: ServiceState, raw: str) -> FsPath:
-    """Only files under ``service.ingest_dirs`` may be read: an API key must not mean read-any-file."""
-    roots = [FsPath(d).resolve() for d in state.settings.ingest_dirs]
-    if not roots:
-        raise ValidationError("this server reads no files for ingest (service.ingest_dirs is empty); "
-                              "send the documents in the request body instead")
-    shown = raw if len(raw) <= 200 else raw[:200] + "..."
-    if "\x00" in raw:
-        raise ValidationError(f"path {shown!r} contains a NUL character, which no file name can")
-    path = FsPath(raw)
-    try:  # a name over the file system's limits (ENAMETOOLONG) fails here, not as a 500
-        resolved = (path if path.is_absolute() else roots[0] / path).resolve()
-        if not any(resolved.is_relative_to(root) for root in roots):
-            raise ValidationError(f"path {shown!r} is outside the directories this server may ingest from "
-                                  f"(service.ingest_dirs: {', '.join(map(str, roots))})")
-        if not resolved.is_file():
-            raise ValidationError(f"path {shown!r}: no such file under the ingest directories")
-    except OSError as exc:
-        raise ValidationError(f"path {shown!r} cannot be read: {exc.strerror or type(exc).__name__}") from None
-    return resolved
 
 
 @router.post("/v1/collections/{name}/ingest", status_code=202, response_model=JobOut, responses=ERRORS,
@@ -159,22 +133,35 @@ def start_ingest(name: CollectionName, body: IngestRequest, state: StateDep, res
     validate_collection_name(name)
     client = state.client
     prepared: PreparedIngest
+    own: tuple[FsPath, ...] = ()
     if body.documents is not None:
         state.check_batch(len(body.documents), "documents")
         for i, doc in enumerate(body.documents):
             state.check_text(doc.text, f"documents[{i}].text")
         documents = [Document(d.id, d.text, dict(d.metadata), origin=f"documents[{i}]")
                      for i, d in enumerate(body.documents)]
-        prepared = client.prepare_ingest(documents, name, batch_size=body.batch_size)
+        prepared = client.prepare_ingest(documents, name, options=IngestOptions(batch_size=body.batch_size))
     else:
         assert body.path is not None
-        prepared = client.prepare_ingest(
-            _allowed_path(state, body.path), name, batch_size=body.batch_size, id_field=body.id_field,
-            text_field=body.text_field, text_template=body.text_template, metadata_fields=body.metadata_fields)
+        path, root = ingest_file(body.path, caller.roots)  # only the key's own directories (roots.py)
+        own = (root,)
+        try:  # messages name the file relative to the key's directory (``x.csv:3``), never the server's path
+            prepared = client.prepare_ingest(path, name, body.id_field, body.text_field, body.text_template,
+                                             body.metadata_fields, IngestOptions(batch_size=body.batch_size))
+        except VectorseamError as exc:
+            raise type(exc)(state.scrub(str(exc), own, hide_others=False)) from None
 
     def work(progress: Progress) -> Outcome:
-        report = prepared.run(progress)
-        return Outcome(report.written, [str(r) for r in report.rejects])
+        # Other keys may read this job: its rejects and error name files relative to the directory read from
+        try:
+            report = prepared.run(progress)
+        except VectorseamError as exc:
+            raise type(exc)(state.scrub(str(exc), own, hide_others=False)) from None
+        error = None
+        if report.nothing_accepted:
+            error = (f"nothing was written: every one of the {report.rejected} rows was rejected (the rejects say "
+                     "why; is text_field, id_field or text_template right?)")
+        return Outcome(report.written, [state.scrub(str(r), own, hide_others=False) for r in report.rejects], error)
 
     # the source and the embedder were checked: errors from now on are the job's, not a 4xx
     job = state.jobs.submit(name, work, caller.name, request_id_var.get())

@@ -2,33 +2,30 @@
 
 Any OpenAI client (``base_url=http://host:8000/v1``) can then use the local model as if it were
 OpenAI's. Differences are deliberate and loud: token-id inputs and a ``dimensions`` other than the
-model's own are rejected with 400 rather than approximated.
+model's own are rejected with 400 rather than approximated. The inputs of one request together may
+hold at most ``service.max_input_chars`` characters (413), checked before the model runs.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from vectorseam.errors import ValidationError
 from vectorseam.service.models import (
     EmbeddingOut,
     EmbeddingsRequest,
     EmbeddingsResponse,
-    ErrorResponse,
     ModelOut,
     ModelsResponse,
     Usage,
 )
-from vectorseam.service.state import ServiceState, get_state, require
+from vectorseam.service.route_params import StateDep, error_responses
+from vectorseam.service.state import ServiceState, require
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-StateDep = Annotated[ServiceState, Depends(get_state)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422)
-}
+ERRORS = error_responses(400, 401, 403, 404, 413, 422)
 
 
 def served_models(state: ServiceState) -> list[str]:
@@ -55,6 +52,7 @@ def embeddings(body: EmbeddingsRequest, state: StateDep) -> EmbeddingsResponse:
         if not text.strip():
             raise ValidationError(f"input[{i}]: empty text; every input must contain some text")
         state.check_text(text, f"input[{i}]")
+    state.check_input_chars(texts, "input")
     dimension = state.client.embedder.dimension
     if body.dimensions is not None and body.dimensions != dimension:
         raise ValidationError(f"dimensions={body.dimensions}: {body.model} produces {dimension}-dimensional "

@@ -8,64 +8,47 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from vectorseam.service.models import (
     AskRequest,
     AskResponse,
-    ErrorResponse,
-    HitOut,
     RecommendRequest,
     SearchRequest,
     SearchResponse,
 )
 from vectorseam.service.qa_bridge import answer_question, stream_answer
-from vectorseam.service.state import ServiceState, get_state, require
-from vectorseam.types import Hit
+from vectorseam.service.route_params import ERRORS, CollectionName, StateDep
+from vectorseam.service.search_out import check_query, search_response
+from vectorseam.service.state import require
 
 router = APIRouter(prefix="/v1/collections", tags=["query"])
-CollectionName = Annotated[str, Path(min_length=1, max_length=63, description="collection name")]
-StateDep = Annotated[ServiceState, Depends(get_state)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
-
-
-def hit_out(hit: Hit) -> HitOut:
-    return HitOut(id=hit.id, score=float(hit.score), text=hit.text, metadata=hit.metadata)
 
 
 @router.post("/{name}/search", response_model=SearchResponse, responses=ERRORS,
              dependencies=[require("read")], summary="Search a collection by text or vector")
 def search(name: CollectionName, body: SearchRequest, state: StateDep) -> SearchResponse:
+    """Text, a vector or both, in any mode, with the search options (pages, groups, facets, highlights)."""
     start = time.perf_counter()
-    state.check_k(body.k)
-    state.check_filter(body.filter)
+    query = body.to_query()
+    check_query(state, query)
     name = state.resolve(name)
-    client = state.client
-    if body.query is not None:
-        state.check_text(body.query, "query")
-        hits = client.retrieve_many([body.query], body.k, body.filter, name, body.mode, body.mmr)[0]
-    else:
-        assert body.vector is not None
-        hits = client.search_vector(body.vector, body.k, body.filter, name, body.mmr)
-    return SearchResponse(collection=name, mode=body.mode, hits=[hit_out(h) for h in hits],
-                          took_ms=round((time.perf_counter() - start) * 1000, 3))
+    response = search_response(name, body.mode, state.client.query(query, name), start)
+    response.profile_note = state.client.profile_note(name)  # a profile it could not use says so
+    return response
 
 
 @router.post("/{name}/recommend", response_model=SearchResponse, responses=ERRORS,
              dependencies=[require("read")], summary="Records like the given ones (and unlike others)")
 def recommend_route(name: CollectionName, body: RecommendRequest, state: StateDep) -> SearchResponse:
+    """The id of a chunked document stands for its chunks; the search options apply as for search."""
     start = time.perf_counter()
-    state.check_k(body.k)
-    state.check_filter(body.filter)
+    query = body.to_query()
+    check_query(state, query)
     name = state.resolve(name)
-    hits = state.client.recommend(body.positive, body.negative, body.k, body.filter, body.strategy, name)
-    return SearchResponse(collection=name, mode=f"recommend:{body.strategy}", hits=[hit_out(h) for h in hits],
-                          took_ms=round((time.perf_counter() - start) * 1000, 3))
+    return search_response(name, f"recommend:{body.strategy}", state.client.query(query, name), start)
 
 
 @router.post("/{name}/ask", response_model=AskResponse, responses={
@@ -74,6 +57,7 @@ def recommend_route(name: CollectionName, body: RecommendRequest, state: StateDe
     dependencies=[require("read")], summary="Answer a question from the collection, with citations")
 def ask(name: CollectionName, body: AskRequest, state: StateDep) -> AskResponse | StreamingResponse:
     state.check_text(body.question, "question")
+    state.check_input_chars([body.question], "question")
     state.check_filter(body.filter)
     name = state.resolve(name)
     if not body.stream:

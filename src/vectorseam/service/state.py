@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from vectorseam.client import VectorSeam
-from vectorseam.config import ServiceSettings, Settings
+from vectorseam.client import VectorSeam, store_options
+from vectorseam.config import ServiceSettings
 from vectorseam.datadir import DataDir
 from vectorseam.errors import CollectionNotFoundError, ValidationError
-from vectorseam.service.auth import ANONYMOUS, Caller, KeyRing, Scope, not_visible
+from vectorseam.service.auth import Caller, KeyRing, Scope, not_visible
 from vectorseam.service.hosts import HostPolicy
 from vectorseam.service.instrumented import store_metrics
 from vectorseam.service.jobs import JobBoard, JobRunner, PostgresJobBoard, SqliteJobBoard
-from vectorseam.service.limits import check_filter
+from vectorseam.service.limits import check_filter, check_input_chars
 from vectorseam.service.metrics import Metrics
+from vectorseam.service.roots import PathScrubber, check_roots, known_paths
 
 
 class AuthError(Exception):
@@ -37,11 +39,13 @@ class ServiceState:
     warmup_error: str | None = None
 
     def __post_init__(self) -> None:
-        self.keys = KeyRing(self.settings.api_keys)
+        self.keys = KeyRing(self.settings.api_keys, self.settings.ingest_dirs)
+        protected = check_ingest_dirs(self.client, self.settings)  # ConfigError: the server does not start
+        self.scrub = PathScrubber(known_paths(self.settings, protected))
         self.hosts = HostPolicy(self.settings.allowed_hosts, self.keys.open, self.settings.cors_origins)
         # Time every store call the client makes and count the store's failures (the facade's hook).
         self.stop_observing = self.client.observe_store(store_metrics(self.metrics))
-        self.jobs = JobRunner(self.metrics, job_board(self.client.settings))
+        self.jobs = JobRunner(self.metrics, job_board(self.client))
 
     def resolve(self, name: str) -> str:
         """The collection a name means: an alias (``vectorseam alias set``) resolves to its target."""
@@ -61,6 +65,19 @@ class ServiceState:
                 f"{self.settings.max_text_chars} (service.max_text_chars); split the text"
             )
 
+    def check_depth(self, depth: int, group_size: int = 1) -> None:
+        """How deep one page may reach into a ranking (offset + k, and hits per group): ten pages of
+        ``service.max_k``, as a search engine bounds from + size."""
+        limit = self.settings.max_k * 10
+        if depth > limit or depth * group_size > limit * 10:
+            raise ValidationError(f"offset + k = {depth}{f' groups of {group_size}' if group_size > 1 else ''} reaches "
+                                  f"deeper than this server's limit of {limit} results (10 x service.max_k); "
+                                  "narrow the query with a filter, or page with a cursor from nearer the top")
+
+    def check_input_chars(self, texts: list[str], what: str) -> None:
+        """The per-request budget on text to embed (``service.max_input_chars``), before any work: 413."""
+        check_input_chars(texts, what, self.settings)
+
     def check_filter(self, spec: dict[str, Any] | None) -> None:
         """Depth, ``$in`` length and cost limits (:mod:`vectorseam.service.limits`), before any store call."""
         check_filter(spec, self.settings)
@@ -73,14 +90,33 @@ class ServiceState:
             )
 
 
-def job_board(settings: Settings) -> JobBoard:
+def protected_paths(client: VectorSeam) -> list[tuple[Path, str]]:
+    """What no ingest directory may overlap: the data directory, the store's files (any store option
+    naming a path, such as the memory store's or Qdrant's ``path``) and the BM25 sidecar."""
+    found = [(client.data_dir.root, "the data directory"), (client.sidecar_root, "the BM25 index files")]
+    for option, value in store_options(client.settings).items():
+        if isinstance(value, str | PurePath) and option.lower().endswith(("path", "dir", "directory")):
+            found.append((Path(value), f"the store's files (store.options.{option})"))
+    return found
+
+
+def check_ingest_dirs(client: VectorSeam, settings: ServiceSettings) -> list[tuple[Path, str]]:
+    """Refuse ingest directories that overlap the data or each other (:func:`check_roots`); also called
+    by ``vectorseam serve`` before it starts worker processes, which would each fail and be restarted."""
+    protected = protected_paths(client)
+    check_roots(settings, protected)
+    return protected
+
+
+def job_board(client: VectorSeam) -> JobBoard:
     """Where ingest jobs are recorded: a poll may reach any worker process, or any replica.
 
-    PostgreSQL when there is one to share (``service.jobs_dsn``, or the pgvector store's database),
+    PostgreSQL when there is one to share (``service.jobs_dsn``, or the database the store lives in),
     so replicas on several machines see each other's jobs; otherwise SQLite in ``data_dir``, shared by
     the worker processes of this machine.
     """
-    dsn = settings.shared_database(settings.service.jobs_dsn)
+    settings = client.settings
+    dsn = client.shared_database(settings.service.jobs_dsn)
     if dsn is not None:
         return PostgresJobBoard(dsn, settings.service.jobs_schema)
     return SqliteJobBoard(DataDir.at(settings.data_dir).service_jobs)
@@ -113,7 +149,7 @@ def require(scope: Scope) -> Any:
         header: Annotated[str | None, Depends(_header)],
     ) -> Caller:
         if state.keys.open:
-            caller = ANONYMOUS
+            caller = state.keys.anonymous
         else:
             presented = bearer.credentials if bearer is not None else header
             if not presented:

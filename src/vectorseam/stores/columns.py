@@ -444,6 +444,10 @@ class ColumnIndex:
     def clear(self) -> None:
         self._columns.clear()
 
+    def column(self, key: str, metas: Sequence[Mapping[str, Any]]) -> _Column:
+        """The column of ``key`` (built on first use, then kept current): facet counts read it."""
+        return self._column(key, metas)
+
     def _column(self, key: str, metas: Sequence[Mapping[str, Any]]) -> _Column:
         col = self._columns.get(key)
         if col is None or col.n != len(metas):

@@ -5,14 +5,14 @@ Why it looks like this:
 * **Derived from the store's own texts, in the store's process.** Nothing is written beside the
   collection's files: the index is built from the texts the collection holds the first time a
   collection is searched by keywords in a process, and from then on follows every write the
-  collection applies, its own and the ones it reads from the shared log of other processes
-  (:mod:`vectorseam.stores.journal`). So every process over one directory answers alike on its next
+  collection applies, its own and the ones other processes committed to its database
+  (:mod:`vectorseam.stores.memory_db`). So every process over one directory answers alike on its next
   query, and there is nothing to back up, migrate or keep consistent. Building costs one
   tokenization of every text (:func:`vectorseam.keywords.tokenize_all`).
 * **Exact Lucene BM25 at all times.** Term frequencies and lengths are stored, not weights; ``idf``
   and the length normalisation come from the current ``N``, document frequencies and ``avgdl``
   (kept exactly, write by write), so scores equal the reference
-  (:class:`vectorseam.retrieval.bm25.BM25Model` over the same records) whatever the order of writes.
+  (:class:`vectorseam.stores.bm25_sidecar.BM25Model` over the same records) whatever the order of writes.
   A term's weights over the base are computed on its first query and kept until the next write.
 * **A base matrix and a delta.** Rebuilding a docs x terms matrix after every write costs 0.2-0.4 s
   at 5k-100k records. Instead records are in a compressed *base* (term frequencies, CSC for the
@@ -219,12 +219,19 @@ class KeywordIndex:
 
 
 class _Collection(Protocol):
-    """What :func:`search` reads of the memory store's collection (``vectorseam.stores.memory._Collection``)."""
+    """What :func:`search` reads of the memory store's collection
+    (:class:`vectorseam.stores.memory_collection.Collection`)."""
 
-    ids: list[str]
-    texts: list[str]
-    index: dict[str, int]
     keywords: KeywordIndex | None
+
+    @property
+    def ids(self) -> Sequence[str]: ...
+
+    @property
+    def texts(self) -> Sequence[str]: ...
+
+    @property
+    def index(self) -> dict[str, int]: ...
 
     def mask(self, f: Filter | None) -> npt.NDArray[np.bool_] | None: ...
 

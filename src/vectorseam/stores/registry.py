@@ -11,7 +11,8 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-from vectorseam.errors import ConfigError
+from vectorseam.errors import ConfigError, MissingExtraError
+from vectorseam.extras import STORE_EXTRAS, install_command
 from vectorseam.store import VectorStore
 
 GROUP = "vectorseam.stores"
@@ -28,6 +29,10 @@ def load_factory(name: str) -> StoreFactory:
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not matches:
         installed = ", ".join(sorted(available_stores())) or "none"
+        if name in STORE_EXTRAS:  # a known adapter: its extra (from a checkout, `pip install -e adapters/NAME`)
+            raise MissingExtraError(
+                f"the {name} store needs its adapter, {STORE_EXTRAS[name]}, which is not installed (installed: "
+                f"{installed}): {install_command(name)} (from a checkout: pip install -e adapters/{name})")
         raise ConfigError(
             f"no vector store named {name!r} is installed (installed: {installed}). "
             f"Install its adapter, e.g. `pip install -e adapters/{name}`, or set store.name to one of those"

@@ -1,14 +1,15 @@
 """Store wrappers: one delegating base for every wrapper, and the observing wrapper the facade uses.
 
-A wrapper (the BM25-syncing :class:`~vectorseam.retrieval.hybrid.SyncedStore`, the timing
+A wrapper (the keyword-search :class:`~vectorseam.stores.keyword_fallback.KeywordFallback`, the timing
 :class:`ObservedStore`) must look to the layers above exactly like the store it wraps, including
-the optional abilities (:class:`~vectorseam.store.Flushable`, :class:`~vectorseam.store.BulkLoading`,
-:class:`~vectorseam.store.NativeRecommend`, :class:`~vectorseam.store.NativeKeywordSearch`) those layers
-test for with ``isinstance``. A ``__getattr__`` passthrough would make every wrapper *claim* every
-ability (``hasattr`` is true for any name) and hides them from the type checker. So
-:class:`StoreWrapper` instead picks, when it is constructed, a subclass that adds exactly the inner
-store's abilities; each ability method, like every protocol method, goes through
-:meth:`StoreWrapper._call`, the one place a wrapper intercepts.
+the optional abilities (:class:`~vectorseam.store.BulkLoading`, :class:`~vectorseam.store.NativeRecommend`,
+:class:`~vectorseam.store.NativeKeywordSearch`, ...) those layers test for with ``isinstance``. A
+``__getattr__`` passthrough would make every wrapper *claim* every ability (``hasattr`` is true for any
+name) and hides them from the type checker. So :class:`StoreWrapper` instead picks, when it is
+constructed, a subclass that adds exactly the inner store's abilities; each ability method, like every
+protocol method, goes through :meth:`StoreWrapper._call`, the one place a wrapper intercepts. A wrapper
+that gives an ability of its own (KeywordFallback's keyword search) defines its methods, which come
+first in the subclass's MRO.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from vectorseam.filters import FilterLike
 from vectorseam.store import (
     BulkLoading,
     CollectionBlobs,
-    Flushable,
+    NativeFacets,
+    NativeGrouping,
     NativeKeywordSearch,
     NativeRecommend,
+    Scrollable,
     VectorStore,
 )
-from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record
+from vectorseam.types import Capabilities, CollectionInfo, CollectionSpec, Hit, Record, Scalar
 
 T = TypeVar("T")
 W = TypeVar("W", bound="StoreWrapper")
@@ -42,8 +45,8 @@ class StoreWrapper:
 
     Subclasses override a method to change what it does, or :meth:`_call` to see every call by its
     operation name. ``StoreWrapper(inner, ...)`` and any subclass's constructor return an instance
-    that also has ``flush``, ``bulk_load``, ``recommend`` and ``keyword_search``/``hybrid_search``
-    exactly when ``inner`` has them.
+    that also has ``bulk_load``, ``recommend``, ``keyword_search``/``hybrid_search``, the blob, scroll,
+    grouping and facet methods exactly when ``inner`` has them.
     """
 
     def __new__(cls: type[W], inner: VectorStore, *args: Any, **kwargs: Any) -> W:
@@ -111,11 +114,6 @@ class _Ability:
         def _call(self, operation: str, fn: Callable[[], T]) -> T: ...
 
 
-class _FlushableWrapper(_Ability):
-    def flush(self) -> None:
-        self._call("flush", cast(Flushable, self.inner).flush)
-
-
 class _BulkLoadingWrapper(_Ability):
     def bulk_load(self, collection: str) -> AbstractContextManager[None]:
         return self._call("bulk_load", lambda: cast(BulkLoading, self.inner).bulk_load(collection))
@@ -153,12 +151,36 @@ class _CollectionBlobsWrapper(_Ability):
         return self._call("delete_blob", lambda: cast(CollectionBlobs, self.inner).delete_blob(collection, name))
 
 
+class _ScrollableWrapper(_Ability):
+    def scroll(self, collection: str, limit: int, after: str | None = None, filter: FilterLike = None,
+               include_vectors: bool = True) -> tuple[list[Record], str | None]:
+        inner = cast(Scrollable, self.inner)
+        return self._call("scroll", lambda: inner.scroll(collection, limit, after, filter, include_vectors))
+
+
+class _NativeGroupingWrapper(_Ability):
+    def query_groups(self, collection: str, vector: npt.ArrayLike, k: int, group_by: str, group_size: int,
+                     filter: FilterLike = None) -> list[list[Hit]]:
+        inner = cast(NativeGrouping, self.inner)
+        return self._call("query_groups",
+                          lambda: inner.query_groups(collection, vector, k, group_by, group_size, filter))
+
+
+class _NativeFacetsWrapper(_Ability):
+    def facet_counts(self, collection: str, fields: Sequence[str], filter: FilterLike = None,
+                     limit: int = 10) -> dict[str, list[tuple[Scalar, int]]]:
+        inner = cast(NativeFacets, self.inner)
+        return self._call("facet_counts", lambda: inner.facet_counts(collection, fields, filter, limit))
+
+
 _ABILITIES: tuple[tuple[type, type[_Ability]], ...] = (
-    (Flushable, _FlushableWrapper),
     (BulkLoading, _BulkLoadingWrapper),
     (NativeRecommend, _NativeRecommendWrapper),
     (NativeKeywordSearch, _NativeKeywordSearchWrapper),
     (CollectionBlobs, _CollectionBlobsWrapper),
+    (Scrollable, _ScrollableWrapper),
+    (NativeGrouping, _NativeGroupingWrapper),
+    (NativeFacets, _NativeFacetsWrapper),
 )
 
 

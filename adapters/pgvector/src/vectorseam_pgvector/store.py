@@ -32,8 +32,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -70,11 +72,12 @@ from vectorseam.types import (
     ids_list,
     validate_records,
 )
-from vectorseam_pgvector import keywords
+from vectorseam_pgvector import blobs, keywords
 from vectorseam_pgvector.connection import Connector, PgVectorError
 from vectorseam_pgvector.filter_sql import where_clause
 from vectorseam_pgvector.jsontext import encode_object, unstorable
 from vectorseam_pgvector.options import EF_SEARCH_RANGE, PgVectorOptions
+from vectorseam_pgvector.search_api import PgSearchApi
 
 _log = logging.getLogger(__name__)
 CATALOG = "_vectorseam_collections"
@@ -98,6 +101,27 @@ def distance_to_score(metric: str, distance: float) -> float:
     return -distance  # <#> is the negated inner product; <-> the L2 distance, negated by convention
 
 
+def _storable(checked: list[Record], metric: str) -> list[Record]:
+    """``checked`` when PostgreSQL can store every record (no NUL characters) and, for a cosine collection,
+    no vector is zero (its direction, and so its similarity, is undefined); else ValidationError naming it."""
+    for record in checked:
+        problem = unstorable(record.text, record.metadata)
+        if problem:
+            raise ValidationError(
+                f"record {record.id!r}: {problem}, which PostgreSQL cannot store; remove those characters"
+            )
+    if metric == "cosine" and checked:
+        # float64: float32 squares overflow (3.4e38) or underflow (1e-23) and would misreport zero
+        norms = np.linalg.norm(np.stack([np.asarray(r.vector, dtype=np.float64) for r in checked]), axis=1)
+        zero = np.flatnonzero(norms == 0)
+        if zero.size:
+            raise ValidationError(
+                f"record {checked[int(zero[0])].id!r}: a zero vector has no direction, so cosine similarity "
+                "is undefined; use the 'dot' or 'euclidean' metric or drop the record"
+            )
+    return checked
+
+
 def _index_name(collection: str, kind: str) -> str:
     # Collection names may use all 63 bytes PostgreSQL allows, so derived names are hashed instead.
     return f"vs_{hashlib.sha1(collection.encode()).hexdigest()[:20]}_{kind}"
@@ -111,7 +135,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-class PgVectorStore:
+class PgVectorStore(blobs.PgBlobs, PgSearchApi):
     """A :class:`~vectorseam.store.VectorStore` on PostgreSQL with the pgvector extension."""
 
     def __init__(self, options: PgVectorOptions) -> None:
@@ -136,6 +160,8 @@ class PgVectorStore:
             name="pgvector",
             persistent=True,
             approximate=self.options.index == "hnsw",
+            native_keywords=True,
+            database_option="dsn",
             notes=(
                 f"index={self.options.index}"
                 + (
@@ -188,6 +214,7 @@ class PgVectorStore:
                 ).format(self._catalog)
             )
             keywords.setup(conn, schema)
+            blobs.setup(conn, schema, CATALOG)  # collection blobs (a tuned profile), see .blobs
             self._vector_info = TypeInfo.fetch(conn, "vector")
         if self._vector_info is None:
             raise ConfigError("the pgvector 'vector' type is not visible on the connection's search_path")
@@ -246,60 +273,59 @@ class PgVectorStore:
                 f'{spec.dimension} were requested; set the store option index = "exact" or use a smaller model'
             )
 
-        def create(conn: psycopg.Connection[Any]) -> CollectionInfo:
+        def ensure(conn: psycopg.Connection[Any]) -> CollectionInfo:
             with conn.transaction():
                 self._lock(conn)
                 row = conn.execute(
                     sql.SQL("SELECT dimension, metric, metadata FROM {} WHERE name = %s").format(self._catalog),
                     [spec.name],
                 ).fetchone()
-                if row is not None:
-                    existing = CollectionInfo(spec.name, int(row[0]), row[1], dict(row[2]), 0)
-                    check_compatible(existing, spec)
-                    if self.options.index == "hnsw":
-                        self._create_hnsw_index(conn, spec.name, existing.metric)
-                    return CollectionInfo(
-                        existing.name,
-                        existing.dimension,
-                        existing.metric,
-                        existing.metadata,
-                        self._count(conn, spec.name),
-                    )
-                table = self._table(spec.name)
-                try:
-                    with conn.transaction():
-                        conn.execute(
-                            sql.SQL(
-                                "CREATE TABLE {} ("
-                                ' id text COLLATE "C" PRIMARY KEY,'
-                                " embedding vector({}) NOT NULL,"
-                                " text text NOT NULL DEFAULT '',"
-                                " metadata jsonb NOT NULL DEFAULT '{{}}', {})"
-                            ).format(table, sql.Literal(spec.dimension), keywords.column_definitions())
-                        )
-                except psycopg.errors.DuplicateTable:
-                    raise ValidationError(
-                        f"a table named {spec.name!r} already exists in schema {self.options.schema!r} but is not a "
-                        "vectorseam collection; choose another collection name or set the store option 'schema'"
-                    ) from None
-                conn.execute(
-                    sql.SQL("CREATE INDEX {} ON {} USING gin (metadata jsonb_path_ops)").format(
-                        sql.Identifier(_index_name(spec.name, "meta")), table
-                    )
-                )
+                if row is None:
+                    return self._create(conn, spec)
+                existing = CollectionInfo(spec.name, int(row[0]), row[1], dict(row[2]), 0)
+                check_compatible(existing, spec)
                 if self.options.index == "hnsw":
-                    self._create_hnsw_index(conn, spec.name, spec.metric)
-                keywords.create(conn, self.options.schema, spec.name, table, _index_name(spec.name, "kw"),
-                                add_columns=False)
-                conn.execute(
-                    sql.SQL("INSERT INTO {} (name, dimension, metric, metadata) VALUES (%s, %s, %s, %s)").format(
-                        self._catalog
-                    ),
-                    [spec.name, spec.dimension, spec.metric, Jsonb(dict(spec.metadata))],
-                )
-                return CollectionInfo(spec.name, spec.dimension, spec.metric, dict(spec.metadata), 0)
+                    self._create_hnsw_index(conn, spec.name, existing.metric)
+                return replace(existing, count=self._count(conn, spec.name))
 
-        return self._connector.run(f"creating collection {spec.name!r}", create)
+        return self._connector.run(f"creating collection {spec.name!r}", ensure)
+
+    def _create(self, conn: psycopg.Connection[Any], spec: CollectionSpec) -> CollectionInfo:
+        """The collection's table, its metadata, vector and keyword indexes, and its catalog row (in the
+        caller's transaction, under the catalog lock)."""
+        table = self._table(spec.name)
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE {} ("
+                        ' id text COLLATE "C" PRIMARY KEY,'
+                        " embedding vector({}) NOT NULL,"
+                        " text text NOT NULL DEFAULT '',"
+                        " metadata jsonb NOT NULL DEFAULT '{{}}', {})"
+                    ).format(table, sql.Literal(spec.dimension), keywords.column_definitions())
+                )
+        except psycopg.errors.DuplicateTable:
+            raise ValidationError(
+                f"a table named {spec.name!r} already exists in schema {self.options.schema!r} but is not a "
+                "vectorseam collection; choose another collection name or set the store option 'schema'"
+            ) from None
+        conn.execute(
+            sql.SQL("CREATE INDEX {} ON {} USING gin (metadata jsonb_path_ops)").format(
+                sql.Identifier(_index_name(spec.name, "meta")), table
+            )
+        )
+        if self.options.index == "hnsw":
+            self._create_hnsw_index(conn, spec.name, spec.metric)
+        keywords.create(conn, self.options.schema, spec.name, table, _index_name(spec.name, "kw"),
+                        add_columns=False)
+        conn.execute(
+            sql.SQL("INSERT INTO {} (name, dimension, metric, metadata) VALUES (%s, %s, %s, %s)").format(
+                self._catalog
+            ),
+            [spec.name, spec.dimension, spec.metric, Jsonb(dict(spec.metadata))],
+        )
+        return CollectionInfo(spec.name, spec.dimension, spec.metric, dict(spec.metadata), 0)
 
     def _create_hnsw_index(self, conn: psycopg.Connection[Any], collection: str, metric: str) -> None:
         # A graph that outgrows maintenance_work_mem (64 MB by default, about 30k 384-d rows) makes the
@@ -412,74 +438,64 @@ class PgVectorStore:
         dimension, metric = self._connector.run(
             f"looking up collection {collection!r}", lambda conn: self._spec(conn, collection)
         )
-        checked = validate_records(records, dimension)
-        for record in checked:
-            problem = unstorable(record.text, record.metadata)
-            if problem:
-                raise ValidationError(
-                    f"record {record.id!r}: {problem}, which PostgreSQL cannot store; remove those characters"
-                )
-        if metric == "cosine" and checked:
-            # float64: float32 squares overflow (3.4e38) or underflow (1e-23) and would misreport zero
-            norms = np.linalg.norm(np.stack([np.asarray(r.vector, dtype=np.float64) for r in checked]), axis=1)
-            zero = np.flatnonzero(norms == 0)
-            if zero.size:
-                raise ValidationError(
-                    f"record {checked[int(zero[0])].id!r}: a zero vector has no direction, so cosine similarity "
-                    "is undefined; use the 'dot' or 'euclidean' metric or drop the record"
-                )
+        checked = _storable(validate_records(records, dimension), metric)
         if not checked:
             return 0
-        table = self._table(collection)
         counts = keywords.token_counts([r.text for r in checked])  # before the transaction: it holds locks
 
         def write(conn: psycopg.Connection[Any]) -> int:
             with conn.transaction():
                 self._spec(conn, collection)  # it may have been dropped since the look-up
-                # The table lock first, then the keyword statistics (see keywords.prepare_upsert).
-                conn.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(table))
-                pending = keywords.prepare_upsert(
-                    conn, self.options.schema, collection, table, [r.id for r in checked], counts
-                )
-                conn.execute(
-                    "CREATE TEMP TABLE vectorseam_stage (id text, embedding vector, text text, "
-                    "metadata jsonb, kw_terms integer[], kw_tfs integer[], kw text, kw_len integer) ON COMMIT DROP"
-                )
-                with conn.cursor() as cur:
-                    with cur.copy(
-                        "COPY vectorseam_stage (id, embedding, text, metadata, kw_terms, kw_tfs, kw, kw_len)"
-                        " FROM STDIN (FORMAT BINARY)"
-                    ) as copy:
-                        copy.set_types(["text", "vector", "text", "jsonb", "int4[]", "int4[]", "text", "int4"])
-                        for i, r in enumerate(checked):
-                            kw = pending.rows[i] if pending is not None else (None, None, None, None)
-                            copy.write_row([r.id, r.vector, r.text, Jsonb(r.metadata, dumps=encode_object), *kw])
-                    # A large first batch builds the graph once after the rows are in, unless a
-                    # bulk_load() defers the index to its own end.
-                    rebuild = (len(checked) >= BULK_BUILD_MIN and collection not in self._bulk_loading
-                               and self._drop_hnsw_if_empty(conn, collection))
-                    cur.execute(
-                        sql.SQL(
-                            "INSERT INTO {} (id, embedding, text, metadata{})"
-                            " SELECT id, embedding, text, metadata{} FROM vectorseam_stage"
-                            " ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, text = EXCLUDED.text,"
-                            " metadata = EXCLUDED.metadata{}"
-                        ).format(
-                            table,
-                            sql.SQL(", kw_terms, kw_tfs, kw, kw_len" if pending is not None else ""),
-                            sql.SQL(", kw_terms, kw_tfs, kw::sparsevec, kw_len" if pending is not None else ""),
-                            sql.SQL(", kw_terms = EXCLUDED.kw_terms, kw_tfs = EXCLUDED.kw_tfs, kw = EXCLUDED.kw,"
-                                    " kw_len = EXCLUDED.kw_len" if pending is not None else ""),
-                        )
-                    )
-                    written = cur.rowcount
-                    if pending is not None:
-                        keywords.finish(conn, self.options.schema, collection, pending)
-                    if rebuild:
-                        self._create_hnsw_index(conn, collection, metric)
-                    return written
+                return self._write(conn, collection, metric, checked, counts)
 
         return self._connector.run(f"writing {len(checked)} records to {collection!r}", write)
+
+    def _write(self, conn: psycopg.Connection[Any], collection: str, metric: str, checked: list[Record],
+               counts: list[Counter[str]]) -> int:
+        """Stage the records by binary COPY, then insert or update them from the stage with their keyword
+        columns, in the caller's transaction; returns how many rows were written."""
+        table = self._table(collection)
+        # The table lock first, then the keyword statistics (see keywords.prepare_upsert).
+        conn.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(table))
+        pending = keywords.prepare_upsert(conn, self.options.schema, collection, table, [r.id for r in checked], counts)
+        conn.execute(
+            "CREATE TEMP TABLE vectorseam_stage (id text, embedding vector, text text, "
+            "metadata jsonb, kw_terms integer[], kw_tfs integer[], kw text, kw_len integer) ON COMMIT DROP"
+        )
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY vectorseam_stage (id, embedding, text, metadata, kw_terms, kw_tfs, kw, kw_len)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["text", "vector", "text", "jsonb", "int4[]", "int4[]", "text", "int4"])
+                for i, r in enumerate(checked):
+                    kw = pending.rows[i] if pending is not None else (None, None, None, None)
+                    copy.write_row([r.id, r.vector, r.text, Jsonb(r.metadata, dumps=encode_object), *kw])
+            # A large first batch builds the graph once after the rows are in, unless a
+            # bulk_load() defers the index to its own end.
+            rebuild = (len(checked) >= BULK_BUILD_MIN and collection not in self._bulk_loading
+                       and self._drop_hnsw_if_empty(conn, collection))
+            with_kw = pending is not None
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {} (id, embedding, text, metadata{})"
+                    " SELECT id, embedding, text, metadata{} FROM vectorseam_stage"
+                    " ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, text = EXCLUDED.text,"
+                    " metadata = EXCLUDED.metadata{}"
+                ).format(
+                    table,
+                    sql.SQL(", kw_terms, kw_tfs, kw, kw_len" if with_kw else ""),
+                    sql.SQL(", kw_terms, kw_tfs, kw::sparsevec, kw_len" if with_kw else ""),
+                    sql.SQL(", kw_terms = EXCLUDED.kw_terms, kw_tfs = EXCLUDED.kw_tfs, kw = EXCLUDED.kw,"
+                            " kw_len = EXCLUDED.kw_len" if with_kw else ""),
+                )
+            )
+            written = cur.rowcount
+            if pending is not None:
+                keywords.finish(conn, self.options.schema, collection, pending)
+            if rebuild:
+                self._create_hnsw_index(conn, collection, metric)
+            return written
 
     def _drop_hnsw_if_empty(self, conn: psycopg.Connection[Any], collection: str) -> bool:
         """Drop the HNSW index of an empty collection before a first load; True if dropped.

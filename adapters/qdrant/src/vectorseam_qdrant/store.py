@@ -53,9 +53,11 @@ from vectorseam.types import (
     validate_records,
 )
 from vectorseam_qdrant import keywords, layout
+from vectorseam_qdrant.blobs import QdrantBlobs
 from vectorseam_qdrant.filters import index_schemas, to_qdrant
 from vectorseam_qdrant.options import QdrantOptions, parse_options
 from vectorseam_qdrant.retry import call_server, describe, is_not_found, translate
+from vectorseam_qdrant.scrolling import QdrantScroll
 
 T = TypeVar("T")
 
@@ -87,7 +89,7 @@ class _Collection:
         return CollectionInfo(self.name, self.dimension, self.metric, dict(self.metadata), count)
 
 
-class QdrantStore:
+class QdrantStore(QdrantBlobs, QdrantScroll):
     """A vectorseam store on Qdrant: local (``:memory:`` or a folder) or a server."""
 
     def __init__(self, options: QdrantOptions | None = None) -> None:
@@ -168,11 +170,17 @@ class QdrantStore:
             notes.append("HNSW search is approximate; payload indexes are created for filtered fields")
         else:
             notes.append("local mode searches exactly and needs no payload indexes")
+        local = None if self._server else (
+            "runs in qdrant-client's local mode (no 'url'), inside one process; other processes need a Qdrant "
+            "server (store.options.url)")
         return Capabilities(
             name="qdrant",
             persistent=self._options.mode != "memory",
             approximate=self._server,
             notes=tuple(notes),
+            one_process=local,
+            one_machine=local,
+            native_keywords=True,
         )
 
     # -- collections --------------------------------------------------------------------------------
@@ -303,6 +311,7 @@ class QdrantStore:
         deleted = self._call(
             f"deleting collection {collection!r}", lambda: self._client.delete_collection(collection)
         )
+        self._drop_blobs(collection)  # its tuned profile goes with it (see .blobs)
         return bool(deleted)
 
     # -- writes -------------------------------------------------------------------------------------

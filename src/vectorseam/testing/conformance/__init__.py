@@ -10,9 +10,17 @@ fresh, empty store and closing it afterwards:
 ``QueryTests``        rankings and scores against a float64 brute force, ties, shapes
 ``ScanTests``         paging every record once, in a stable order
 ``RecommendTests``    native recommend (``NativeRecommend`` stores) against the definitions
-``DurabilityTests``   flush and reopen (``Flushable`` stores), acknowledged writes (persistent ones)
+``DurabilityTests``   acknowledged writes of every kind survive a reopen (persistent stores)
 ``BulkLoadTests``     ``bulk_load`` fills, adds and fails cleanly (``BulkLoading`` stores)
 ``KeywordTests``      native BM25 and hybrid search (``NativeKeywordSearch`` stores) against the reference
+``BlobTests``         blobs kept with a collection (``CollectionBlobs`` stores): round trip, drop, reopen
+``CountTests``        counting with and without filters as writes come and go
+``ScrollTests``       scroll by cursor: every record once, valid while records are written (native and emulated)
+``GroupingTests``     ``group_by`` of dense queries against the brute force (``NativeGrouping`` or emulated)
+``FacetTests``        facet value counts under a filter (``NativeFacets`` or a scan)
+``ExportImportTests`` NDJSON and Parquet export, import into another collection, record for record
+``SnapshotTests``     snapshot and restore under another name: same records, same search results
+``SearchApiTests``    the six above in one class
 ``DateFilterTests``   ISO-8601 time ranges (in :mod:`.values` for now)
 ``ExactVectorTests``  float32 vectors come back bit for bit (same module)
 ====================  ==========================================================================
@@ -30,7 +38,7 @@ takes part in and says in the test file why it leaves any out::
             yield s
             s.close()
 
-The tests of an optional ability (recommend, flush, bulk load) skip themselves, saying why, on a
+The tests of an optional ability (recommend, bulk load, keyword search) skip themselves, saying why, on a
 store that lacks it, so a class may also inherit the whole :class:`StoreConformance`.
 
 Why it is written the way it is:
@@ -61,10 +69,15 @@ This package imports pytest; the data and reference helpers it re-exports live i
 from __future__ import annotations
 
 from vectorseam.testing.conformance.base import ConformanceBase
+from vectorseam.testing.conformance.blobs import BlobTests
 from vectorseam.testing.conformance.bulk_load import BulkLoadTests
 from vectorseam.testing.conformance.collections import CollectionTests
+from vectorseam.testing.conformance.counting import CountTests
 from vectorseam.testing.conformance.durability import DurabilityTests
+from vectorseam.testing.conformance.exports import ExportImportTests
+from vectorseam.testing.conformance.facets import FacetTests
 from vectorseam.testing.conformance.filters import FilterTests
+from vectorseam.testing.conformance.grouping import GroupingTests
 from vectorseam.testing.conformance.keywords import (
     KeywordTests,
     assert_keyword_ranking,
@@ -74,6 +87,9 @@ from vectorseam.testing.conformance.keywords import (
 from vectorseam.testing.conformance.query import QueryTests
 from vectorseam.testing.conformance.recommend import RecommendTests, reference_recommend
 from vectorseam.testing.conformance.scan import ScanTests
+from vectorseam.testing.conformance.scroll import ScrollTests
+from vectorseam.testing.conformance.search_api import SearchApiTests
+from vectorseam.testing.conformance.snapshots import SnapshotTests
 from vectorseam.testing.conformance.suite import StoreConformance
 from vectorseam.testing.conformance.values import DateFilterTests, ExactVectorTests
 from vectorseam.testing.conformance.writes import WriteTests
@@ -96,17 +112,25 @@ from vectorseam.testing.reference import (
 __all__ = [
     "SCORE_TOL",
     "VECTOR_TOL",
+    "BlobTests",
     "BulkLoadTests",
     "CollectionTests",
     "ConformanceBase",
+    "CountTests",
     "DateFilterTests",
     "DurabilityTests",
     "ExactVectorTests",
+    "ExportImportTests",
+    "FacetTests",
     "FilterTests",
+    "GroupingTests",
     "KeywordTests",
     "QueryTests",
     "RecommendTests",
     "ScanTests",
+    "ScrollTests",
+    "SearchApiTests",
+    "SnapshotTests",
     "StoreConformance",
     "WriteTests",
     "assert_keyword_ranking",

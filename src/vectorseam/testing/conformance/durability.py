@@ -1,8 +1,8 @@
-"""Durability: what a store acknowledged (after ``flush`` where it buffers writes) survives a reopen.
+"""Durability: what a store acknowledged survives a reopen (every write is durable when its call returns).
 
 Other parts of the suite reopen the store after a single kind of write; these tests run a whole
-history (creates, overwrites, deletes by id and by filter, a dropped collection, writes after a
-flush) and then compare the reopened store with the expected state record by record, by search and
+history (creates, overwrites, deletes by id and by filter, a dropped collection, writes after all
+those) and then compare the reopened store with the expected state record by record, by search and
 by filter. They need a test class whose :meth:`~ConformanceBase.reopen` connects anew: with the
 default hook, which keeps the same store, nothing would be checked.
 """
@@ -15,7 +15,7 @@ import pytest
 
 from vectorseam.errors import CollectionNotFoundError
 from vectorseam.filters import matches, parse_filter
-from vectorseam.store import Flushable, VectorStore
+from vectorseam.store import VectorStore
 from vectorseam.testing.conformance.base import ConformanceBase
 from vectorseam.testing.reference import (
     assert_ranking,
@@ -32,13 +32,11 @@ _DELETE_FILTER = {"color": "red"}
 
 
 class DurabilityTests(ConformanceBase):
-    """Flush and reopen (Flushable stores), acknowledged writes after a reopen (persistent stores)."""
+    """Acknowledged writes after a reopen (persistent stores)."""
 
-    def write_history(
-        self, store: VectorStore, name: str, flushable: Flushable | None
-    ) -> dict[str, tuple[Metric, Sequence[Record]]]:
-        """Writes of every kind into ``name`` and ``name + "b"`` (``name + "x"`` is created and dropped),
-        flushed when ``flushable`` is given; returns what each collection must hold: metric, records."""
+    def write_history(self, store: VectorStore, name: str) -> dict[str, tuple[Metric, Sequence[Record]]]:
+        """Writes of every kind into ``name`` and ``name + "b"`` (``name + "x"`` is created and dropped);
+        returns what each collection must hold: metric, records."""
         records = catalog_records()
         self.filled(store, name, records)
         other = make_records(random_vectors(3, 4, seed=70), prefix="o")
@@ -54,16 +52,12 @@ class DurabilityTests(ConformanceBase):
         assert store.delete(name, filter=_DELETE_FILTER) == len(removed)
         for i in removed:
             del state[i]
-        if flushable is not None:
-            flushable.flush()
-            flushable.flush()  # nothing changed since: a no-op, not an error
-            # The store keeps working after a flush, and what follows is flushed too.
-            late = Record("late", random_vectors(1, self.dimension, seed=73)[0], "late", {"tags": ["a"]})
-            store.upsert(name, [late])
-            state["late"] = late
-            assert store.delete(name, ids=["c03"]) == 1
-            del state["c03"]
-            flushable.flush()
+        # writes after a delete by filter (a store that rebuilds state on such a delete keeps what follows)
+        late = Record("late", random_vectors(1, self.dimension, seed=73)[0], "late", {"tags": ["a"]})
+        store.upsert(name, [late])
+        state["late"] = late
+        assert store.delete(name, ids=["c03"]) == 1
+        del state["c03"]
         return {name: ("cosine", sorted(state.values(), key=lambda r: r.id)), name + "b": ("dot", other)}
 
     def assert_holds(
@@ -88,17 +82,11 @@ class DurabilityTests(ConformanceBase):
         self.check_filter(store, first, records, {"tags": "a"})
         assert store.count(first, filter=_DELETE_FILTER) == 0
 
-    def test_flush_then_reopen_keeps_writes_and_deletes(self, store: VectorStore, collection_name: str) -> None:
-        flushable = self.require(store, Flushable, "it does not buffer writes")  # type: ignore[type-abstract]
-        expected = self.write_history(store, collection_name, flushable)
-        store = self._reopen(store)
-        self.assert_holds(store, expected, collection_name + "x")
-
     def test_acknowledged_writes_survive_reopen(self, store: VectorStore, collection_name: str) -> None:
         if not store.capabilities.persistent:
             pytest.skip(f"the {store.capabilities.name} store is not persistent: nothing outlives it")
         if not self.reopens():
             pytest.skip("this test class does not override reopen(), so a reopen would keep the same store")
-        expected = self.write_history(store, collection_name, None)
+        expected = self.write_history(store, collection_name)
         store = self._reopen(store)
         self.assert_holds(store, expected, collection_name + "x")

@@ -1,7 +1,7 @@
 """Native keyword and hybrid search: a store's own BM25 must give what the one definition gives.
 
 :mod:`vectorseam.keywords` defines the tokens and the scores; the reference here is
-:class:`vectorseam.retrieval.bm25.BM25Model` (the sidecar's scorer, checked against bm25s) over the
+:class:`vectorseam.stores.bm25_sidecar.BM25Model` (the sidecar's scorer, checked against bm25s) over the
 very records the test wrote, filtered with :func:`vectorseam.filters.matches`. A store that
 implements :class:`~vectorseam.store.NativeKeywordSearch` must agree with it:
 
@@ -31,8 +31,8 @@ import pytest
 from vectorseam.errors import CollectionNotFoundError, ValidationError
 from vectorseam.filters import matches, parse_filter
 from vectorseam.keywords import rrf_fuse, tokenize_all
-from vectorseam.retrieval.bm25 import BM25Model
 from vectorseam.store import NativeKeywordSearch, VectorStore
+from vectorseam.stores.bm25_sidecar import BM25Model
 from vectorseam.testing.conformance.base import ConformanceBase
 from vectorseam.testing.reference import random_vectors, reference_candidates, reference_top_k
 from vectorseam.types import Hit, Record
@@ -111,8 +111,12 @@ class KeywordTests(ConformanceBase):
 
     def _keyword_store(self, store: VectorStore) -> NativeKeywordSearch:
         return self.require(store, NativeKeywordSearch,  # type: ignore[type-abstract]
-                            "it keeps no keyword index of its own (the BM25 sidecar of vectorseam.retrieval answers "
-                            "for it)")
+                            "it keeps no keyword index of its own (the BM25 sidecar of "
+                            "vectorseam.stores.keyword_fallback answers for it)")
+
+    def test_capabilities_say_whether_keyword_search_is_native(self, store: VectorStore) -> None:
+        """``Capabilities.native_keywords`` is the protocol's answer as data (shown to people, read by the core)."""
+        assert store.capabilities.native_keywords == isinstance(store, NativeKeywordSearch)
 
     def _filled_keywords(self, store: VectorStore, name: str) -> tuple[NativeKeywordSearch, list[Record]]:
         native = self._keyword_store(store)

@@ -35,9 +35,9 @@ How it stays in step with the collection:
 * Files live in ``DATA_DIR/bm25/<store>/<collection>/``: ``tokens.jsonl`` (a snapshot: id, a hash of
   the text, its tokens), ``journal.jsonl`` (puts and deletes appended since the snapshot) and
   ``state.json``. Writes are atomic (temp file + ``os.replace``) under an ``flock``.
-* Writes made through :class:`~vectorseam.retrieval.hybrid.SyncedStore` (the CLI and API wrap the configured
-  store in it) append to the journal right after the store accepted them; deletes by filter and
-  dropped collections discard the sidecar.
+* Writes made through :class:`~vectorseam.stores.keyword_fallback.KeywordFallback` (the facade wraps the
+  configured store in it) append to the journal right after the store accepted them; deletes by filter
+  and dropped collections discard the sidecar.
 * Before every search the record count is compared with the store's; once per process the content
   is verified too (a text-only scan hashed per record, order-independently). Any difference, e.g.
   from a process that wrote to the backend directly, rebuilds the sidecar from ``store.scan``.
@@ -48,8 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
@@ -60,8 +59,7 @@ from scipy import sparse
 
 from vectorseam.durable import BUSY_TIMEOUT_S, FileLock, atomic_write
 from vectorseam.errors import VectorseamError
-from vectorseam.keywords import K1, B, idf, term_weight, tokenize_all
-from vectorseam.keywords import tokenize as tokenize  # re-exported: its home before keywords.py
+from vectorseam.keywords import K1, B, idf, term_weight, tokenize, tokenize_all
 from vectorseam.store import VectorStore
 from vectorseam.types import Record
 
@@ -253,12 +251,7 @@ class BM25Sidecar:
 
     def apply_upsert(self, records: Iterable[Record]) -> None:
         """Journal records the store has just accepted; a missing sidecar is built later from a scan."""
-        if not self._exists():
-            return
-        with self._locked():
-            docs = self._load_docs()
-            if docs is None:
-                return
+        def ops(docs: dict[str, tuple[int, list[str]]]) -> list[dict[str, Any]]:
             changed: dict[str, tuple[int, str]] = {}  # the last write of an id in the batch wins
             for rec in records:
                 h = text_hash(rec.id, rec.text)
@@ -267,24 +260,28 @@ class BM25Sidecar:
                     changed[rec.id] = (h, rec.text)
                 else:
                     changed.pop(rec.id, None)
-            ops = []
+            out = []
             for (rid, (h, _)), tokens in zip(changed.items(), tokenize_all([t for _, t in changed.values()]),
                                              strict=True):
                 docs[rid] = (h, tokens)
-                ops.append({"op": "put", "id": rid, "h": h, "t": tokens})
-            if ops:
-                self._append(ops)
-                self._model = None
-                self._maybe_compact()
+                out.append({"op": "put", "id": rid, "h": h, "t": tokens})
+            return out
+
+        self._journal(ops)
 
     def apply_delete(self, ids: Iterable[str]) -> None:
+        self._journal(lambda docs: [{"op": "del", "id": i} for i in ids if docs.pop(i, None) is not None])
+
+    def _journal(self, change: Callable[[dict[str, tuple[int, list[str]]]], list[dict[str, Any]]]) -> None:
+        """Under the lock, apply ``change`` to this process's documents and append what it did to the journal;
+        nothing when the sidecar does not exist (a writer never creates one)."""
         if not self._exists():
             return
         with self._locked():
             docs = self._load_docs()
             if docs is None:
                 return
-            ops = [{"op": "del", "id": i} for i in ids if docs.pop(i, None) is not None]
+            ops = change(docs)
             if ops:
                 self._append(ops)
                 self._model = None
@@ -324,7 +321,3 @@ def _atomic_write(path: Path, data: str) -> None:
         atomic_write(path, data.encode("utf-8"))
     except OSError as exc:
         raise VectorseamError(f"cannot write the BM25 index file {path}: {exc}") from exc
-
-
-def remove_dir(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
