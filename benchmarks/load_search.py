@@ -1,30 +1,37 @@
-"""Load test of the HTTP service against the store in process: p50/p99 latency, throughput, errors.
+"""Load test of the HTTP service against the store in process, side by side in one run (issue 24's rows).
 
-    python -m benchmarks.load_search                    # 100k records, one server with 1 worker, then 2
-    python -m benchmarks.load_search --records 1000000 --workers 1 2
+    python -m benchmarks.load_search                          # 100k and 1M records
+    python -m benchmarks.load_search --records 100000         # one size
     python -m benchmarks.load_search --records 2000 --requests 200 --text-requests 10   # a smoke run
 
-What it does, and why:
+What it measures, for each record count (memory store, 384-d), and why:
 
-* **Data**: a few hundred real review texts (the Cookbook's fine-food reviews when ../shared/data
-  has them, else built-in sentences) are embedded with the real model; the record vectors are those
-  embeddings plus Gaussian noise, re-normalised. Embedding 100k texts here would take over an hour
-  at ~20-60 texts/s, and the store's cost depends on the count and dimension, not on where the
-  vectors came from. The records go into the memory store on disk, which the server then loads.
-* **In process, side by side**: the same query vectors through ``MemoryStore.query`` in this process
-  (the rate the HTTP path is held against), before the servers start.
-* **Server**: ``vectorseam serve`` in its own process on 127.0.0.1, configured only through
-  environment variables, like a deployment; once per ``--workers`` count, the phases repeated.
-* **Client**: this process, asyncio + httpx with a fixed number of requests in flight, bounded in
-  request count *and* wall time. Phases: ``GET /healthz`` and one record by id (the fixed cost of a
-  request), query by vector with 1 and with ``--concurrency`` in flight (store-bound: one exact top-k),
-  the same with a metadata filter, and query by text with 1 and with ``--concurrency`` in flight
-  (model-bound: one embedding per request on the server), whose hits must be identical.
-* **Server CPU per request**: the CPU seconds the server's processes used during a phase, divided by
-  its requests: unlike latency, it hardly moves when other work shares the cores.
+* **In process, the reference**: ``MemoryStore.query`` one query at a time with the same query vectors,
+  before the servers start and again after they stop (the cores are shared: the two show how much
+  the machine's load moved); the reference rate is the higher of the two, so a slow spell of the
+  machine during one of them cannot flatter the service. The facade (``VectorSeam.query`` with
+  the same :class:`~vectorseam.query.Query` the service builds) is measured beside it.
+* **One worker** (``vectorseam serve``): ``GET /healthz`` and one record by id (a request's fixed
+  cost), search by vector one request at a time (against the in-process rate: the target is 0.8x),
+  with 8 in flight, and with a metadata filter; search by text one at a time and 8 in flight (the
+  model's micro-batching), whose hits must be identical.
+* **Two workers** (``serve --workers 2``): search by vector with 8 in flight (the target: 1.5x the
+  in-process single-query rate, p99 within 3x p50) and search by text with 8 in flight.
 
-Caveat: the machine has 2 CPU cores, shared with other work while this runs, and client and server
-compete for them; the numbers are a floor, not a capacity plan.
+Data: a few hundred real review texts (the Cookbook's fine-food reviews when ../shared/data has
+them, else built-in sentences) embedded with the real model; the record vectors are those plus
+Gaussian noise, re-normalised (embedding 1M texts would take hours here, and the store's cost depends
+on the count and dimension, not on where the vectors came from).
+
+Client: this process, asyncio with a small HTTP/1.1 keep-alive client of its own (requests encoded
+once; the answer read by its Content-Length). A general client (httpx) spends about as much CPU per
+request as the server's whole request path, on the same two cores, and would be measured instead of
+the server. Each phase is bounded in request count and in wall time; every answer's status is
+checked, and a search's hit count. Server CPU per request: the CPU seconds of the server's processes
+during a phase over its requests; unlike latency it hardly moves when other work shares the cores.
+
+Caveat: 2 CPU cores, shared by client and server, and by other work while this runs (the load
+average is written beside the results): the numbers are a floor, not a capacity plan.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +64,21 @@ QUERIES = ["delicious beans", "whole wheat pasta", "bad delivery", "spoilt", "pe
 FALLBACK_TEXTS = [f"{adj} {food}, {verdict}" for adj in ("Crunchy", "Stale", "Fresh", "Spicy", "Sweet")
                   for food in ("coffee beans", "pasta", "dog treats", "green tea", "chips", "hot sauce")
                   for verdict in ("would buy again", "arrived late", "not worth the price")]
+OLD_TEXT_RATE = 27.1  # req/s, text queries with 8 in flight, 1 worker, 100k: load_search.md of 2026-11-27
+FILTER = {"Score": {"$gte": 4}}  # 40% of records
+IN_PROCESS = "in process: MemoryStore.query"
+FACADE = "in process: VectorSeam.query (facade)"
+HEALTHZ = "GET /healthz"
+RECORD = "GET one record by id"
+BY_VECTOR = "search by vector"
+FILTERED = "search by vector + filter"
+BY_TEXT = "search by text (embeds on the server)"
 
 
 @dataclass
 class Phase:
     name: str
+    records: int
     requests: int
     errors: int
     seconds: float
@@ -71,9 +88,10 @@ class Phase:
     p99_ms: float
     max_ms: float
     concurrency: int
-    statuses: dict[str, int]
-    workers: int = 1
+    statuses: dict[str, int] = field(default_factory=dict)
+    workers: int = 0  # 0: in process, no server
     server_cpu_ms_per_request: float | None = None
+    load_average: float = 0.0
 
 
 def base_texts(n: int) -> list[str]:
@@ -93,27 +111,24 @@ def synthesize(base: npt.NDArray[np.float32], n: int, noise: float, seed: int) -
     return out.astype(np.float32)
 
 
-def build_store(embedder: Any, data_dir: Path, records: int, texts: list[str], seed: int = 7) -> dict[str, Any]:
-    """Writes the collection into the memory store under ``data_dir`` (as the server will open it)."""
-    from vectorseam.embedding import collection_spec
+def build_store(base: npt.NDArray[np.float32], spec: Any, data_dir: Path, records: int, texts: list[str],
+                seed: int = 7) -> float:
+    """Writes the collection into the memory store under ``data_dir`` (as the server will open it); seconds."""
     from vectorseam.stores.memory import MemoryStore
     from vectorseam.types import Record
 
     t0 = time.perf_counter()
-    base = np.asarray(embedder.embed_documents(texts), dtype=np.float32)
-    embed_s = time.perf_counter() - t0
-    vectors = synthesize(base, records, 0.05, seed)
     store = MemoryStore(data_dir / "memory")
-    store.ensure_collection(collection_spec(COLLECTION, embedder))
-    batch = 5000
+    store.ensure_collection(spec)
+    batch = 20_000
     for start in range(0, records, batch):
+        vectors = synthesize(base, min(batch, records - start), 0.05, seed + start)
         store.upsert(COLLECTION, [
-            Record(f"rec-{i}", vectors[i], f"{texts[i % len(texts)][:200]} (variant {i})",
+            Record(f"rec-{i}", vectors[i - start], f"{texts[i % len(texts)][:200]} (variant {i})",
                    {"Score": i % 5 + 1, "bucket": i % 10})
             for i in range(start, min(start + batch, records))])
     store.close()
-    return {"base_texts": len(texts), "embed_seconds": round(embed_s, 2),
-            "build_seconds": round(time.perf_counter() - t0, 2), "query_pool": base[:64]}
+    return round(time.perf_counter() - t0, 2)
 
 
 def free_port() -> int:
@@ -145,10 +160,6 @@ def start_server(data_dir: Path, port: int, log_path: Path, ready_timeout: float
     raise TimeoutError(f"the server was not ready after {ready_timeout} s; see {log_path}")
 
 
-# A request: (method, path, JSON body or None, what a good answer holds: k hits, or None for any 200)
-Request = tuple[str, str, dict[str, Any] | None, int | None]
-
-
 def server_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its descendants (uvicorn's worker processes), from /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -171,59 +182,134 @@ def server_cpu_seconds(pid: int) -> float:
     return total
 
 
-async def run_phase(url: str, name: str, requests: list[Request], concurrency: int, time_limit: float,
-                    server_pid: int | None = None, workers: int = 1,
+@dataclass(frozen=True)
+class Request:
+    """One request, encoded once; ``hits``: how many hits a good answer holds (None: any 200 will do)."""
+
+    raw: bytes
+    hits: int | None = None
+
+    @classmethod
+    def of(cls, method: str, path: str, body: dict[str, Any] | None = None, hits: int | None = None) -> Request:
+        data = b"" if body is None else json.dumps(body).encode()
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        return cls((head + "\r\n").encode() + data, hits)
+
+
+class Connection:
+    """A keep-alive HTTP/1.1 connection that sends ready-made requests and reads each answer by its
+    Content-Length (every route measured here answers with one)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = None
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise RuntimeError(f"an answer without Content-Length: {head[:200]!r}")
+        return int(head[9:12]), await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+def summarize(name: str, records: int, latencies: list[float], seconds: float, errors: int, concurrency: int,
+              statuses: dict[str, int], workers: int, cpu: float | None) -> Phase:
+    ms = np.asarray(latencies) * 1000 if latencies else np.zeros(1)
+    return Phase(name, records, len(latencies), errors, round(seconds, 3), round(len(latencies) / seconds, 1),
+                 round(float(np.percentile(ms, 50)), 3), round(float(np.percentile(ms, 90)), 3),
+                 round(float(np.percentile(ms, 99)), 3), round(float(ms.max()), 3), concurrency, statuses, workers,
+                 None if cpu is None else round(cpu * 1000 / max(len(latencies), 1), 3),
+                 round(os.getloadavg()[0], 2))
+
+
+async def run_phase(port: int, name: str, records: int, requests: list[Request], concurrency: int,
+                    time_limit: float, server_pid: int, workers: int,
                     answers: dict[int, list[str]] | None = None) -> Phase:
-    """Sends ``requests`` with ``concurrency`` in flight; stops early at ``time_limit`` seconds.
-    ``answers`` (when given) collects the hit ids of each request by its index."""
+    """Sends ``requests`` with ``concurrency`` in flight (one connection each); stops early at ``time_limit``
+    seconds. ``answers`` (when given) collects the hit ids of each request by its index."""
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     errors = 0
     next_index = 0
+    connections = [await Connection.open(port) for _ in range(concurrency)]
     deadline = time.perf_counter() + time_limit
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    cpu0 = server_cpu_seconds(server_pid) if server_pid else None
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        async def worker() -> None:
-            nonlocal next_index, errors
-            while next_index < len(requests) and time.perf_counter() < deadline:
-                index = next_index
-                method, path, body, hits = requests[index]
-                next_index += 1
-                t0 = time.perf_counter()
-                try:
-                    resp = await client.request(method, path, json=body)
-                    key = str(resp.status_code)
-                    ok = resp.status_code == 200
-                    if ok and hits is not None:
-                        found = resp.json()["hits"]
-                        ok = len(found) == hits
-                        if answers is not None:
-                            answers[index] = [h["id"] for h in found]
-                except httpx.HTTPError as exc:
-                    key, ok = type(exc).__name__, False
+
+    async def worker(conn: Connection) -> None:
+        nonlocal next_index, errors
+        while next_index < len(requests) and time.perf_counter() < deadline:
+            index = next_index
+            next_index += 1
+            request = requests[index]
+            t0 = time.perf_counter()
+            try:
+                status, body = await conn.send(request.raw)
+            except (OSError, asyncio.IncompleteReadError, RuntimeError) as exc:
                 latencies.append(time.perf_counter() - t0)
-                statuses[key] = statuses.get(key, 0) + 1
-                errors += 0 if ok else 1
+                statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+                errors += 1
+                return  # this connection is done for
+            latencies.append(time.perf_counter() - t0)
+            ok = status == 200
+            if ok and request.hits is not None:
+                found = json.loads(body)["hits"]
+                ok = len(found) == request.hits
+                if answers is not None:
+                    answers[index] = [h["id"] for h in found]
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+            errors += 0 if ok else 1
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - start
-    cpu = (server_cpu_seconds(server_pid) - cpu0) if server_pid and cpu0 is not None else None
-    ms = np.asarray(latencies) * 1000 if latencies else np.zeros(1)
-    return Phase(name, len(latencies), errors, round(seconds, 3), round(len(latencies) / seconds, 1),
-                 round(float(np.percentile(ms, 50)), 3), round(float(np.percentile(ms, 90)), 3),
-                 round(float(np.percentile(ms, 99)), 3), round(float(ms.max()), 3), concurrency, statuses, workers,
-                 round(cpu * 1000 / max(len(latencies), 1), 3) if cpu is not None else None)
+    cpu0 = server_cpu_seconds(server_pid)
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in connections))
+    seconds = time.perf_counter() - start
+    cpu = server_cpu_seconds(server_pid) - cpu0
+    for conn in connections:
+        await conn.close()
+    return summarize(name, records, latencies, seconds, errors, concurrency, statuses, workers, cpu)
 
 
-def in_process(data_dir: Path, vectors: list[list[float]], k: int, calls: int, time_limit: float) -> Phase:
-    """``MemoryStore.query`` in this process with the same vectors, one at a time: the reference rate."""
-    from vectorseam.stores.memory import MemoryStore
+def in_process(data_dir: Path, records: int, vectors: list[list[float]], k: int, calls: int, time_limit: float,
+               facade: bool = False) -> Phase:
+    """One query at a time in this process with the same vectors: ``MemoryStore.query``, or the facade
+    (``VectorSeam.query``, the call each search request makes) over the same data directory."""
+    if facade:
+        from vectorseam.client import VectorSeam
+        from vectorseam.config import Settings
+        from vectorseam.service.models import SearchRequest
 
-    store = MemoryStore(data_dir / "memory")
-    queries = [np.asarray(v, dtype=np.float32) for v in vectors]
-    store.query(COLLECTION, queries[0], k=k)  # warm-up: loads the collection
+        client = VectorSeam(Settings(data_dir=data_dir))
+        queries: list[Any] = [SearchRequest(vector=v, k=k).to_query() for v in vectors]
+
+        def one(q: Any) -> object:
+            return client.query(q, COLLECTION)
+
+        close = client.close
+    else:
+        from vectorseam.stores.memory import MemoryStore
+
+        store = MemoryStore(data_dir / "memory")
+        queries = [np.asarray(v, dtype=np.float32) for v in vectors]
+
+        def one(q: Any) -> object:
+            return store.query(COLLECTION, q, k=k)
+
+        close = store.close
+    one(queries[0])  # warm-up: loads the collection
     latencies: list[float] = []
     deadline = time.perf_counter() + time_limit
     start = time.perf_counter()
@@ -231,81 +317,179 @@ def in_process(data_dir: Path, vectors: list[list[float]], k: int, calls: int, t
         if time.perf_counter() > deadline:
             break
         t0 = time.perf_counter()
-        store.query(COLLECTION, queries[i % len(queries)], k=k)
+        one(queries[i % len(queries)])
         latencies.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - start
-    store.close()
-    ms = np.asarray(latencies) * 1000
-    return Phase("in process: MemoryStore.query", len(latencies), 0, round(seconds, 3),
-                 round(len(latencies) / seconds, 1), round(float(np.percentile(ms, 50)), 3),
-                 round(float(np.percentile(ms, 90)), 3), round(float(np.percentile(ms, 99)), 3),
-                 round(float(ms.max()), 3), 1, {}, 0)
+    close()
+    return summarize(FACADE if facade else IN_PROCESS, records, latencies, seconds, 0, 1, {}, 0, None)
 
 
-def write_results(out: Path, meta: dict[str, Any], phases: list[Phase]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    data = {**meta, "phases": [asdict(p) for p in phases]}
-    out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    reference = next((p.throughput_rps for p in phases if p.workers == 0), None)
-    lines = [
-        f"# Load test: `vectorseam serve` against the store in process ({meta['records']:,} records, memory store)", "",
-        f"Measured {meta['date']} on {meta['machine']}; server: `vectorseam serve --workers N` on 127.0.0.1; "
-        f"client: asyncio + httpx in a second process. {meta['caveat']} "
-        f"Load average when the run ended: {meta.get('load_average_after')}.", "",
-        "| phase | workers | in flight | requests | errors | throughput (req/s) | vs in process | p50 (ms) | "
-        "p99 (ms) | p99/p50 | max (ms) | server CPU ms/request |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for p in phases:
-        ratio = f"{p.throughput_rps / reference:.2f}x" if reference and "search" in p.name else ""
-        lines.append(f"| {p.name} | {p.workers or '-'} | {p.concurrency} | {p.requests} | {p.errors} | "
-                     f"{p.throughput_rps} | {ratio} | {p.p50_ms} | {p.p99_ms} | "
-                     f"{p.p99_ms / p.p50_ms if p.p50_ms else 0:.1f} | {p.max_ms} | "
-                     f"{'' if p.server_cpu_ms_per_request is None else p.server_cpu_ms_per_request} |")
-    same = meta.get("text_results_identical")
-    lines += ["", f"k = {meta['k']}; vectors: {meta['base_texts']} real embeddings + Gaussian noise (sigma 0.05), "
-              "re-normalised; filter phases: `{\"Score\": {\"$gte\": 4}}` (40% of records). "
-              "\"vs in process\" divides a search phase's throughput by the in-process single-query rate. "
-              + ("" if same is None else f"Text-query hits with {meta['concurrency']} in flight identical to one "
-                 f"at a time: **{'yes' if same else 'NO'}**."),
-              "Reproduce: `.venv/bin/python -m benchmarks.load_search`.", ""]
-    out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
-
-
-def server_phases(url: str, pid: int, workers: int, args: argparse.Namespace, vectors: list[list[float]],
-                  texts: list[str], ids: list[str]) -> tuple[list[Phase], bool | None]:
-    """Every HTTP phase against one running server; also whether text hits were the same in flight."""
+def server_phases(port: int, pid: int, workers: int, records: int, args: argparse.Namespace,
+                  vectors: list[list[float]], texts: list[str], ids: list[str], text: bool
+                  ) -> tuple[list[Phase], bool | None]:
+    """The HTTP phases against one running server; also whether text hits were the same in flight."""
     search = f"/v1/collections/{COLLECTION}/search"
-    by_vector: list[Request] = [("POST", search, {"vector": vectors[i % len(vectors)], "k": args.k}, args.k)
-                                for i in range(args.requests)]
-    filtered: list[Request] = [(m, p, {**(b or {}), "filter": {"Score": {"$gte": 4}}}, h)
-                               for m, p, b, h in by_vector[: max(args.requests // 4, 1)]]
-    fixed = max(args.requests // 2, 20)
-    health: list[Request] = [("GET", "/healthz", None, None)] * fixed
-    record: list[Request] = [("GET", f"/v1/collections/{COLLECTION}/records/{ids[i % len(ids)]}", None, None)
-                             for i in range(fixed)]
-    by_text: list[Request] = [("POST", search, {"query": t, "k": args.k}, args.k) for t in texts]
+    by_vector = [Request.of("POST", search, {"vector": vectors[i % len(vectors)], "k": args.k}, args.k)
+                 for i in range(args.requests)]
+    filtered = [Request.of("POST", search, {"vector": vectors[i % len(vectors)], "k": args.k, "filter": FILTER},
+                           args.k) for i in range(max(args.requests // 4, 1))]
+    fixed = args.fixed_requests
+    health = [Request.of("GET", "/healthz")] * fixed
+    record = [Request.of("GET", f"/v1/collections/{COLLECTION}/records/{ids[i % len(ids)]}") for i in range(fixed)]
+    by_text = [Request.of("POST", search, {"query": t, "k": args.k}, args.k) for t in texts] if text else []
 
     def phase(name: str, reqs: list[Request], concurrency: int,
               answers: dict[int, list[str]] | None = None) -> Phase:
-        result = asyncio.run(run_phase(url, name, reqs, concurrency, args.time_limit, pid, workers, answers))
-        print(f"[load] workers={workers} {name}: {result.throughput_rps} req/s, p50 {result.p50_ms} ms, "
-              f"p99 {result.p99_ms} ms, cpu/request {result.server_cpu_ms_per_request} ms", file=sys.stderr)
+        result = asyncio.run(run_phase(port, name, records, reqs, concurrency, args.time_limit, pid, workers,
+                                       answers))
+        print(f"[load] {records:,} records, workers={workers}, {concurrency} in flight, {name}: "
+              f"{result.throughput_rps} req/s, p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, "
+              f"server cpu/request {result.server_cpu_ms_per_request} ms, load {result.load_average}",
+              file=sys.stderr)
         return result
 
-    # every worker process loads its model on its first text query: warm them all up first
-    asyncio.run(run_phase(url, "warm-up", by_vector[:20] + by_text[: 8 * workers] * 2, 4 * workers, 120))
-    out = [phase("GET /healthz", health, 1), phase("GET one record by id", record, 1),
-           phase("search by vector", by_vector, 1), phase("search by vector", by_vector, args.concurrency),
-           phase("search by vector + filter", filtered, args.concurrency)]
+    # every worker process loads its collection on its first query, and its model on its first text
+    warm = by_vector[:10 * workers] + by_text[:4 * workers] * 2 + record[:10] + health[:10]
+    asyncio.run(run_phase(port, "warm-up", records, warm, 2 * workers, 300, pid, workers))
+    out: list[Phase] = []
+    if workers == 1:
+        out += [phase(HEALTHZ, health, 1), phase(RECORD, record, 1), phase(BY_VECTOR, by_vector, 1)]
+    out.append(phase(BY_VECTOR, by_vector, args.concurrency))
+    if workers == 1:
+        out.append(phase(FILTERED, filtered, args.concurrency))
     same = None
     if by_text:
-        one: dict[int, list[str]] = {}
         many: dict[int, list[str]] = {}
-        out.append(phase("search by text (embeds on the server)", by_text, 1, one))
-        out.append(phase("search by text (embeds on the server)", by_text, args.concurrency, many))
-        same = all(one[i] == many[i] for i in one.keys() & many.keys())
+        if workers == 1:
+            one: dict[int, list[str]] = {}
+            out.append(phase(BY_TEXT, by_text, 1, one))
+            args.text_reference = one
+        out.append(phase(BY_TEXT, by_text, args.concurrency, many))
+        reference = args.text_reference
+        common = reference.keys() & many.keys()
+        same = all(reference[i] == many[i] for i in common) if common else None
     return out, same
+
+
+def run_size(records: int, args: argparse.Namespace, embedder: Any, work: Path, base: npt.NDArray[np.float32],
+             texts: list[str], text: bool) -> tuple[list[Phase], dict[str, Any]]:
+    """Every phase for one record count: in process before, the servers, in process after."""
+    from vectorseam.embedding import collection_spec
+
+    data_dir = work / f"records-{records}"
+    build_seconds = build_store(base, collection_spec(COLLECTION, embedder), data_dir, records, texts)
+    rng = np.random.default_rng(11)
+    pool = base[:64]
+    vectors = [synthesize(pool, 1, 0.08, int(s))[0].tolist() for s in rng.integers(0, 2**31, size=64)]
+    ids = [f"rec-{int(i)}" for i in rng.integers(0, records, size=64)]
+    queries = [QUERIES[i % len(QUERIES)] + f" {i}" for i in range(args.text_requests)]
+    calls = args.requests
+    before = in_process(data_dir, records, vectors, args.k, calls, args.time_limit)
+    phases = [before, in_process(data_dir, records, vectors, args.k, calls, args.time_limit, facade=True)]
+    print(f"[load] {records:,} records, in process: {before.throughput_rps} queries/s, facade "
+          f"{phases[1].throughput_rps}", file=sys.stderr)
+    same: bool | None = None
+    store_errors = 0.0
+    for workers in args.workers:
+        port = free_port()
+        proc = start_server(data_dir, port, data_dir / f"server-{workers}.log", workers=workers)
+        try:
+            got, same_here = server_phases(port, proc.pid, workers, records, args, vectors, queries, ids, text)
+            phases += got
+            if same_here is not None:
+                same = same_here if same is None else (same and same_here)
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+            store_errors += sum(float(ln.rsplit(" ", 1)[1]) for ln in metrics.splitlines()
+                                if ln.startswith("vectorseam_store_errors_total{"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    after = in_process(data_dir, records, vectors, args.k, calls, args.time_limit)
+    after.name = IN_PROCESS + " (again, after the servers)"
+    phases.append(after)
+    reference = max(before.throughput_rps, after.throughput_rps)
+    return phases, {"records": records, "build_seconds": build_seconds, "reference_rps": round(reference, 1),
+                    "text_results_identical": same, "server_store_errors": store_errors}
+
+
+def find(phases: list[Phase], name: str, records: int, workers: int, concurrency: int) -> Phase | None:
+    return next((p for p in phases if p.name == name and p.records == records and p.workers == workers
+                 and p.concurrency == concurrency), None)
+
+
+def targets(phases: list[Phase], sizes: list[dict[str, Any]], concurrency: int) -> list[dict[str, Any]]:
+    """Issue 24's done-when rows: what was measured against each target, and whether it holds."""
+    rows: list[dict[str, Any]] = []
+
+    def row(what: str, records: int, value: float | None, goal: str, ok: bool | None) -> None:
+        rows.append({"target": what, "records": records, "measured": value, "goal": goal, "met": ok})
+
+    for size in sizes:
+        n, ref = size["records"], size["reference_rps"]
+        seq = find(phases, BY_VECTOR, n, 1, 1)
+        if seq is not None:
+            ratio = round(seq.throughput_rps / ref, 2)
+            row("search by vector, sequential, 1 worker: x in-process rate", n, ratio, ">= 0.8", ratio >= 0.8)
+        for name, goal in ((HEALTHZ, 0.5), (RECORD, 1.0)):
+            p = find(phases, name, n, 1, 1)
+            if p is not None:
+                row(f"{name}: p50 ms", n, p.p50_ms, f"<= {goal}", p.p50_ms <= goal)
+        two = find(phases, BY_VECTOR, n, 2, concurrency)
+        if two is not None:
+            ratio = round(two.throughput_rps / ref, 2)
+            row(f"search by vector, {concurrency} in flight, 2 workers: x in-process single-query rate", n, ratio,
+                ">= 1.5", ratio >= 1.5)
+            spread = round(two.p99_ms / two.p50_ms, 2) if two.p50_ms else None
+            row(f"search by vector, {concurrency} in flight, 2 workers: p99 / p50", n, spread, "<= 3",
+                spread is not None and spread <= 3)
+        for workers in (1, 2):
+            text = find(phases, BY_TEXT, n, workers, concurrency)
+            if text is not None:
+                gain = round(text.throughput_rps / OLD_TEXT_RATE, 2)
+                row(f"search by text, {concurrency} in flight, {workers} worker(s): x the old {OLD_TEXT_RATE} req/s",
+                    n, gain, ">= 2", gain >= 2)
+        if size["text_results_identical"] is not None:
+            row("search by text: hits in flight identical to one at a time", n, size["text_results_identical"],
+                "yes", bool(size["text_results_identical"]))
+    return rows
+
+
+def write_results(out: Path, meta: dict[str, Any], phases: list[Phase], goals: list[dict[str, Any]]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {**meta, "targets": goals, "phases": [asdict(p) for p in phases]}
+    out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    reference = {s["records"]: s["reference_rps"] for s in meta["sizes"]}
+    lines = [
+        "# Load test: `vectorseam serve` against the store in process (memory store, 384-d)", "",
+        f"Measured {meta['date']} on {meta['machine']}; server: `vectorseam serve --workers N` on 127.0.0.1; "
+        f"client: asyncio with a minimal keep-alive HTTP/1.1 client, in another process. {meta['caveat']}", "",
+        "## Targets (issue 24)", "",
+        "| target | records | measured | goal | met |", "| --- | ---: | ---: | --- | --- |",
+    ]
+    for g in goals:
+        lines.append(f"| {g['target']} | {g['records']:,} | {g['measured']} | {g['goal']} | "
+                     f"{'yes' if g['met'] else '**no**'} |")
+    lines += ["", "## Phases", "",
+              "| records | phase | workers | in flight | requests | errors | throughput (req/s) | vs in process | "
+              "p50 (ms) | p99 (ms) | p99/p50 | max (ms) | server CPU ms/request | load avg |",
+              "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for p in phases:
+        ref = reference[p.records]
+        ratio = f"{p.throughput_rps / ref:.2f}x" if ref and (p.name.startswith("search by vector")
+                                                             or p.name.startswith("in process")) else ""
+        cpu = "" if p.server_cpu_ms_per_request is None else p.server_cpu_ms_per_request
+        lines.append(f"| {p.records:,} | {p.name} | {p.workers or '-'} | {p.concurrency} | {p.requests} | "
+                     f"{p.errors} | {p.throughput_rps} | {ratio} | {p.p50_ms} | {p.p99_ms} | "
+                     f"{p.p99_ms / p.p50_ms if p.p50_ms else 0:.1f} | {p.max_ms} | {cpu} | {p.load_average} |")
+    lines += ["", f"k = {meta['k']}. Vectors: {meta['base_texts']} real embeddings + Gaussian noise (sigma 0.05), "
+              "re-normalised. Filter phase: `{\"Score\": {\"$gte\": 4}}` (40% of records). \"vs in process\": a "
+              "phase's throughput over the in-process reference rate of its record count (the higher of "
+              "`MemoryStore.query` one at a time before and after the servers ran: "
+              + ", ".join(f"{n:,}: {r} queries/s" for n, r in reference.items()) + "). "
+              f"Text queries: the old rate is {OLD_TEXT_RATE} req/s (8 in flight, 1 worker, 100k records, "
+              "2026-11-27). Load average: the 1-minute figure when the phase ended (2 cores).",
+              "Reproduce: `.venv/bin/python -m benchmarks.load_search`.", ""]
+    out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
 
 
 def run(args: argparse.Namespace, embedder: Any | None = None) -> dict[str, Any]:
@@ -313,61 +497,50 @@ def run(args: argparse.Namespace, embedder: Any | None = None) -> dict[str, Any]
         from vectorseam.embedders.local import LocalEmbedder
 
         embedder = LocalEmbedder()
-    work = Path(tempfile.mkdtemp(prefix="vectorseam-load-"))
-    built = build_store(embedder, work, args.records, base_texts(args.base_texts))
-    pool: npt.NDArray[np.float32] = built.pop("query_pool")
-    rng = np.random.default_rng(11)
-    vectors = [synthesize(pool, 1, 0.08, int(s))[0].tolist() for s in rng.integers(0, 2**31, size=64)]
-    ids = [f"rec-{int(i)}" for i in rng.integers(0, args.records, size=64)]
-    texts = [QUERIES[i % len(QUERIES)] + f" {i}" for i in range(args.text_requests)]
-    phases = [in_process(work, vectors, args.k, args.requests, args.time_limit)]
-    print(f"[load] in process: {phases[0].throughput_rps} queries/s, p50 {phases[0].p50_ms} ms", file=sys.stderr)
-    same: bool | None = None
-    store_errors = 0.0
-    for workers in args.workers:
-        port = free_port()
-        proc = start_server(work, port, work / f"server-{workers}.log", workers=workers)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            got, same_here = server_phases(url, proc.pid, workers, args, vectors, texts, ids)
+    texts = base_texts(args.base_texts)
+    t0 = time.perf_counter()
+    base = np.asarray(embedder.embed_documents(texts), dtype=np.float32)
+    embed_seconds = round(time.perf_counter() - t0, 2)
+    phases: list[Phase] = []
+    sizes: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="vectorseam-load-") as work:
+        for i, records in enumerate(args.records):
+            got, size = run_size(records, args, embedder, Path(work), base, texts, text=i == 0)
             phases += got
-            same = same_here if same is None else (same and bool(same_here))
-            metrics = httpx.get(url + "/metrics", timeout=30).text
-            store_errors += sum(float(ln.rsplit(" ", 1)[1]) for ln in metrics.splitlines()
-                                if ln.startswith("vectorseam_store_errors_total{"))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            sizes.append(size)
+    goals = targets(phases, sizes, args.concurrency)
     meta = {
-        "records": args.records, "k": args.k, "concurrency": args.concurrency, **built,
-        "date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, "
-        f"Python {platform.python_version()}",
-        "caveat": "The 2 CPU cores were shared with other work during the run, and client and server share "
-                  "them too: treat these figures as a floor.",
-        "load_average_after": [round(x, 1) for x in os.getloadavg()],
-        "server_store_errors": store_errors,
-        "text_results_identical": same,
+        "k": args.k, "concurrency": args.concurrency, "base_texts": len(texts), "embed_seconds": embed_seconds,
+        "sizes": sizes, "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}",
+        "caveat": "The cores are shared by client and server, and with other work during the run (see the load "
+                  "average of each phase): treat the figures as a floor.",
+        "server_store_errors": sum(s["server_store_errors"] for s in sizes),
+        "text_results_identical": next((s["text_results_identical"] for s in sizes
+                                        if s["text_results_identical"] is not None), None),
     }
-    write_results(Path(args.out), meta, phases)
-    return {**meta, "phases": [asdict(p) for p in phases]}
+    write_results(Path(args.out), meta, phases, goals)
+    return {**meta, "targets": goals, "phases": [asdict(p) for p in phases]}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    p.add_argument("--records", type=int, default=100_000)
+    p.add_argument("--records", type=int, nargs="+", default=[100_000, 1_000_000],
+                   help="record counts, one store each (text phases on the first)")
     p.add_argument("--base-texts", type=int, default=300, help="real texts embedded to seed the vectors")
-    p.add_argument("--requests", type=int, default=3000, help="query-by-vector requests per phase")
-    p.add_argument("--text-requests", type=int, default=200, help="query-by-text requests per phase")
+    p.add_argument("--requests", type=int, default=2000, help="query-by-vector requests per phase")
+    p.add_argument("--fixed-requests", type=int, default=2000, help="healthz and record-by-id requests")
+    p.add_argument("--text-requests", type=int, default=300, help="query-by-text requests per phase")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server worker counts, one server each")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--time-limit", type=float, default=120.0, help="seconds per phase at most")
+    p.add_argument("--time-limit", type=float, default=40.0, help="seconds per phase at most")
     p.add_argument("--out", default=str(RESULTS / "load_search"), help="writes OUT.json and OUT.md")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.text_reference = {}
+    return args
 
 
 if __name__ == "__main__":
     result = run(parse_args())
-    print(json.dumps({k: v for k, v in result.items() if k != "phases"}, indent=2))
-    for phase in result["phases"]:
-        print(phase)
+    print(json.dumps(result["targets"], indent=2))

@@ -18,7 +18,16 @@ import numpy.typing as npt
 
 from vectorseam.embedding import Embedder
 from vectorseam.filters import FilterLike
-from vectorseam.query import CollectionDescription, Query, ScrollPage, SearchResult, Upserted
+from vectorseam.query import (
+    CollectionDescription,
+    Query,
+    ScrollPage,
+    SearchResult,
+    Upserted,
+    recommendation,
+    text_query,
+    vector_query,
+)
 from vectorseam.types import CollectionInfo, Hit, Metric, Record
 
 
@@ -80,3 +89,31 @@ class VectorSeamAPI(Protocol):
                 replace: bool = False) -> CollectionInfo: ...
 
     def close(self) -> None: ...
+
+
+class QueryShortcuts:
+    """The one-line searches, written once over :meth:`query` for the facade and the remote client, so
+    a shortcut can never mean something different in process and over HTTP."""
+
+    def query(self, query: Query, collection: str | None = None) -> SearchResult:
+        raise NotImplementedError  # the facade runs it in process, the remote client sends it
+
+    def search(self, query: str, k: int = 10, filter: FilterLike = None, collection: str | None = None,
+               mode: str = "dense", mmr: float | None = None, profile: bool = True) -> list[Hit]:
+        """The ``k`` best records for ``query`` in ``mode`` dense, bm25 or hybrid; ``mmr`` (a lambda in
+        [0, 1]) re-ranks for diversity. The collection's tuned profile applies unless ``profile`` is
+        False. :meth:`query` takes pages, groups, facets and highlights too."""
+        return self.query(text_query(query, k, filter, mode, mmr, profile), collection).hits
+
+    retrieve = search  # the name search had when it alone applied the tuned profile
+
+    def search_vector(self, vector: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
+                      collection: str | None = None, mmr: float | None = None) -> list[Hit]:
+        """Search by a vector of the collection's dimension; ``mmr`` re-ranks for diversity."""
+        return self.query(vector_query(vector, k, filter, mmr), collection).hits
+
+    def recommend(self, positive: Sequence[str] | str, negative: Sequence[str] | str = (), k: int = 10,
+                  filter: FilterLike = None, strategy: str = "average_vector",
+                  collection: str | None = None) -> list[Hit]:
+        """Records like ``positive`` and unlike ``negative``; the id of a chunked document stands for its chunks."""
+        return self.query(recommendation(positive, negative, k, filter, strategy), collection).hits

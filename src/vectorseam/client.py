@@ -36,6 +36,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from vectorseam.api import QueryShortcuts
 from vectorseam.config import Settings, load_settings
 from vectorseam.datadir import DataDir
 from vectorseam.embedders import build_embedder, model_name
@@ -55,9 +56,7 @@ from vectorseam.query import (
     ScrollPage,
     SearchResult,
     Upserted,
-    recommendation,
     text_query,
-    vector_query,
 )
 from vectorseam.retrying import call_with_retry
 from vectorseam.store import VectorStore
@@ -129,7 +128,7 @@ class PreparedIngest:
         return self._run(progress)
 
 
-class VectorSeam:
+class VectorSeam(QueryShortcuts):
     def __init__(self, settings: Settings | None = None, config_file: str | os.PathLike[str] | None = None,
                  **overrides: Any) -> None:
         self.settings = settings or load_settings(config_file, **overrides)
@@ -167,6 +166,19 @@ class VectorSeam:
 
         The HTTP service times store calls and counts store failures this way. Opens the store."""
         return self._observed.add_observer(observer)
+
+    def batch_concurrent_queries(self) -> bool:
+        """Let single-vector queries from concurrent threads share one store call when the store scans a
+        batch in one pass (the memory store; :mod:`vectorseam.stores.batched`): the HTTP service's
+        requests in flight. Each still gets the hits it gets alone. True when the store is batched."""
+        from vectorseam.stores.batched import BatchedQueries
+
+        observed = self._observed
+        if observed.capabilities.name != "memory":
+            return False  # a database server runs concurrent queries in parallel already
+        if not isinstance(observed.inner, BatchedQueries):
+            observed.inner = BatchedQueries(observed.inner)
+        return True
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -334,13 +346,6 @@ class VectorSeam:
         return info
 
     # -- search: every kind is one typed Query, run by the one path (vectorseam.retrieval.engine) ------
-    def search(self, query: str, k: int = 10, filter: FilterLike = None, collection: str | None = None,
-               mode: str = "dense", mmr: float | None = None, profile: bool = True) -> list[Hit]:
-        """The ``k`` best records for ``query`` in ``mode`` dense, bm25 or hybrid; ``mmr`` (a lambda in
-        [0, 1]) re-ranks for diversity. The collection's tuned profile (:meth:`tune_beir`) applies unless
-        ``profile`` is False. :meth:`query` takes pages, groups, facets and highlights too."""
-        return self.query(text_query(query, k, filter, mode, mmr, profile), collection).hits
-
     def search_many(self, queries: Sequence[str], k: int = 10, filter: FilterLike = None,
                     collection: str | None = None, mode: str = "dense", mmr: float | None = None,
                     profile: bool = True) -> list[list[Hit]]:
@@ -348,19 +353,7 @@ class VectorSeam:
         name = self.resolve(collection)
         return self.runner.hits_many(name, [text_query(q, k, filter, mode, mmr, profile) for q in queries])
 
-    retrieve = search  # the name search had when it alone applied the tuned profile
     retrieve_many = search_many
-
-    def search_vector(self, vector: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
-                      collection: str | None = None, mmr: float | None = None) -> list[Hit]:
-        """Search by a vector of the collection's dimension; ``mmr`` re-ranks for diversity."""
-        return self.query(vector_query(vector, k, filter, mmr), collection).hits
-
-    def recommend(self, positive: Sequence[str] | str, negative: Sequence[str] | str = (), k: int = 10,
-                  filter: FilterLike = None, strategy: str = "average_vector",
-                  collection: str | None = None) -> list[Hit]:
-        """Records like ``positive`` and unlike ``negative``; the id of a chunked document stands for its chunks."""
-        return self.query(recommendation(positive, negative, k, filter, strategy), collection).hits
 
     # -- one typed query (vectorseam.query): pages, cursors, groups, facets, highlights, thresholds ----
     @cached_property

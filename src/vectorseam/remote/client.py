@@ -27,6 +27,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from vectorseam.api import QueryShortcuts
 from vectorseam.durable import atomic_write
 from vectorseam.errors import StoreUnavailableError, ValidationError
 from vectorseam.filters import FilterLike
@@ -37,9 +38,7 @@ from vectorseam.query import (
     ScrollPage,
     SearchResult,
     Upserted,
-    recommendation,
     text_query,
-    vector_query,
 )
 from vectorseam.remote import calls
 from vectorseam.remote.embedder import RemoteEmbedder
@@ -72,7 +71,7 @@ def snapshot_name(data: bytes) -> str:
     return header.collection
 
 
-class RemoteVectorSeam:
+class RemoteVectorSeam(QueryShortcuts):
     """The search API of a ``vectorseam serve`` at ``url`` (see the module docstring).
 
     ``collection`` is the default for calls that name none (the facade's is ``settings.collection``);
@@ -173,10 +172,6 @@ class RemoteVectorSeam:
         return self._run(calls.list_aliases())
 
     # -- search ------------------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, filter: FilterLike = None, collection: str | None = None,
-               mode: str = "dense", mmr: float | None = None, profile: bool = True) -> list[Hit]:
-        return self.query(text_query(query, k, filter, mode, mmr, profile), collection).hits
-
     def search_many(self, queries: Sequence[str], k: int = 10, filter: FilterLike = None,
                     collection: str | None = None, mode: str = "dense", mmr: float | None = None,
                     profile: bool = True) -> list[list[Hit]]:
@@ -187,17 +182,7 @@ class RemoteVectorSeam:
         found = self.multi_search([(name, text_query(q, k, filter, mode, mmr, profile)) for q in queries])
         return [r.hits for r in found]
 
-    retrieve = search  # the name search had when it did not apply the tuned profile
     retrieve_many = search_many
-
-    def search_vector(self, vector: npt.ArrayLike, k: int = 10, filter: FilterLike = None,
-                      collection: str | None = None, mmr: float | None = None) -> list[Hit]:
-        return self.query(vector_query(vector, k, filter, mmr), collection).hits
-
-    def recommend(self, positive: Sequence[str] | str, negative: Sequence[str] | str = (), k: int = 10,
-                  filter: FilterLike = None, strategy: str = "average_vector",
-                  collection: str | None = None) -> list[Hit]:
-        return self.query(recommendation(positive, negative, k, filter, strategy), collection).hits
 
     def query(self, query: Query, collection: str | None = None) -> SearchResult:
         return self._run(calls.query(query, self._name(collection)))

@@ -18,6 +18,7 @@ answer the same way whatever produced the ranking:
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,10 +76,16 @@ def expand_documents(store: VectorStore, collection: str, ids: Sequence[str]) ->
     return list(dict.fromkeys(out))
 
 
+def _vector_key(vector: Sequence[float]) -> str:
+    """A query vector in a cursor's digest: the SHA-256 of its float64 bytes, the same floats exactly as
+    JSON gave; ``json.dumps`` of 384 floats cost more than the rest of a small search (py-spy, load_search)."""
+    return hashlib.sha256(np.asarray(vector, dtype=np.float64).tobytes()).hexdigest()
+
+
 def ranking_identity(collection: str, query: Query, f: Filter | None) -> str:
     """The digest a search cursor is bound to: everything that decides the ranking, not the page."""
     return cursors.digest(
-        "search", collection, query.text, None if query.vector is None else list(query.vector),
+        "search", collection, query.text, None if query.vector is None else _vector_key(query.vector),
         list(query.positive), list(query.negative), query.strategy, query.mode, query.mmr, query.candidates,
         None if query.weights is None else list(query.weights), query.profile,
         None if f is None else to_dict(f), query.grouping, query.score_threshold)

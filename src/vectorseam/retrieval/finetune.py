@@ -140,13 +140,10 @@ def finetune(base_model: str, examples: Sequence[Example], held: HeldOut, out_di
     return report
 
 
-# long: issue 27 (learned ranking) is still changing this procedure; split it with that work
 def train_model(base_model: str, examples: Sequence[Example], held: HeldOut, name: str = "",
                 options: FinetuneOptions | None = None,
                 say: Callable[[str], None] | None = None) -> tuple[FinetuneReport, Any | None]:
     """The training itself: the report and the best epoch's model (None if no epoch beat the base)."""
-    import torch
-
     opts = (options or FinetuneOptions()).check()
     say = say or (lambda _: None)
     started = time.perf_counter()
@@ -154,58 +151,87 @@ def train_model(base_model: str, examples: Sequence[Example], held: HeldOut, nam
     if not triples:
         raise ValidationError("no judged (query, relevant document) pairs to fine-tune on")
     report = FinetuneReport(name, base_model, len(triples), len(held.queries))
-    random.seed(opts.seed)
-    np.random.seed(opts.seed)
-    torch.manual_seed(opts.seed)
-    model = load_base(base_model, opts.device)
-    model.max_seq_length = opts.max_seq_length
-    report.held_out.append(pool_ndcg(model, held))
+    run = _Training.start(base_model, len(triples), opts)
+    report.held_out.append(pool_ndcg(run.model, held))
     say(f"fine-tuning on {len(triples)} pairs; held-out nDCG@10 within the pool before: {report.held_out[0]:.4f}")
     best_state = None
-    steps_per_epoch = math.ceil(len(triples) / opts.batch_size)
-    total = steps_per_epoch * opts.epochs if opts.max_steps is None else min(opts.max_steps,
-                                                                             steps_per_epoch * opts.epochs)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.learning_rate, weight_decay=0.01)
-    warm = max(1, int(total * opts.warmup))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
-    rng = random.Random(opts.seed)
-    step = 0
     for epoch in range(1, opts.epochs + 1):
-        model.train()
-        order = list(range(len(triples)))
-        rng.shuffle(order)
-        losses = []
-        for start in range(0, len(order), opts.batch_size):
-            if step >= total:
-                break
-            batch = [triples[i] for i in order[start : start + opts.batch_size]]
-            loss = _loss(model, batch, opts.temperature)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            step += 1
-        model.eval()
-        report.losses.append(float(np.mean(losses)) if losses else 0.0)
-        report.held_out.append(pool_ndcg(model, held))
+        report.losses.append(run.epoch(triples))
+        report.held_out.append(pool_ndcg(run.model, held))
         say(f"epoch {epoch}: loss {report.losses[-1]:.4f}, held-out nDCG@10 {report.held_out[-1]:.4f}")
         if report.held_out[-1] > max(report.held_out[:-1]):
             report.best_epoch = epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if step >= total:
+            best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+        if run.done:
             break
     report.seconds = time.perf_counter() - started
     if best_state is None and opts.keep_without_gain:
         report.best_epoch = len(report.losses)
-        return report, model
+        return report, run.model
     if best_state is None:
         say("no epoch beat the base model on the held-out queries; nothing written")
         return report, None
-    model.load_state_dict(best_state)
-    return report, model
+    run.model.load_state_dict(best_state)
+    return report, run.model
+
+
+@dataclass
+class _Training:
+    """The model being trained with its optimizer and schedule (linear warm-up, then linear decay to
+    zero at the last step), and the shuffling of its pairs: one :meth:`epoch` per held-out check."""
+
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    options: FinetuneOptions
+    total: int  # steps in all (epochs, or max_steps if fewer)
+    rng: random.Random
+    step: int = 0
+
+    @classmethod
+    def start(cls, base_model: str, pairs: int, opts: FinetuneOptions) -> _Training:
+        import torch
+
+        random.seed(opts.seed)
+        np.random.seed(opts.seed)
+        torch.manual_seed(opts.seed)
+        model = load_base(base_model, opts.device)
+        model.max_seq_length = opts.max_seq_length
+        steps_per_epoch = math.ceil(pairs / opts.batch_size)
+        total = steps_per_epoch * opts.epochs if opts.max_steps is None else min(opts.max_steps,
+                                                                                 steps_per_epoch * opts.epochs)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=opts.learning_rate, weight_decay=0.01)
+        warm = max(1, int(total * opts.warmup))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
+        return cls(model, optimizer, scheduler, opts, total, random.Random(opts.seed))
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.total
+
+    def epoch(self, triples: Sequence[tuple[str, str, list[str]]]) -> float:
+        """One shuffled pass over the pairs (cut short at the last step); the mean loss."""
+        import torch
+
+        self.model.train()
+        order = list(range(len(triples)))
+        self.rng.shuffle(order)
+        losses = []
+        for start in range(0, len(order), self.options.batch_size):
+            if self.done:
+                break
+            batch = [triples[i] for i in order[start : start + self.options.batch_size]]
+            loss = _loss(self.model, batch, self.options.temperature)
+            self.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.scheduler.step()
+            losses.append(float(loss.detach()))
+            self.step += 1
+        self.model.eval()
+        return float(np.mean(losses)) if losses else 0.0
 
 
 def _loss(model: Any, batch: Sequence[tuple[str, str, list[str]]], temperature: float) -> Any:

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vectorseam.errors import CollectionNotFoundError, ValidationError
 from vectorseam.service.auth import Caller, not_visible
+from vectorseam.service.json_route import JSONBodyRoute
 from vectorseam.service.models import CollectionOut, RecordOut
 from vectorseam.service.models_collections import (
     AliasesResponse,
@@ -49,7 +50,7 @@ from vectorseam.service.routes_openai import served_models
 from vectorseam.service.search_out import check_query, search_response
 from vectorseam.service.state import ServiceState, require
 
-router = APIRouter(tags=["collections"])
+router = APIRouter(tags=["collections"], route_class=JSONBodyRoute)
 AliasName = Annotated[str, Path(min_length=1, max_length=63, description="alias name")]
 NDJSON, PARQUET = "application/x-ndjson", "application/vnd.apache.parquet"
 MEDIA_TYPES = {"ndjson": NDJSON, "parquet": PARQUET}

@@ -19,6 +19,7 @@ from vectorseam.errors import VectorseamError
 from vectorseam.ingest_options import IngestOptions
 from vectorseam.service.auth import Caller
 from vectorseam.service.jobs import Job, Outcome, Progress
+from vectorseam.service.json_route import JSONBodyRoute
 from vectorseam.service.logs import request_id_var
 from vectorseam.service.models import (
     CollectionOut,
@@ -39,7 +40,7 @@ from vectorseam.service.route_params import ERRORS, AdminCaller, CollectionName,
 from vectorseam.service.state import require
 from vectorseam.types import Record, Vector, validate_collection_name
 
-router = APIRouter(tags=["data"])
+router = APIRouter(tags=["data"], route_class=JSONBodyRoute)
 RecordIdPath = Annotated[str, Path(min_length=1, max_length=512, description="record id ('/' allowed)")]
 
 

@@ -13,6 +13,7 @@ import base64
 from fastapi import APIRouter
 
 from vectorseam.errors import ValidationError
+from vectorseam.service.json_route import JSONBodyRoute
 from vectorseam.service.models import (
     EmbeddingOut,
     EmbeddingsRequest,
@@ -24,7 +25,7 @@ from vectorseam.service.models import (
 from vectorseam.service.route_params import StateDep, error_responses
 from vectorseam.service.state import ServiceState, require
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=JSONBodyRoute)
 ERRORS = error_responses(400, 401, 403, 404, 413, 422)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from vectorseam.service.json_route import JSONBodyRoute
 from vectorseam.service.models import (
     AskRequest,
     AskResponse,
@@ -24,7 +25,7 @@ from vectorseam.service.route_params import ERRORS, CollectionName, StateDep
 from vectorseam.service.search_out import check_query, search_response
 from vectorseam.service.state import require
 
-router = APIRouter(prefix="/v1/collections", tags=["query"])
+router = APIRouter(prefix="/v1/collections", tags=["query"], route_class=JSONBodyRoute)
 
 
 @router.post("/{name}/search", response_model=SearchResponse, responses=ERRORS,

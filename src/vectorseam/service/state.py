@@ -45,6 +45,8 @@ class ServiceState:
         self.hosts = HostPolicy(self.settings.allowed_hosts, self.keys.open, self.settings.cors_origins)
         # Time every store call the client makes and count the store's failures (the facade's hook).
         self.stop_observing = self.client.observe_store(store_metrics(self.metrics))
+        # Requests in flight share the memory store's scans (issue 24: throughput grows with them).
+        self.client.batch_concurrent_queries()
         self.jobs = JobRunner(self.metrics, job_board(self.client))
 
     def resolve(self, name: str) -> str:
@@ -122,7 +124,9 @@ def job_board(client: VectorSeam) -> JobBoard:
     return SqliteJobBoard(DataDir.at(settings.data_dir).service_jobs)
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
+    """``async``, as every dependency here: FastAPI runs a plain ``def`` dependency in the thread pool, a hop
+    there and back per dependency that cost more than the route's own work (py-spy, load_search)."""
     state: ServiceState = request.app.state.service
     return state
 
@@ -142,7 +146,7 @@ def require(scope: Scope) -> Any:
     routes with a ``{name}`` collection, whose key may use that collection: both the name given and,
     for an alias, its target (else 404, see :mod:`vectorseam.service.auth`)."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         state: Annotated[ServiceState, Depends(get_state)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

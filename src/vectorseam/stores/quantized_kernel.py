@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vectorseam.stores import jit
+
 _log = logging.getLogger(__name__)
 
 U8 = npt.NDArray[np.uint8]
@@ -98,42 +100,9 @@ _SIGNATURE = ("ptr %codes, ptr %rows, i64 %lo, i64 %hi, ptr %queries, i64 %b, pt
 
 
 def _function_ir(name: str, row_bytes: int, declarations: str, body: str) -> str:
-    """A kernel: the loop over local rows ``lo..hi-1`` (row ``rows[i]``, or ``i`` when ``rows`` is null),
-    ``%rowp`` pointing at the row's codes, around ``body``, which starts at label ``body`` and ends by
-    branching to ``rownext``."""
-    return f"""
-{declarations}
-
-define void @{name}({_SIGNATURE}) {{
-entry:
-  %hasrows = icmp ne ptr %rows, null
-  %empty = icmp uge i64 %lo, %hi
-  br i1 %empty, label %done, label %row
-row:
-  %i = phi i64 [%lo, %entry], [%i1, %rownext]
-  br i1 %hasrows, label %gather, label %direct
-gather:
-  %rp = getelementptr i64, ptr %rows, i64 %i
-  %rg = load i64, ptr %rp
-  br label %haverow
-direct:
-  br label %haverow
-haverow:
-  %r = phi i64 [%rg, %gather], [%i, %direct]
-  %off = mul i64 %r, {row_bytes}
-  %rowp = getelementptr i8, ptr %codes, i64 %off
-  br label %body
-{body}
-rownext:
-  %i1 = add i64 %i, 1
-  %more = icmp ult i64 %i1, %hi
-  br i1 %more, label %row, label %done
-done:
-  ret void
-}}
-
-!0 = !{{!"branch_weights", i32 1, i32 1000}}
-"""
+    """A kernel over rows of codes (:func:`vectorseam.stores.jit.row_loop_function`)."""
+    return jit.row_loop_function(name, _SIGNATURE, "codes", "i8", row_bytes, declarations, body,
+                                 trailer='!0 = !{!"branch_weights", i32 1, i32 1000}\n')
 
 
 def _append_ir(label: str, query: str, score: str, then: str) -> str:
@@ -276,31 +245,21 @@ def _compile(chunks: int) -> _Compiled | None:
     """The kernel for rows of ``chunks`` vectors, or None where llvmlite is missing or fails."""
     if os.environ.get("VECTORSEAM_INT8_KERNEL") == "numpy":  # tests compare the two paths
         return None
-    try:
-        import llvmlite.binding as llvm
-    except ImportError:
+    llvm = jit.binding()
+    if llvm is None:
         _log.warning("llvmlite is not installed: the int8 scan runs on its NumPy path, which is slower "
                      "than the float32 scan; install the extra: pip install 'vectorseam[quantized]'")
         return None
     try:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
         features = llvm.get_host_cpu_features()
         vnni = bool(features.get("avx512vnni")) and bool(features.get("avx512bw"))
-        target = llvm.Target.from_default_triple()
         p, i = ctypes.c_void_p, ctypes.c_int64
         signature = ctypes.CFUNCTYPE(None, p, p, i, i, p, i, p, i, p, p, p)
         engines, fns = [], []
         for name, ir in [("scan", kernel_ir(chunks, vnni)), *([("scan4", kernel4_ir(chunks))] if vnni else [])]:
-            machine = target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features.flatten(), opt=3)
-            module = llvm.parse_assembly(ir)
-            module.verify()
-            builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))
-            builder.getModulePassManager().run(module, builder)
-            engine = llvm.create_mcjit_compiler(module, machine)
-            engine.finalize_object()
+            engine, fn = jit.compile_function(llvm, ir, name, signature)
             engines.append(engine)
-            fns.append(signature(engine.get_function_address(name)))
+            fns.append(fn)
         return _Compiled(engines, fns[0], fns[1] if len(fns) > 1 else None, "llvm-vnni" if vnni else "llvm")
     except Exception as exc:  # an llvmlite without the new pass manager, an odd target: stay correct
         _log.warning("compiling the int8 scan kernel failed (%s: %s); using its NumPy path", type(exc).__name__,

@@ -1,0 +1,76 @@
+"""Compiling a hand-written LLVM IR function for this CPU through llvmlite (the ``quantized`` extra).
+
+Why: two inner loops of the memory store (the int8 scan, :mod:`vectorseam.stores.quantized_kernel`,
+and the scattered-row dot products, :mod:`vectorseam.stores.gather_kernel`) need what NumPy cannot
+express without copying, and a C extension would need a compiler on every install. llvmlite ships
+LLVM in its wheel; the callers keep a NumPy path for installs without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def binding() -> Any | None:
+    """``llvmlite.binding`` with the native target initialised, or None where llvmlite is missing."""
+    try:
+        import llvmlite.binding as llvm
+    except ImportError:
+        return None
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return llvm
+
+
+def compile_function(llvm: Any, ir: str, name: str, signature: Any) -> tuple[Any, Any]:
+    """The engine (which owns the machine code: keep it alive) and ``name`` from ``ir`` as a ctypes
+    function of ``signature``, optimised at -O3 for the host CPU and its features."""
+    target = llvm.Target.from_default_triple()
+    machine = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                           features=llvm.get_host_cpu_features().flatten(), opt=3)
+    module = llvm.parse_assembly(ir)
+    module.verify()
+    builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))
+    builder.getModulePassManager().run(module, builder)
+    engine = llvm.create_mcjit_compiler(module, machine)
+    engine.finalize_object()
+    return engine, signature(engine.get_function_address(name))
+
+
+def row_loop_function(name: str, signature: str, matrix: str, element: str, row_stride: int, declarations: str,
+                      body: str, trailer: str = "") -> str:
+    """LLVM IR of a kernel that loops over local rows ``lo..hi-1``: row ``rows[i]``, or ``i`` when ``%rows``
+    is null (a contiguous range), with ``%rowp`` pointing at the row's first ``element`` in ``%matrix``.
+    ``body`` starts at label ``body`` and ends by branching to ``rownext``; ``signature`` names ``%rows``,
+    ``%lo``, ``%hi`` and ``%matrix``. Both kernels walk rows this way; only what they do with a row differs."""
+    return f"""
+{declarations}
+
+define void @{name}({signature}) {{
+entry:
+  %hasrows = icmp ne ptr %rows, null
+  %empty = icmp uge i64 %lo, %hi
+  br i1 %empty, label %done, label %row
+row:
+  %i = phi i64 [%lo, %entry], [%i1, %rownext]
+  br i1 %hasrows, label %gather, label %direct
+gather:
+  %rp = getelementptr i64, ptr %rows, i64 %i
+  %rg = load i64, ptr %rp
+  br label %haverow
+direct:
+  br label %haverow
+haverow:
+  %r = phi i64 [%rg, %gather], [%i, %direct]
+  %off = mul i64 %r, {row_stride}
+  %rowp = getelementptr {element}, ptr %{matrix}, i64 %off
+  br label %body
+{body}
+rownext:
+  %i1 = add i64 %i, 1
+  %more = icmp ult i64 %i1, %hi
+  br i1 %more, label %row, label %done
+done:
+  ret void
+}}
+{trailer}"""

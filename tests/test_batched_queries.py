@@ -1,0 +1,94 @@
+"""Concurrent single-vector queries gathered into one store call (vectorseam.stores.batched): each caller
+gets exactly the hits it gets alone, fewer store calls are made, and a bad query fails only itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from vectorseam.errors import DimensionMismatchError
+from vectorseam.stores.batched import BatchedQueries
+from vectorseam.stores.memory import MemoryStore
+from vectorseam.stores.wrappers import StoreWrapper
+from vectorseam.types import CollectionSpec, Record
+
+T = TypeVar("T")
+D = 32
+
+
+class Slow(StoreWrapper):
+    """The real store, each query held 20 ms, so that queries arriving meanwhile queue behind it."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.matrices: list[int] = []
+
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        if operation == "query":
+            time.sleep(0.02)
+        return fn()
+
+    def query(self, collection: str, vectors: Any, k: int = 10, filter: Any = None,
+              include_vectors: bool = False) -> Any:
+        self.matrices.append(np.atleast_2d(np.asarray(vectors)).shape[0])
+        return super().query(collection, vectors, k, filter, include_vectors)
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    rng = np.random.default_rng(3)
+    memory = MemoryStore()
+    memory.ensure_collection(CollectionSpec("c", D, "cosine"))
+    vectors = rng.normal(size=(500, D)).astype(np.float32)
+    vectors[250] = vectors[10]  # a tie: broken by id alike in a batch and alone
+    memory.upsert("c", [Record(f"r{i:03d}", v, f"t{i}", {"even": i % 2 == 0}) for i, v in enumerate(vectors)])
+    return memory
+
+
+def test_concurrent_queries_share_calls_and_get_their_own_hits(store: MemoryStore) -> None:
+    slow = Slow(store)
+    batched = BatchedQueries(slow)
+    queries = np.random.default_rng(4).normal(size=(40, D)).astype(np.float32)
+    queries[0] = store.fetch("c", ["r010"])[0].vector  # type: ignore[assignment]
+    alone = [store.query("c", q, k=7)[0] for q in queries]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda q: batched.query("c", q, k=7)[0], queries))
+    assert [[(h.id, h.score) for h in hits] for hits in together] == [[(h.id, h.score) for h in hits] for hits in alone]
+    assert sum(slow.matrices) == len(queries) and max(slow.matrices) > 1  # gathered, none lost or repeated
+    assert batched.calls < len(queries)
+
+
+def test_filtered_and_matrix_queries_go_straight_to_the_store(store: MemoryStore) -> None:
+    slow = Slow(store)
+    batched = BatchedQueries(slow)
+    q = np.ones(D, dtype=np.float32)
+    assert batched.query("c", q, k=3, filter={"even": True}) == store.query("c", q, k=3, filter={"even": True})
+    assert len(batched.query("c", np.stack([q, -q]), k=3)) == 2
+    assert batched.calls == 0 and slow.matrices == [1, 2]
+
+
+def test_a_bad_vector_fails_only_its_own_query(store: MemoryStore) -> None:
+    batched = BatchedQueries(Slow(store))
+    good = np.random.default_rng(5).normal(size=(6, D)).astype(np.float32)
+    results: dict[int, Any] = {}
+
+    def ask(i: int) -> None:
+        vector = np.ones(D + 1, dtype=np.float32) if i == 3 else good[i]
+        try:
+            results[i] = batched.query("c", vector, k=5)[0]
+        except DimensionMismatchError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert isinstance(results[3], DimensionMismatchError)
+    assert all(results[i] == store.query("c", good[i], k=5)[0] for i in range(6) if i != 3)
