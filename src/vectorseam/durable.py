@@ -113,6 +113,22 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def move(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Rename ``source`` (a file or a directory) to ``target`` on the same file system, durably: a file's
+    bytes are synced first, then the directory entries on both sides, so after a power cut the move has
+    happened whole or not at all. ``target`` is replaced when it is a file or an empty directory; a
+    directory with files in it raises ``OSError`` (callers use that to detect another process's move)."""
+    src, dst = Path(source), Path(target)
+    if src.is_file():
+        with open(src, "rb") as fh:
+            os.fsync(fh.fileno())
+    os.replace(src, dst)
+    fsync_dir(dst.parent)
+    if src.parent != dst.parent:
+        fsync_dir(src.parent)
+    return dst
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes | Iterable[bytes], mode: int = FILE_MODE) -> Path:
     """Replace ``path`` with ``data`` so that a reader, or the file after a crash, holds the old bytes
     or the new ones, never a mix: temp file, fsync, rename, fsync of the directory. The temp file is

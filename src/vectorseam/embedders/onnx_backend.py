@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vectorseam.durable import move
 from vectorseam.errors import ConfigError
 
 MAX_SEQ_LENGTH = 256
@@ -92,8 +93,7 @@ def export_fp32(model_dir: Path, target: Path) -> Path:
             opset_version=17,
             dynamo=False,
         )
-    os.replace(tmp, target)
-    return target
+    return move(tmp, target)
 
 
 def quantize_int8(source: Path, target: Path) -> Path:
@@ -102,8 +102,7 @@ def quantize_int8(source: Path, target: Path) -> Path:
 
     tmp = target.with_suffix(".tmp")
     quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
-    os.replace(tmp, target)
-    return target
+    return move(tmp, target)
 
 
 def model_file(model_dir: Path, quantized: bool = False) -> Path:

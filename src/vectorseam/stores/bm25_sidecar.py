@@ -34,7 +34,8 @@ How it stays in step with the collection:
 
 * Files live in ``DATA_DIR/bm25/<store>/<collection>/``: ``tokens.jsonl`` (a snapshot: id, a hash of
   the text, its tokens), ``journal.jsonl`` (puts and deletes appended since the snapshot) and
-  ``state.json``. Writes are atomic (temp file + ``os.replace``) under an ``flock``.
+  ``state.json``. Writes are atomic (:func:`vectorseam.durable.atomic_write`) under a
+  :class:`~vectorseam.durable.FileLock`.
 * Writes made through :class:`~vectorseam.stores.keyword_fallback.KeywordFallback` (the facade wraps the
   configured store in it) append to the journal right after the store accepted them; deletes by filter
   and dropped collections discard the sidecar.

@@ -47,7 +47,7 @@ from vectorseam.contract import (
     check_k,
     collection_not_found,
 )
-from vectorseam.durable import private_dir
+from vectorseam.durable import move, private_dir
 from vectorseam.errors import CollectionDamagedError, CollectionNotFoundError, ConfigError
 from vectorseam.filters import FilterLike, parse_filter
 from vectorseam.keywords import check_depth, fuse_hits
@@ -638,7 +638,7 @@ def _remove_dir(directory: Path) -> None:
         return
     trash = directory.with_name(f".{directory.name}.deleted-{uuid.uuid4().hex[:8]}")
     try:
-        os.replace(directory, trash)
+        move(directory, trash)
     except FileNotFoundError:
         return
     shutil.rmtree(trash, ignore_errors=True)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import sqlite3
 import uuid
@@ -50,6 +49,7 @@ from vectorseam.durable import (
     connect,
     fsync_dir,
     insert_rows,
+    move,
     private_dir,
     transaction,
 )
@@ -236,8 +236,7 @@ class CollectionDB:
                      "metadata": dict(spec.metadata)}).encode())
                 fsync_dir(staging)
                 try:
-                    os.rename(staging, directory)  # replaces an empty leftover directory; fails on a full one
-                    fsync_dir(directory.parent)
+                    move(staging, directory)  # replaces an empty leftover directory; fails on a full one
                 except OSError:
                     if not (directory / DB_NAME).is_file():
                         raise

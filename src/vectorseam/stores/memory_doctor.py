@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vectorseam.durable import FileLock, fsync_dir, private_dir
+from vectorseam.durable import FileLock, move, private_dir
 from vectorseam.errors import CollectionDamagedError, VectorseamError
 from vectorseam.stores import legacy_format3, memory_snapshot
 from vectorseam.stores.memory_db import (
@@ -273,8 +272,7 @@ def _replace_database(directory: Path, spec: CollectionSpec, records: list[Recor
         _write_database(staging, spec, records, durability)
         for suffix in ("-wal", "-shm"):
             (directory / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
-        os.replace(staging / DB_NAME, directory / DB_NAME)
-        fsync_dir(directory)
+        move(staging / DB_NAME, directory / DB_NAME)
         for snap in memory_snapshot.available(directory):  # they belong to the old database's uid
             shutil.rmtree(snap, ignore_errors=True)
     finally:
@@ -318,10 +316,9 @@ def upgrade(directory: Path, durability: Durability = "power") -> bool:
             backup = root / ".upgraded" / f"{directory.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
             private_dir(backup)
             old_files = [p for p in directory.iterdir() if p.is_file()]
-            os.replace(staging / DB_NAME, directory / DB_NAME)  # the commit point: from now on it is a database
-            fsync_dir(directory)
+            move(staging / DB_NAME, directory / DB_NAME)  # the commit point: from now on it is a database
             for path in old_files:
-                os.replace(path, backup / path.name)
+                move(path, backup / path.name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return True

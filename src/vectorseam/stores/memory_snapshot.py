@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vectorseam.durable import FILE_MODE, fsync_dir
+from vectorseam.durable import FILE_MODE, fsync_dir, move
 from vectorseam.stores.packed import PackedList, pack
 from vectorseam.types import Metadata
 
@@ -140,12 +140,11 @@ def write(collection_dir: Path, uid: str, seq: int, matrix: npt.NDArray[np.float
             os.fsync(fh.fileno())
         fsync_dir(tmp)
         try:
-            os.rename(tmp, final)
+            move(tmp, final)
         except OSError:
             if not final.is_dir():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # another process wrote the same state first
-        fsync_dir(collection_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -211,7 +210,7 @@ def read(path: Path, uid: str | None, dimension: int, decode_metadata: Any) -> S
 def set_aside(path: Path) -> None:
     """Move a damaged snapshot out of the way (kept for inspection; it was only a cache)."""
     with contextlib.suppress(OSError):
-        os.rename(path, path.with_name(f".{path.name}.damaged-{uuid.uuid4().hex[:6]}"))
+        move(path, path.with_name(f".{path.name}.damaged-{uuid.uuid4().hex[:6]}"))
 
 
 def _utf8(raw: bytes) -> str:
