@@ -125,6 +125,7 @@ def _lifespan(state: ServiceState, warm_up: bool) -> Callable[[FastAPI], Abstrac
             state.ready.set()
         yield
         state.jobs.shutdown()
+        state.off_loop.shutdown()
         state.stop_observing()
 
     return lifespan

@@ -34,10 +34,11 @@ from vectorseam.service.models import (
     UpsertRequest,
     UpsertResponse,
 )
+from vectorseam.service.off_loop import json_response
 from vectorseam.service.responses import error_response
 from vectorseam.service.roots import ingest_file
 from vectorseam.service.route_params import ERRORS, AdminCaller, CollectionName, ReadCaller, StateDep
-from vectorseam.service.state import require
+from vectorseam.service.state import ServiceState, require
 from vectorseam.types import Record, Vector, validate_collection_name
 
 router = APIRouter(tags=["data"], route_class=JSONBodyRoute)
@@ -86,13 +87,17 @@ def fetch_records(name: CollectionName, body: FetchRequest, state: StateDep) -> 
 
 @router.get("/v1/collections/{name}/records/{record_id:path}", response_model=RecordOut, responses=ERRORS,
             dependencies=[require("read")], summary="Fetch one record")
-def get_record(name: CollectionName, record_id: RecordIdPath, state: StateDep) -> RecordOut | JSONResponse:
+async def get_record(name: CollectionName, record_id: RecordIdPath, state: StateDep) -> Response:
+    return await state.off_loop.run(_get_record, state, name, record_id)
+
+
+def _get_record(state: ServiceState, name: str, record_id: str) -> Response:
     name = state.resolve(name)
     found = state.client.fetch([record_id], name)
     if not found:
         return _not_found(f"no record with id {record_id!r} in collection {name!r}")
     r = found[0]
-    return RecordOut(id=r.id, text=r.text, metadata=r.metadata)
+    return json_response(RecordOut(id=r.id, text=r.text, metadata=r.metadata))
 
 
 @router.post("/v1/collections/{name}/records/delete", response_model=DeleteResponse, responses=ERRORS,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from starlette.responses import Response
 
 from vectorseam.service.json_route import JSONBodyRoute
 from vectorseam.service.models import (
@@ -20,36 +21,43 @@ from vectorseam.service.models import (
     SearchRequest,
     SearchResponse,
 )
+from vectorseam.service.off_loop import json_response
 from vectorseam.service.qa_bridge import answer_question, stream_answer
 from vectorseam.service.route_params import ERRORS, CollectionName, StateDep
 from vectorseam.service.search_out import check_query, search_response
-from vectorseam.service.state import require
+from vectorseam.service.state import ServiceState, require
 
 router = APIRouter(prefix="/v1/collections", tags=["query"], route_class=JSONBodyRoute)
 
 
 @router.post("/{name}/search", response_model=SearchResponse, responses=ERRORS,
              dependencies=[require("read")], summary="Search a collection by text or vector")
-def search(name: CollectionName, body: SearchRequest, state: StateDep) -> SearchResponse:
+async def search(name: CollectionName, body: SearchRequest, state: StateDep) -> Response:
     """Text, a vector or both, in any mode, with the search options (pages, groups, facets, highlights)."""
-    start = time.perf_counter()
+    return await state.off_loop.run(_search, state, name, body, time.perf_counter())
+
+
+def _search(state: ServiceState, name: str, body: SearchRequest, start: float) -> Response:
     query = body.to_query()
     check_query(state, query)
     name = state.resolve(name)
     response = search_response(name, body.mode, state.client.query(query, name), start)
     response.profile_note = state.client.profile_note(name)  # a profile it could not use says so
-    return response
+    return json_response(response)
 
 
 @router.post("/{name}/recommend", response_model=SearchResponse, responses=ERRORS,
              dependencies=[require("read")], summary="Records like the given ones (and unlike others)")
-def recommend_route(name: CollectionName, body: RecommendRequest, state: StateDep) -> SearchResponse:
+async def recommend_route(name: CollectionName, body: RecommendRequest, state: StateDep) -> Response:
     """The id of a chunked document stands for its chunks; the search options apply as for search."""
-    start = time.perf_counter()
+    return await state.off_loop.run(_recommend, state, name, body, time.perf_counter())
+
+
+def _recommend(state: ServiceState, name: str, body: RecommendRequest, start: float) -> Response:
     query = body.to_query()
     check_query(state, query)
     name = state.resolve(name)
-    return search_response(name, f"recommend:{body.strategy}", state.client.query(query, name), start)
+    return json_response(search_response(name, f"recommend:{body.strategy}", state.client.query(query, name), start))
 
 
 @router.post("/{name}/ask", response_model=AskResponse, responses={

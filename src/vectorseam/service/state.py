@@ -20,6 +20,7 @@ from vectorseam.service.instrumented import store_metrics
 from vectorseam.service.jobs import JobBoard, JobRunner, PostgresJobBoard, SqliteJobBoard
 from vectorseam.service.limits import check_filter, check_input_chars
 from vectorseam.service.metrics import Metrics
+from vectorseam.service.off_loop import OffLoop
 from vectorseam.service.roots import PathScrubber, check_roots, known_paths
 
 
@@ -48,6 +49,7 @@ class ServiceState:
         # Requests in flight share the memory store's scans (issue 24: throughput grows with them).
         self.client.batch_concurrent_queries()
         self.jobs = JobRunner(self.metrics, job_board(self.client))
+        self.off_loop = OffLoop()  # the hot read routes' blocking work (service/off_loop.py)
 
     def resolve(self, name: str) -> str:
         """The collection a name means: an alias (``vectorseam alias set``) resolves to its target."""

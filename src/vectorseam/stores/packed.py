@@ -32,8 +32,11 @@ class PackedList(Sequence[T]):
     __slots__ = ("_base_n", "_blob", "_decode", "_n", "_offsets", "_over", "_tail")
 
     def __init__(self, blob: Bytes, offsets: Offsets, decode: Callable[[bytes], T]) -> None:
-        self._blob = blob
-        self._offsets = offsets
+        # Read through memoryviews: slicing a memory-mapped array runs numpy.memmap's Python-level
+        # __getitem__ and __array_finalize__ (1.1 us an item; a memoryview slice 0.12 us), and a search
+        # reads two or three items of each of its hits. The views keep the arrays (and the map) alive.
+        self._blob = np.ascontiguousarray(blob, dtype=np.uint8).data
+        self._offsets = np.ascontiguousarray(offsets, dtype=np.int64).data
         self._decode = decode
         self._base_n = int(offsets.shape[0]) - 1
         self._n = self._base_n
@@ -49,7 +52,8 @@ class PackedList(Sequence[T]):
         value = self._over.get(i, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[return-value]
-        return self._decode(self._blob[self._offsets[i] : self._offsets[i + 1]].tobytes())
+        offsets = self._offsets
+        return self._decode(self._blob[offsets[i] : offsets[i + 1]].tobytes())
 
     @overload
     def __getitem__(self, i: SupportsIndex) -> T: ...
