@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vectorseam.datadir import DataDir
-from vectorseam.durable import connect, transaction
+from vectorseam.durable import connect, move, transaction
 from vectorseam.errors import StoreUnavailableError
 
 _SCHEMA = """
@@ -115,7 +115,7 @@ class StateDB:
                                             "file") from None
             with transaction(conn):
                 conn.executemany("INSERT OR IGNORE INTO aliases (store, alias, collection) VALUES (?, ?, ?)", rows)
-            aliases.replace(aliases.with_name(aliases.name + ".imported"))
+            move(aliases, aliases.with_name(aliases.name + ".imported"))
         folder = self.data_dir.legacy_migrations
         if folder.is_dir():
             for path in sorted(folder.glob("*.json")):
@@ -131,7 +131,7 @@ def _import_migration(conn: sqlite3.Connection, path: Path) -> None:
     with transaction(conn):
         conn.execute("INSERT OR IGNORE INTO migrations (key, copied, updated_at) VALUES (?, ?, ?)",
                      (key, copied, time.time()))
-    path.replace(path.with_name(path.name + ".imported"))
+    move(path, path.with_name(path.name + ".imported"))
 
 
 class MigrationState:
