@@ -25,11 +25,11 @@ pytest.importorskip("llvmlite", reason="the kernel is compiled by llvmlite (the 
 @pytest.fixture()
 def fresh_kernels() -> Iterator[None]:
     """Each test compiles (or declines to) under its own environment."""
-    saved = dict(gather_kernel._KERNELS)
-    gather_kernel._KERNELS.clear()
+    saved = dict(gather_kernel._KERNELS.built)
+    gather_kernel._KERNELS.built.clear()
     yield
-    gather_kernel._KERNELS.clear()
-    gather_kernel._KERNELS.update(saved)
+    gather_kernel._KERNELS.built.clear()
+    gather_kernel._KERNELS.built.update(saved)
 
 
 @pytest.mark.parametrize("dimension", [1, 3, 8, 16, 17, 100, 384, 768])
@@ -77,7 +77,7 @@ def test_search_same_with_and_without_kernel(spec: dict[str, int] | None, fresh_
     queries = np.random.default_rng(1).standard_normal((5, 64)).astype(np.float32)
     assert gather_kernel.kernel(64) is not None
     with_kernel = _answers(coll, queries, f)
-    gather_kernel._KERNELS.clear()
+    gather_kernel._KERNELS.built.clear()
     monkeypatch.setenv("VECTORSEAM_GATHER_KERNEL", "numpy")
     assert gather_kernel.kernel(64) is None
     assert _answers(coll, queries, f) == with_kernel

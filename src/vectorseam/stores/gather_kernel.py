@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import logging
-import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,6 @@ import numpy.typing as npt
 
 from vectorseam.stores import jit
 
-_log = logging.getLogger(__name__)
 WIDTH = 16  # floats per vector register the IR is written for (LLVM splits it where registers are narrower)
 
 # (matrix, rows or 0, lo, hi, queries, number of queries, out, out's row stride)
@@ -91,33 +87,20 @@ class _Kernel:
         self.engine, self.fn = engine, fn  # the engine owns the machine code: keep it alive
 
 
-_KERNELS: dict[int, _Kernel | None] = {}
-_LOCK = threading.Lock()
+def _compile(llvm: Any, dimension: int) -> _Kernel:
+    p, i = ctypes.c_void_p, ctypes.c_int64
+    signature = ctypes.CFUNCTYPE(None, p, p, i, i, p, i, p, i)
+    engine, fn = jit.compile_function(llvm, gather_ir(dimension), "gdot", signature)
+    return _Kernel(engine, fn)
 
 
-def _compile(dimension: int) -> _Kernel | None:
-    if os.environ.get("VECTORSEAM_GATHER_KERNEL") == "numpy":  # tests compare the two paths
-        return None
-    llvm = jit.binding()
-    if llvm is None:
-        return None
-    try:
-        p, i = ctypes.c_void_p, ctypes.c_int64
-        signature = ctypes.CFUNCTYPE(None, p, p, i, i, p, i, p, i)
-        engine, fn = jit.compile_function(llvm, gather_ir(dimension), "gdot", signature)
-        return _Kernel(engine, fn)
-    except Exception as exc:  # an llvmlite without the new pass manager, an odd target: NumPy stays correct
-        _log.warning("compiling the gather kernel failed (%s: %s); filtered scans copy rows with NumPy",
-                     type(exc).__name__, exc)
-        return None
+_KERNELS: jit.Kernels[int, _Kernel] = jit.Kernels("the gather kernel", "VECTORSEAM_GATHER_KERNEL", _compile,
+                                                 "filtered scans copy rows with NumPy")
 
 
 def kernel(dimension: int) -> GatherFn | None:
     """The compiled ``gdot`` for rows of ``dimension`` floats, or None (no llvmlite)."""
-    with _LOCK:
-        if dimension not in _KERNELS:
-            _KERNELS[dimension] = _compile(dimension)
-        found = _KERNELS[dimension]
+    found = _KERNELS.get(dimension)
     return None if found is None else found.fn
 
 

@@ -8,7 +8,15 @@ LLVM in its wheel; the callers keep a NumPy path for installs without it.
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import os
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+_log = logging.getLogger(__name__)
 
 
 def binding() -> Any | None:
@@ -20,6 +28,41 @@ def binding() -> Any | None:
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     return llvm
+
+
+class Kernels(Generic[K, V]):
+    """Kernels compiled once per process, by key (a row width), on first use.
+
+    ``build(llvm, key)`` compiles one; the key maps to None, and the caller keeps its NumPy path, where
+    llvmlite is missing (``missing`` is logged, when given), where compiling fails (logged with
+    ``fallback``, what the caller does instead), or where the environment variable ``off`` is ``numpy``
+    (tests compare the two paths). ``built`` holds what was compiled (tests clear it)."""
+
+    def __init__(self, what: str, off: str, build: Callable[[Any, K], V], fallback: str,
+                 missing: str | None = None) -> None:
+        self.what, self.off, self.build, self.fallback, self.missing = what, off, build, fallback, missing
+        self.built: dict[K, V | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            if key not in self.built:
+                self.built[key] = self._compile(key)
+            return self.built[key]
+
+    def _compile(self, key: K) -> V | None:
+        if os.environ.get(self.off) == "numpy":
+            return None
+        llvm = binding()
+        if llvm is None:
+            if self.missing:
+                _log.warning(self.missing)
+            return None
+        try:
+            return self.build(llvm, key)
+        except Exception as exc:  # an llvmlite without the new pass manager, an odd target: NumPy stays correct
+            _log.warning("compiling %s failed (%s: %s); %s", self.what, type(exc).__name__, exc, self.fallback)
+            return None
 
 
 def compile_function(llvm: Any, ir: str, name: str, signature: Any) -> tuple[Any, Any]:

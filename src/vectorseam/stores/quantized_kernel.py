@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ctypes
 import itertools
-import logging
 import os
 import threading
 from collections.abc import Callable
@@ -43,8 +42,6 @@ import numpy as np
 import numpy.typing as npt
 
 from vectorseam.stores import jit
-
-_log = logging.getLogger(__name__)
 
 U8 = npt.NDArray[np.uint8]
 I8 = npt.NDArray[np.int8]
@@ -237,42 +234,28 @@ class _Compiled:
         self.engines, self.fn, self.fn4, self.name = engines, fn, fn4, name
 
 
-_COMPILED: dict[int, _Compiled | None] = {}
-_COMPILE_LOCK = threading.Lock()
+def _compile(llvm: Any, chunks: int) -> _Compiled:
+    """The kernels for rows of ``chunks`` vectors (a batch-of-4 one too where the CPU has VNNI)."""
+    features = llvm.get_host_cpu_features()
+    vnni = bool(features.get("avx512vnni")) and bool(features.get("avx512bw"))
+    p, i = ctypes.c_void_p, ctypes.c_int64
+    signature = ctypes.CFUNCTYPE(None, p, p, i, i, p, i, p, i, p, p, p)
+    engines, fns = [], []
+    for name, ir in [("scan", kernel_ir(chunks, vnni)), *([("scan4", kernel4_ir(chunks))] if vnni else [])]:
+        engine, fn = jit.compile_function(llvm, ir, name, signature)
+        engines.append(engine)
+        fns.append(fn)
+    return _Compiled(engines, fns[0], fns[1] if len(fns) > 1 else None, "llvm-vnni" if vnni else "llvm")
 
 
-def _compile(chunks: int) -> _Compiled | None:
-    """The kernel for rows of ``chunks`` vectors, or None where llvmlite is missing or fails."""
-    if os.environ.get("VECTORSEAM_INT8_KERNEL") == "numpy":  # tests compare the two paths
-        return None
-    llvm = jit.binding()
-    if llvm is None:
-        _log.warning("llvmlite is not installed: the int8 scan runs on its NumPy path, which is slower "
-                     "than the float32 scan; install the extra: pip install 'vectorseam[quantized]'")
-        return None
-    try:
-        features = llvm.get_host_cpu_features()
-        vnni = bool(features.get("avx512vnni")) and bool(features.get("avx512bw"))
-        p, i = ctypes.c_void_p, ctypes.c_int64
-        signature = ctypes.CFUNCTYPE(None, p, p, i, i, p, i, p, i, p, p, p)
-        engines, fns = [], []
-        for name, ir in [("scan", kernel_ir(chunks, vnni)), *([("scan4", kernel4_ir(chunks))] if vnni else [])]:
-            engine, fn = jit.compile_function(llvm, ir, name, signature)
-            engines.append(engine)
-            fns.append(fn)
-        return _Compiled(engines, fns[0], fns[1] if len(fns) > 1 else None, "llvm-vnni" if vnni else "llvm")
-    except Exception as exc:  # an llvmlite without the new pass manager, an odd target: stay correct
-        _log.warning("compiling the int8 scan kernel failed (%s: %s); using its NumPy path", type(exc).__name__,
-                     exc)
-        return None
+_COMPILED: jit.Kernels[int, _Compiled] = jit.Kernels(
+    "the int8 scan kernel", "VECTORSEAM_INT8_KERNEL", _compile, "using its NumPy path",
+    missing="llvmlite is not installed: the int8 scan runs on its NumPy path, which is slower than the float32 "
+            "scan; install the extra: pip install 'vectorseam[quantized]'")
 
 
 def compiled(row_bytes: int) -> _Compiled | None:
-    chunks = row_bytes // LANES
-    with _COMPILE_LOCK:
-        if chunks not in _COMPILED:
-            _COMPILED[chunks] = _compile(chunks)
-        return _COMPILED[chunks]
+    return _COMPILED.get(row_bytes // LANES)
 
 
 def kernel_name(row_bytes: int) -> str:
