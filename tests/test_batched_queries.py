@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vectorseam.errors import DimensionMismatchError
-from vectorseam.stores.batched import BatchedQueries
+from vectorseam.stores.batched import GATHER_MAX_S, IDLE_S, BatchedQueries
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.stores.wrappers import StoreWrapper
 from vectorseam.types import CollectionSpec, Record
@@ -92,3 +92,57 @@ def test_a_bad_vector_fails_only_its_own_query(store: MemoryStore) -> None:
         t.join()
     assert isinstance(results[3], DimensionMismatchError)
     assert all(results[i] == store.query("c", good[i], k=5)[0] for i in range(6) if i != 3)
+
+
+class CountingTurn(threading.Condition):
+    """The wrapper's condition, recording the timeout of every wait (a wait for companions has one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None:
+            self.timeouts.append(timeout)
+        return super().wait(timeout)
+
+
+def test_callers_back_from_a_batch_are_gathered_into_the_next(store: MemoryStore) -> None:
+    """Four threads asking 15 queries each, one after another: the first caller back from a batch used to
+    find the store idle and run alone while the other three queued behind it (batches of 1 and 3). It now
+    waits for them (a bounded wait: a quarter of the last scan, at most 2 ms), so batches hold all four."""
+    slow = Slow(store)
+    batched = BatchedQueries(slow)
+    queries = np.random.default_rng(6).normal(size=(4, 15, D)).astype(np.float32)
+    alone = [[store.query("c", q, k=5)[0] for q in thread] for thread in queries]
+    got: dict[int, list[Any]] = {}
+
+    def ask(t: int) -> None:
+        got[t] = [batched.query("c", q, k=5)[0] for q in queries[t]]
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [got[t] for t in range(4)] == alone
+    assert sum(slow.matrices) == 60
+    assert len(slow.matrices) <= 20, f"batches of {slow.matrices}: the callers were not gathered"
+
+
+def test_a_query_waits_for_companions_only_while_the_store_is_busy(store: MemoryStore) -> None:
+    batched = BatchedQueries(Slow(store))
+    turn = CountingTurn()
+    batched._turn = turn
+    q = np.random.default_rng(7).normal(size=(4, D)).astype(np.float32)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda v: batched.query("c", v, k=3), q))  # a batch of several has just run
+    turn.timeouts.clear()
+    started = time.monotonic()
+    assert batched.query("c", q[0], k=3) == store.query("c", q[0], k=3)  # alone, right after it
+    assert turn.timeouts and max(turn.timeouts) <= GATHER_MAX_S  # it waited for the others, boundedly
+    assert time.monotonic() - started < 1.0
+    time.sleep(2 * IDLE_S)  # the store goes idle: a lone query runs at once
+    turn.timeouts.clear()
+    assert batched.query("c", q[1], k=3) == store.query("c", q[1], k=3)
+    assert turn.timeouts == []

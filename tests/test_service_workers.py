@@ -8,6 +8,8 @@ every request opens a new connection, so the kernel hands it to either worker.
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -78,6 +80,58 @@ def test_every_poll_finds_the_job_and_both_workers_see_its_records(
                                                                  "filter": {"i": {"$lt": 10}}}).json()["hits"]
         assert [h["id"] for h in hits] and all(int(h["id"][1:]) % 2 == 0 and int(h["id"][1:]) < 10 for h in hits)
     assert len(served.serving_pids()) == WORKERS, "the requests did not reach both worker processes"
+
+
+
+def _connections_by_process(parent: int, port: int) -> dict[int, int]:
+    """Established TCP connections to ``port`` held by each child process of ``parent`` (Linux /proc)."""
+    inodes: dict[str, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != parent:
+                continue
+            pid = int(stat.parent.name)
+            for fd in (stat.parent / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except (OSError, IndexError, ValueError):
+            continue  # a process that exited meanwhile
+    held: dict[int, int] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        cols = line.split()
+        local_port, state, inode = int(cols[1].rsplit(":", 1)[1], 16), cols[3], cols[9]
+        if local_port == port and state == "01" and inode in inodes:  # 01: ESTABLISHED
+            held[inodes[inode]] = held.get(inodes[inode], 0) + 1
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the connections from Linux's /proc")
+def test_connections_opened_together_are_shared_by_the_workers(server: tuple[httpx.Client, ServeProcess]) -> None:
+    """A client opening 8 keep-alive connections at once (a connection pool): uvicorn's workers share one
+    listening socket and the first to wake used to accept all of them, so one worker served the 8 while
+    the other idled. Each worker now accepts later the more connections it holds: both get some."""
+    _, served = server
+    port = int(served.url.rsplit(":", 1)[1])
+    for _ in range(3):
+        socks = [socket.socket() for _ in range(8)]
+        try:
+            for sock in socks:  # connected in one burst, as a pool opens them
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+            for sock in socks:  # one request on each: every connection is accepted and served
+                sock.settimeout(30)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            for sock in socks:
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200"), "a connection was not served"
+            held = _connections_by_process(served.proc.pid, port)
+            assert sum(held.values()) == 8, held
+            assert len(held) == WORKERS and min(held.values()) >= 2, f"connections per worker: {held}"
+        finally:
+            for sock in socks:
+                sock.close()
+        time.sleep(0.2)  # the closed connections leave the workers
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

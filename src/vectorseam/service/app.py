@@ -186,8 +186,10 @@ def _warm(state: ServiceState) -> None:
 
 def app_from_environment() -> FastAPI:
     """Factory for ``uvicorn --factory`` and multi-worker serving: configuration from the environment."""
+    from vectorseam.service import balanced_accept
     from vectorseam.service.logs import configure_logging
 
+    balanced_accept.install()  # several workers share the connections (a worker process builds its app here)
     client = VectorSeam()
     configure_logging(client.settings.service.log_level)
     return create_app(client)

@@ -28,6 +28,11 @@ WIDTH = 16  # floats per vector register the IR is written for (LLVM splits it w
 # (matrix, rows or 0, lo, hi, queries, number of queries, out, out's row stride)
 GatherFn = Callable[[int, int, int, int, int, int, int, int], None]
 CHAINS = 4  # independent FMA chains per dot product: one chain would wait on each FMA's latency
+# Rows ahead whose bytes are requested (into L2) before they are scored. Scoring a row for several
+# queries takes long enough that the hardware prefetcher falls behind and each row's read waits; asked
+# for 32 rows (48 KB at 384-d) ahead, a batch of 4 or 8 scans 100k rows 20-25% faster on 2 cores
+# (8.1 -> 6.5 ms and 10.2 -> 7.9 ms), and one query is unchanged (it only reads).
+PREFETCH_AHEAD = 32
 
 
 def gather_ir(dimension: int) -> str:
@@ -62,12 +67,14 @@ def gather_ir(dimension: int) -> str:
     newline = "\n"
     declarations = (f"declare {vec} @llvm.fma.v{WIDTH}f32({vec}, {vec}, {vec})\n"
                     f"declare float @llvm.vector.reduce.fadd.v{WIDTH}f32(float, {vec})\n"
-                    "declare float @llvm.fma.f32(float, float, float)")
+                    "declare float @llvm.fma.f32(float, float, float)\n"
+                    "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)")
     loop = f"""body:
+{prefetch_ir(dimension)}
 {newline.join(rows)}
   br label %query
 query:
-  %j = phi i64 [0, %body], [%j1, %query]
+  %j = phi i64 [0, %rowdata], [%j1, %query]
   %qoff = mul i64 %j, {dimension}
   %qp = getelementptr float, ptr %q, i64 %qoff
 {newline.join(body)}
@@ -80,6 +87,21 @@ query:
   br i1 %jmore, label %query, label %rownext"""
     signature = "ptr %m, ptr %rows, i64 %lo, i64 %hi, ptr %q, i64 %nq, ptr %out, i64 %stride"
     return jit.row_loop_function("gdot", signature, "m", "float", dimension, declarations, loop)
+
+
+def prefetch_ir(dimension: int) -> str:
+    """IR that asks for the row ``PREFETCH_AHEAD`` places after row ``i`` (the last row near the end), a
+    prefetch for each of its cache lines, and goes on to label ``rowdata``; a prefetch never faults or waits."""
+    lines = -(-dimension * 4 // 64) + 1  # one more: a row need not start on a line
+    fetches = "\n".join(f"  %pf{k} = getelementptr i8, ptr %pfrowp, i64 {k * 64}\n"
+                         f"  call void @llvm.prefetch.p0(ptr %pf{k}, i32 0, i32 2, i32 1)" for k in range(lines))
+    return f"""  %pfi = add i64 %i, {PREFETCH_AHEAD}
+  %pfin = icmp ult i64 %pfi, %hi
+  %pfat = select i1 %pfin, i64 %pfi, i64 %i
+{jit.row_address("pf", "%pfat", "m", "float", dimension)}
+{fetches}
+  br label %rowdata
+rowdata:"""
 
 
 class _Kernel:

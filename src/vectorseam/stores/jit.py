@@ -80,6 +80,23 @@ def compile_function(llvm: Any, ir: str, name: str, signature: Any) -> tuple[Any
     return engine, signature(engine.get_function_address(name))
 
 
+def row_address(tag: str, index: str, matrix: str, element: str, row_stride: int) -> str:
+    """IR that sets ``%{tag}rowp`` to the address of row ``rows[index]`` in ``%matrix``, or of row ``index``
+    when ``%rows`` is null. It ends the current block with a branch and leaves the code in block
+    ``{tag}haverow``; ``tag`` keeps the names of two uses in one function apart."""
+    return f"""  br i1 %hasrows, label %{tag}gather, label %{tag}direct
+{tag}gather:
+  %{tag}rp = getelementptr i64, ptr %rows, i64 {index}
+  %{tag}rg = load i64, ptr %{tag}rp
+  br label %{tag}haverow
+{tag}direct:
+  br label %{tag}haverow
+{tag}haverow:
+  %{tag}r = phi i64 [%{tag}rg, %{tag}gather], [{index}, %{tag}direct]
+  %{tag}off = mul i64 %{tag}r, {row_stride}
+  %{tag}rowp = getelementptr {element}, ptr %{matrix}, i64 %{tag}off"""
+
+
 def row_loop_function(name: str, signature: str, matrix: str, element: str, row_stride: int, declarations: str,
                       body: str, trailer: str = "") -> str:
     """LLVM IR of a kernel that loops over local rows ``lo..hi-1``: row ``rows[i]``, or ``i`` when ``%rows``
@@ -96,17 +113,7 @@ entry:
   br i1 %empty, label %done, label %row
 row:
   %i = phi i64 [%lo, %entry], [%i1, %rownext]
-  br i1 %hasrows, label %gather, label %direct
-gather:
-  %rp = getelementptr i64, ptr %rows, i64 %i
-  %rg = load i64, ptr %rp
-  br label %haverow
-direct:
-  br label %haverow
-haverow:
-  %r = phi i64 [%rg, %gather], [%i, %direct]
-  %off = mul i64 %r, {row_stride}
-  %rowp = getelementptr {element}, ptr %{matrix}, i64 %off
+{row_address("", "%i", matrix, element, row_stride)}
   br label %body
 {body}
 rownext:
