@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 
-from vectorseam.errors import DimensionMismatchError
+from vectorseam.errors import DimensionMismatchError, ValidationError
 from vectorseam.stores.batched import GATHER_MAX_S, IDLE_S, BatchedQueries
 from vectorseam.stores.memory import MemoryStore
 from vectorseam.stores.wrappers import StoreWrapper
@@ -64,13 +64,34 @@ def test_concurrent_queries_share_calls_and_get_their_own_hits(store: MemoryStor
     assert batched.calls < len(queries)
 
 
-def test_filtered_and_matrix_queries_go_straight_to_the_store(store: MemoryStore) -> None:
+def test_matrix_queries_go_straight_to_the_store(store: MemoryStore) -> None:
     slow = Slow(store)
     batched = BatchedQueries(slow)
     q = np.ones(D, dtype=np.float32)
-    assert batched.query("c", q, k=3, filter={"even": True}) == store.query("c", q, k=3, filter={"even": True})
     assert len(batched.query("c", np.stack([q, -q]), k=3)) == 2
-    assert batched.calls == 0 and slow.matrices == [1, 2]
+    assert batched.calls == 0 and slow.matrices == [2]
+
+
+def test_filtered_queries_share_calls_only_with_the_same_filter(store: MemoryStore) -> None:
+    """Concurrent queries with one filter share a call; other filters, among them one equal in Python
+    ({"even": 1} == {"even": True}) but not to the store, get their own, and every answer is its own."""
+    store.upsert("c", [Record("n1", np.ones(D, dtype=np.float32), "n", {"even": 1})])
+    slow = Slow(store)
+    batched = BatchedQueries(slow)
+    queries = np.random.default_rng(8).normal(size=(24, D)).astype(np.float32)
+    queries[5] = np.ones(D, dtype=np.float32)
+    queries[4] = np.ones(D, dtype=np.float32)
+    filters: list[dict[str, Any] | None] = [{"even": True}, {"even": 1}, {"even": False}, None]
+    asked = [(q, filters[i % 4]) for i, q in enumerate(queries)]
+    alone = [store.query("c", q, k=4, filter=f)[0] for q, f in asked]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda qf: batched.query("c", qf[0], k=4, filter=qf[1])[0], asked))
+    assert together == alone
+    assert together[5][0].id == "n1"  # {"even": 1}: the integer 1, which {"even": True} misses
+    assert "n1" not in [h.id for h in together[4]]
+    assert batched.calls < len(asked)
+    with pytest.raises(ValidationError):  # a bad filter fails in its caller, before it queues
+        batched.query("c", queries[0], k=4, filter={"even": {"$near": 1}})
 
 
 def test_a_bad_vector_fails_only_its_own_query(store: MemoryStore) -> None:
