@@ -20,6 +20,7 @@ separator (``-``, ``_``, ``.``, ``/``, ``:``) makes it match whole name segments
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -48,7 +49,10 @@ def new_key() -> str:
     return "vs_" + secrets.token_urlsafe(32)
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
+    """Cached: every request's Host header is checked, and parsing an address each time was a measurable
+    part of a request's path (a few names recur; a client sending many bounded names only churns the cache)."""
     if host == "localhost":
         return True
     try:

@@ -25,7 +25,7 @@ def store_metrics(metrics: Metrics) -> StoreObserver:
     """An observer that records each call's latency and each store-side failure in ``metrics``."""
 
     def observe(call: StoreCall) -> None:
-        metrics.store_latency.labels(call.store, call.operation).observe(call.seconds)
+        metrics.series.store_call(call.store, call.operation, call.seconds)
         error = call.error
         if isinstance(error, Exception) and not isinstance(error, _CALLER_ERRORS):
             metrics.store_errors.labels(call.store, call.operation, type(error).__name__).inc()

@@ -12,14 +12,14 @@ the id is still set, so the traceback is logged under it and the body and header
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vectorseam.service.hosts import HostPolicy
-from vectorseam.service.logs import get_logger, request_id_var
+from vectorseam.service.logs import AccessLog, get_logger, request_id_var
 from vectorseam.service.metrics import Metrics, method_label
 from vectorseam.service.responses import error_bytes
 
@@ -33,6 +33,7 @@ class RequestContextMiddleware:
         self.max_body_bytes = max_body_bytes
         self.hosts = hosts
         self.log = get_logger()
+        self.access = AccessLog(self.log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,11 +41,11 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         given = headers.get("x-request-id", "")
-        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _SAFE_ID.match(given) else os.urandom(16).hex()  # 32 hex digits, as uuid4().hex
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
-        self.metrics.in_flight.inc()
+        self.metrics.series.started()
         exchange = _Exchange(self, receive, send, request_id)
         try:
             refused = self.hosts.rejection(scope["path"], headers)
@@ -67,18 +68,15 @@ class RequestContextMiddleware:
 
     def _finished(self, scope: Scope, request_id: str, status: int, elapsed: float) -> None:
         """The request's metrics and its access log line."""
-        self.metrics.in_flight.dec()
         route = _route_template(scope)
-        self.metrics.observe(scope["method"], route, status, elapsed)
+        self.metrics.series.finished(scope["method"], route, status, elapsed)
         caller = scope.get("state", {}).get("caller")
-        self.log.info(
-            "request", extra={
-                "request_id": request_id, "method": method_label(scope["method"]), "route": route,
-                "path": scope["path"][:2048], "status": status,
-                "duration_ms": round(elapsed * 1000, 2), "caller": caller,
-                "client": (scope.get("client") or ("?",))[0],
-            },
-        )
+        self.access.write({
+            "request_id": request_id, "method": method_label(scope["method"]), "route": route,
+            "path": scope["path"][:2048], "status": status,
+            "duration_ms": round(elapsed * 1000, 2), "caller": caller,
+            "client": (scope.get("client") or ("?",))[0],
+        })
 
     async def _reject_body(self, send: Send, request_id: str) -> None:
         await _send_error(send, 413, "request_too_large",
