@@ -428,17 +428,18 @@ def targets(phases: list[Phase], sizes: list[dict[str, Any]], concurrency: int) 
         n, ref = size["records"], size["reference_rps"]
         seq = find(phases, BY_VECTOR, n, 1, 1)
         if seq is not None:
-            ratio = round(seq.throughput_rps / ref, 2)
-            row("search by vector, sequential, 1 worker: x in-process rate", n, ratio, ">= 0.8", ratio >= 0.8)
+            ratio = seq.throughput_rps / ref  # compared unrounded: 0.798 is not 0.8
+            row("search by vector, sequential, 1 worker: x in-process rate", n, round(ratio, 3), ">= 0.8",
+                ratio >= 0.8)
         for name, goal in ((HEALTHZ, 0.5), (RECORD, 1.0)):
             p = find(phases, name, n, 1, 1)
             if p is not None:
                 row(f"{name}: p50 ms", n, p.p50_ms, f"<= {goal}", p.p50_ms <= goal)
         two = find(phases, BY_VECTOR, n, 2, concurrency)
         if two is not None:
-            ratio = round(two.throughput_rps / ref, 2)
-            row(f"search by vector, {concurrency} in flight, 2 workers: x in-process single-query rate", n, ratio,
-                ">= 1.5", ratio >= 1.5)
+            ratio = two.throughput_rps / ref
+            row(f"search by vector, {concurrency} in flight, 2 workers: x in-process single-query rate", n,
+                round(ratio, 3), ">= 1.5", ratio >= 1.5)
             spread = round(two.p99_ms / two.p50_ms, 2) if two.p50_ms else None
             row(f"search by vector, {concurrency} in flight, 2 workers: p99 / p50", n, spread, "<= 3",
                 spread is not None and spread <= 3)
