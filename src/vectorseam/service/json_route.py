@@ -25,7 +25,6 @@ which answers it as it always did.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
@@ -53,13 +52,7 @@ class JSONBodyRoute(APIRoute):
 
         async def parse_then_handle(request: Request) -> Response:
             if request.method in ("POST", "PUT", "PATCH"):
-                try:
-                    body = await request.body()
-                except Exception:  # a body cut off (over the size cap): FastAPI reads it again and answers
-                    body = b""
-                if body:  # on an error FastAPI parses it again and reports it as it always did
-                    with contextlib.suppress(orjson.JSONDecodeError):
-                        request._json = orjson.loads(body)  # what Request.json() returns from now on
+                await _parsed_body(request)  # if it cannot, FastAPI reads or parses it again and answers
             return await handler(request)
 
         plan = ArgumentPlan.of(self)
@@ -201,15 +194,27 @@ async def _json_body(request: Request) -> Any:
     media = content_type.split(";", 1)[0].strip().lower()
     if not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
         raise _Declined
+    parsed = await _parsed_body(request)
+    if parsed is _UNREAD:
+        raise _Declined
+    return parsed
+
+
+_UNREAD = object()
+
+
+async def _parsed_body(request: Request) -> Any:
+    """The body parsed by orjson and kept as what ``Request.json()`` returns from now on; ``_UNREAD`` when
+    it is empty, cut off (over the size cap, or the client went) or not JSON that orjson reads."""
     try:
         body = await request.body()
-    except Exception:  # cut off (over the size cap, or the client went): FastAPI reads it again and answers
-        raise _Declined from None
+    except Exception:
+        return _UNREAD
     if not body:
-        raise _Declined
+        return _UNREAD
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise _Declined from None
+        return _UNREAD
     request._json = parsed
     return parsed

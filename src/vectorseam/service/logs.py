@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -43,12 +44,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = self.head(record.created, record.msecs, record.levelname, record.name, record.getMessage(),
                         record.process)
-        rid = getattr(record, "request_id", None) or request_id_var.get()
-        if rid:
-            out["request_id"] = rid
-        for key, value in vars(record).items():
-            if key not in _STANDARD and key not in out and key != "request_id":
-                out[key] = value
+        extras = ((key, value) for key, value in vars(record).items() if key not in _STANDARD)
+        add_fields(out, getattr(record, "request_id", None), extras)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return dumps(out)
@@ -63,6 +60,16 @@ class JsonFormatter(logging.Formatter):
             "message": message,
             "pid": pid,  # with service.workers > 1: which worker process wrote the line
         }
+
+
+def add_fields(out: dict[str, Any], request_id: str | None, extras: Iterable[tuple[str, Any]]) -> None:
+    """The request id (the record's, else the current request's) and the extra fields after the head."""
+    rid = request_id or request_id_var.get()
+    if rid:
+        out["request_id"] = rid
+    for key, value in extras:
+        if key not in out and key != "request_id":
+            out[key] = value
 
 
 def dumps(out: dict[str, Any]) -> str:
@@ -100,12 +107,7 @@ class AccessLog:
         created = time.time()
         out = formatter.head(created, (created - int(created)) * 1000, "INFO", logger.name, "request",
                              os.getpid() if logging.logProcesses else None)
-        rid = fields.get("request_id") or request_id_var.get()
-        if rid:
-            out["request_id"] = rid
-        for key, value in fields.items():
-            if key not in out and key != "request_id":
-                out[key] = value
+        add_fields(out, fields.get("request_id"), fields.items())
         line = dumps(out) + handler.terminator
         with handler.lock or contextlib.nullcontext():
             try:
