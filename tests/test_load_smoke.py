@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 
 from benchmarks.load_search import (
+    ALTERNATING,
+    ALTERNATING_IN_PROCESS,
     BY_TEXT,
     BY_VECTOR,
     FACADE,
@@ -30,16 +32,27 @@ def test_load_harness_runs_without_errors(local_embedder, tmp_path) -> None:  # 
     result = run(args, embedder=local_embedder)
     phases = {(p["name"], p["concurrency"]): p for p in result["phases"]}
     assert set(phases) == {(IN_PROCESS, 1), (FACADE, 1), (HEALTHZ, 1), (RECORD, 1), (BY_VECTOR, 1), (BY_VECTOR, 4),
-                           (FILTERED, 4), (BY_TEXT, 1), (BY_TEXT, 4), (IN_PROCESS + " (again, after the servers)", 1)}
+                           (ALTERNATING, 1), (ALTERNATING_IN_PROCESS, 1), (FILTERED, 4), (BY_TEXT, 1), (BY_TEXT, 4),
+                           (IN_PROCESS + " (again, after the servers)", 1)}
     assert phases[(BY_VECTOR, 4)]["requests"] == 120 and phases[(HEALTHZ, 1)]["requests"] == 50
+    # the alternating phase: blocks of 1.5 s taken in turn until both sides have answered 120 (counted from
+    # 0.3 s into each block)
+    assert phases[(ALTERNATING, 1)]["requests"] >= 120 and phases[(ALTERNATING_IN_PROCESS, 1)]["requests"] >= 120
+    assert 1.2 <= phases[(ALTERNATING, 1)]["seconds"] <= 20 and phases[(ALTERNATING_IN_PROCESS, 1)]["seconds"] >= 1.2
     served = [p for p in phases.values() if p["workers"] == 1]
-    assert all(p["errors"] == 0 and p["statuses"] == {"200": p["requests"]} for p in served)
+    assert all(p["errors"] == 0 and p["statuses"] == {"200": p["requests"]} for p in served if p["name"] != ALTERNATING)
+    alternated = phases[(ALTERNATING, 1)]  # its statuses count the uncounted start of each block too
+    assert alternated["errors"] == 0 and list(alternated["statuses"]) == ["200"]
+    assert alternated["statuses"]["200"] > alternated["requests"]
     assert all(0 < p["p50_ms"] <= p["p99_ms"] <= p["max_ms"] for p in phases.values())
     assert all(p["server_cpu_ms_per_request"] > 0 for p in served)
     assert result["server_store_errors"] == 0
     assert result["text_results_identical"] is True
     saved = json.loads(out.with_suffix(".json").read_text())
-    assert saved["sizes"][0]["records"] == 1500 and len(saved["phases"]) == 10
+    assert saved["sizes"][0]["records"] == 1500 and len(saved["phases"]) == 12
     assert {t["target"].split(":")[0] for t in saved["targets"]} >= {HEALTHZ, RECORD}
+    paired = next(t for t in saved["targets"] if "blocks taken in turn" in t["target"])
+    http, local = phases[(ALTERNATING, 1)]["throughput_rps"], phases[(ALTERNATING_IN_PROCESS, 1)]["throughput_rps"]
+    assert abs(paired["measured"] - http / local) < 0.01 and paired["met"] == (http / local >= 0.8)
     report = out.with_suffix(".md").read_text()
     assert "| 1,500 | search by vector | 1 | 4 |" in report and "## Targets (issue 24)" in report

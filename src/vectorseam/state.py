@@ -45,6 +45,8 @@ class StateDB:
         self.path = data_dir.state_db
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        # store -> (data_version when read, its aliases): see aliases()
+        self._aliases: dict[str, tuple[int, dict[str, str]]] = {}
 
     @contextlib.contextmanager
     def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -56,6 +58,7 @@ class StateDB:
                     self._conn = conn
                     self._import_legacy(conn)
                 if write:
+                    self._aliases.clear()  # this connection's own commits leave data_version as it is
                     with transaction(self._conn):
                         yield self._conn
                 else:
@@ -67,14 +70,24 @@ class StateDB:
 
     def close(self) -> None:
         with self._lock:
+            self._aliases.clear()  # a new connection counts data_version afresh
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
     # -- aliases ----------------------------------------------------------------------------------
     def aliases(self, store: str) -> dict[str, str]:
+        """The aliases of ``store``, read again only when another connection (another process, or another
+        StateDB) has committed since the last read: ``PRAGMA data_version`` tells, without reading a table,
+        and every search resolves its collection's name through here. Writes through this connection
+        forget what was read (SQLite does not count them in data_version)."""
         with self._db() as db:
-            return dict(db.execute("SELECT alias, collection FROM aliases WHERE store = ?", (store,)).fetchall())
+            version = int(db.execute("PRAGMA data_version").fetchone()[0])
+            known = self._aliases.get(store)
+            if known is None or known[0] != version:
+                rows = dict(db.execute("SELECT alias, collection FROM aliases WHERE store = ?", (store,)).fetchall())
+                known = self._aliases[store] = (version, rows)
+            return dict(known[1])
 
     def set_alias(self, store: str, alias: str, collection: str | None) -> None:
         """Point ``alias`` at ``collection`` (None removes it), in one transaction."""

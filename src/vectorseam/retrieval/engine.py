@@ -76,16 +76,22 @@ def expand_documents(store: VectorStore, collection: str, ids: Sequence[str]) ->
     return list(dict.fromkeys(out))
 
 
-def _vector_key(vector: Sequence[float]) -> str:
-    """A query vector in a cursor's digest: the SHA-256 of its float64 bytes, the same floats exactly as
-    JSON gave; ``json.dumps`` of 384 floats cost more than the rest of a small search (py-spy, load_search)."""
-    return hashlib.sha256(np.asarray(vector, dtype=np.float64).tobytes()).hexdigest()
+def _given_vector(query: Query) -> npt.NDArray[np.float64] | None:
+    """The query's vector as float64, the floats exactly as JSON gave them: made once a search, for its
+    cursor digest and (cast) for the ranking; each conversion of 384 Python floats cost about as much
+    as the rest of that step."""
+    return None if query.vector is None else np.asarray(query.vector, dtype=np.float64)
 
 
-def ranking_identity(collection: str, query: Query, f: Filter | None) -> str:
-    """The digest a search cursor is bound to: everything that decides the ranking, not the page."""
+def ranking_identity(collection: str, query: Query, f: Filter | None,
+                     given: npt.NDArray[np.float64] | None = None) -> str:
+    """The digest a search cursor is bound to: everything that decides the ranking, not the page. The
+    query vector enters as the SHA-256 of its float64 bytes (``json.dumps`` of 384 floats cost more than
+    the rest of a small search: py-spy, load_search); ``given`` is that vector when already made."""
+    if given is None:
+        given = _given_vector(query)
     return cursors.digest(
-        "search", collection, query.text, None if query.vector is None else _vector_key(query.vector),
+        "search", collection, query.text, None if given is None else hashlib.sha256(given.tobytes()).hexdigest(),
         list(query.positive), list(query.negative), query.strategy, query.mode, query.mmr, query.candidates,
         None if query.weights is None else list(query.weights), query.profile,
         None if f is None else to_dict(f), query.grouping, query.score_threshold)
@@ -100,14 +106,14 @@ class QueryRunner:
         self.store = retrieval.store
 
     # -- the ranking ---------------------------------------------------------------------------------
-    def _plan(self, collection: str, q: Query, f: Filter | None) -> _Plan:
+    def _plan(self, collection: str, q: Query, f: Filter | None, given: npt.NDArray[np.float64] | None) -> _Plan:
         if q.text is not None:
             check_query(q.text)
         if q.positive:
             return self._recommendation(collection, q, f)
-        if q.vector is not None and q.text is None:
-            return self._by_vector(collection, q, f)
-        return self._by_text(collection, q, f)
+        if given is not None and q.text is None:
+            return self._by_vector(collection, q, f, given)
+        return self._by_text(collection, q, f, given)
 
     def _recommendation(self, collection: str, q: Query, f: Filter | None) -> _Plan:
         store = self.store
@@ -115,19 +121,20 @@ class QueryRunner:
         neg = expand_documents(store, collection, q.negative)
         return _Plan(lambda n: recommend(store, collection, pos, neg, n, f, q.strategy), None, None)
 
-    def _by_vector(self, collection: str, q: Query, f: Filter | None) -> _Plan:
-        vector = as_vector(list(q.vector or ()), None, "query vector")
+    def _by_vector(self, collection: str, q: Query, f: Filter | None, given: npt.NDArray[np.float64]) -> _Plan:
+        vector = as_vector(given, None, "query vector")
         pool = self._pool(q)
         return _Plan(lambda n: self.retrieval.search_vector(collection, vector, n, f, q.mmr, max(pool, n)),
                      vector if q.mmr is None else None, self._dense_fill(collection, vector))
 
-    def _by_text(self, collection: str, q: Query, f: Filter | None) -> _Plan:
+    def _by_text(self, collection: str, q: Query, f: Filter | None,
+                 given_vector: npt.NDArray[np.float64] | None) -> _Plan:
         """Text alone (embedded here), or text with the caller's vector of it (the dense side: a framework
         that embeds itself): the collection's tuned profile applies alike, since the caller's vector is in
         the collection's space (its fingerprint vouches for it)."""
         retrieval, text = self.retrieval, q.text
         assert text is not None
-        given = None if q.vector is None else as_vector(list(q.vector), None, "query vector")
+        given = None if given_vector is None else as_vector(given_vector, None, "query vector")
         if q.mode == "dense" and q.mmr is None:  # one vector query: groups and fills can use the vector
             raw = given if given is not None else retrieval.embed(collection, text)
             tuned = retrieval.tuned(collection, q.mode, q.profile)
@@ -178,14 +185,15 @@ class QueryRunner:
 
     def run(self, collection: str, q: Query) -> SearchResult:
         f = parse_filter(q.filter)
-        request = ranking_identity(collection, q, f)
+        given = _given_vector(q)
+        request = ranking_identity(collection, q, f, given)
         start, after = q.offset, None
         if q.cursor is not None:
             position = cursors.decode(q.cursor, "search", request)
             start = int(position.get("o", 0))
             if position.get("s") is not None:
                 after = (float(position["s"]), str(position["i"]))
-        plan = self._plan(collection, q, f)
+        plan = self._plan(collection, q, f, given)
         if q.grouping is None:
             hits, more = self._hits_page(plan, q, start, after)
             groups = None

@@ -82,7 +82,7 @@ class SearchRequest(Strict, SearchOptions):
         vector = self.vector if self.query is None else self.query_vector
         return make_query(text=self.query, vector=vector, k=self.k, filter=self.filter, mode=self.mode,
                           mmr=self.mmr, candidates=self.candidates, weights=self.weights, profile=self.profile,
-                          include_vectors=self.include_vectors, options=self.options())
+                          include_vectors=self.include_vectors, options=self)
 
 
 class HitOut(BaseModel):
@@ -136,12 +136,14 @@ class RecommendRequest(Strict, SearchOptions):
 
     def to_query(self) -> Query:
         return make_query(positive=self.positive, negative=self.negative, strategy=self.strategy, k=self.k,
-                          filter=self.filter, include_vectors=self.include_vectors, options=self.options())
+                          filter=self.filter, include_vectors=self.include_vectors, options=self)
 
 
 def make_query(options: SearchOptions, **fields: Any) -> Query:
-    """A :class:`~vectorseam.query.Query` from a request's fields; what the request's own checks let
-    through but the query refuses (a rule of the core, say) is a 400 naming it, never a 500."""
+    """A :class:`~vectorseam.query.Query` from a request's fields and the :class:`SearchOptions` fields of
+    ``options`` (the request itself: its options are validated already, and copying them into a model of
+    their own first validated them twice); what the request's own checks let through but the query
+    refuses (a rule of the core, say) is a 400 naming it, never a 500."""
     try:
         return Query(**fields, **{name: getattr(options, name) for name in SearchOptions.model_fields})
     except PydanticValidationError as exc:

@@ -40,9 +40,9 @@ async def search(name: CollectionName, body: SearchRequest, state: StateDep) -> 
 def _search(state: ServiceState, name: str, body: SearchRequest, start: float) -> Response:
     query = body.to_query()
     check_query(state, query)
-    name = state.resolve(name)  # once: the runner and the profile note take the collection it names
-    response = search_response(name, body.mode, state.client.runner.run(name, query), start)
-    response.profile_note = state.client.retrieval.profile_note(name)  # a profile it could not use says so
+    name = state.resolve(name)  # the answer names the collection searched (an alias resolves to it)
+    response = search_response(name, body.mode, state.client.query(query, name), start)
+    response.profile_note = state.client.profile_note(name)  # a profile it could not use says so
     return json_response(response)
 
 
@@ -57,8 +57,7 @@ def _recommend(state: ServiceState, name: str, body: RecommendRequest, start: fl
     query = body.to_query()
     check_query(state, query)
     name = state.resolve(name)
-    return json_response(search_response(name, f"recommend:{body.strategy}", state.client.runner.run(name, query),
-                                         start))
+    return json_response(search_response(name, f"recommend:{body.strategy}", state.client.query(query, name), start))
 
 
 @router.post("/{name}/ask", response_model=AskResponse, responses={
