@@ -557,6 +557,9 @@ def write_results(out: Path, meta: dict[str, Any], phases: list[Phase], goals: l
               "phase's throughput over the in-process reference rate of its record count (the higher of "
               "`MemoryStore.query` one at a time before and after the servers ran: "
               + ", ".join(f"{n:,}: {r} queries/s" for n, r in reference.items()) + "). "
+              "The two phases \"in blocks alternating\" take HTTP and the store in process in turns of 1.5 s "
+              "(the first 0.3 s of each not counted), so both rates come from the same minutes; the target's "
+              "one-at-a-time row is their ratio. "
               f"Text queries: the old rate is {OLD_TEXT_RATE} req/s (8 in flight, 1 worker, 100k records, "
               "2026-11-27). Load average: the 1-minute figure when the phase ended (2 cores).",
               "Reproduce: `.venv/bin/python -m benchmarks.load_search`.", ""]
