@@ -83,13 +83,10 @@ def _given_vector(query: Query) -> npt.NDArray[np.float64] | None:
     return None if query.vector is None else np.asarray(query.vector, dtype=np.float64)
 
 
-def ranking_identity(collection: str, query: Query, f: Filter | None,
-                     given: npt.NDArray[np.float64] | None = None) -> str:
+def ranking_identity(collection: str, query: Query, f: Filter | None, given: npt.NDArray[np.float64] | None) -> str:
     """The digest a search cursor is bound to: everything that decides the ranking, not the page. The
-    query vector enters as the SHA-256 of its float64 bytes (``json.dumps`` of 384 floats cost more than
-    the rest of a small search: py-spy, load_search); ``given`` is that vector when already made."""
-    if given is None:
-        given = _given_vector(query)
+    query vector (``given``, from :func:`_given_vector`) enters as the SHA-256 of its float64 bytes
+    (``json.dumps`` of 384 floats cost more than the rest of a small search: py-spy, load_search)."""
     return cursors.digest(
         "search", collection, query.text, None if given is None else hashlib.sha256(given.tobytes()).hexdigest(),
         list(query.positive), list(query.negative), query.strategy, query.mode, query.mmr, query.candidates,
