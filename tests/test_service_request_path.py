@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import httpx
@@ -83,6 +85,33 @@ def test_planned_requests_skip_the_solver_and_bad_ones_get_fastapis_answer(svc: 
         hidden = tenant.post(search, json={"query": "coffee"})
         assert hidden.status_code == 404 and "not available to this API key" in hidden.json()["error"]["message"]
     assert len(solver_calls) == 2
+
+
+def test_a_lone_search_runs_on_the_event_loop_and_searches_in_flight_on_threads(svc: Service) -> None:
+    """A request alone needs no thread hop (service/off_loop.py); requests in flight keep their threads,
+    where they share the store's scans. Either way each gets the same hits."""
+    ran_on: list[str] = []
+    stop = svc.client.observe_store(
+        lambda call: ran_on.append(threading.current_thread().name) if call.operation == "query" else None)
+    search = f"/v1/collections/{COLLECTION}/search"
+    body = {"vector": svc.client.embedder.embed_query("dark roast coffee").tolist(), "k": 5}
+    try:
+        with svc.http(READ_KEY) as http:
+            alone = [http.post(search, json=body).json()["hits"] for _ in range(4)]
+        # the first may go to a thread (nothing measured yet); each later one follows a short one
+        assert all(name.startswith("uvicorn-") for name in ran_on[1:4]), ran_on
+        ran_on.clear()
+
+        def client(_: int) -> list[list[dict[str, Any]]]:
+            with svc.http(READ_KEY) as http:
+                return [http.post(search, json=body).json()["hits"] for _ in range(5)]
+
+        with ThreadPoolExecutor(8) as pool:
+            together = [hits for batch in pool.map(client, range(8)) for hits in batch]
+    finally:
+        stop()
+    assert all(hits == alone[0] for hits in alone + together)
+    assert any(name.startswith("vectorseam-request") for name in ran_on), ran_on
 
 
 def _app_with(router: APIRouter) -> Iterator[httpx.Client]:

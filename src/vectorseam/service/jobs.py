@@ -252,6 +252,11 @@ class JobRunner:
             except Exception:  # a database hiccup: the next beat may pass; STALE_S spans many beats
                 self._log.warning("could not record the ingest jobs' heartbeat", exc_info=True)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a job of this process is queued or running (its writes may hold the store's lock)."""
+        return bool(self._mine)
+
     def submit(self, collection: str, work: Work, owner: str, request_id: str | None) -> Job:
         job = Job(id=uuid.uuid4().hex, collection=collection, owner=owner, request_id=request_id)
         self._save(job, running=False)  # unrecorded, the job could never be polled: refuse it (503)

@@ -49,7 +49,11 @@ class ServiceState:
         # Requests in flight share the memory store's scans (issue 24: throughput grows with them).
         self.client.batch_concurrent_queries()
         self.jobs = JobRunner(self.metrics, job_board(self.client))
-        self.off_loop = OffLoop()  # the hot read routes' blocking work (service/off_loop.py)
+        self.off_loop = OffLoop(alone=self.serving_only_one)  # the hot read routes' work (service/off_loop.py)
+
+    def serving_only_one(self) -> bool:
+        """Whether the request asking is all this process is doing: no other request, no ingest job."""
+        return self.metrics.series.in_flight == 1 and not self.jobs.busy
 
     def resolve(self, name: str) -> str:
         """The collection a name means: an alias (``vectorseam alias set``) resolves to its target."""
